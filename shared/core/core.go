@@ -1,0 +1,132 @@
+// Package core holds SparkFlow's decisions as pure functions of what is known and, where time
+// matters, of now: which cluster gets a run, what an EMR event does to a record, which EMR step a
+// transform becomes, what a pool needs to keep its size, and how an attempt ends. No I/O happens here;
+// package tasks does it around these decisions.
+package core
+
+import (
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// Eligible returns the clusters that can take a run now: ready and with a free slot.
+func Eligible(clusters []sparkflow.Cluster) []sparkflow.Cluster {
+	var out []sparkflow.Cluster
+	for _, c := range clusters {
+		if c.State.Ready() && c.Free() > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// FreeSlots counts the free slots of the ready clusters.
+func FreeSlots(clusters []sparkflow.Cluster) int {
+	n := 0
+	for _, c := range Eligible(clusters) {
+		n += c.Free()
+	}
+	return n
+}
+
+// ChooseCluster picks the cluster for run: among eligible clusters, the least loaded (fewest held
+// slots per capacity); ties are spread by a hash of the run id, so simultaneous runs do not all land on
+// the first cluster. ok is false when no cluster has a free slot.
+func ChooseCluster(clusters []sparkflow.Cluster, runID string) (sparkflow.Cluster, bool) {
+	el := Eligible(clusters)
+	if len(el) == 0 {
+		return sparkflow.Cluster{}, false
+	}
+	sort.SliceStable(el, func(i, j int) bool {
+		// load_i < load_j  ⇔  used_i*cap_j < used_j*cap_i (no floating point)
+		li := len(el[i].Reservations) * el[j].Capacity
+		lj := len(el[j].Reservations) * el[i].Capacity
+		if li != lj {
+			return li < lj
+		}
+		return tieBreak(runID, el[i].ID) < tieBreak(runID, el[j].ID)
+	})
+	return el[0], true
+}
+
+func tieBreak(runID, clusterID string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(runID))
+	h.Write([]byte{0})
+	h.Write([]byte(clusterID))
+	return h.Sum64()
+}
+
+// StepNamePrefix starts the name of every step SparkFlow adds.
+const StepNamePrefix = "sparkflow"
+
+// StepName names the step of one attempt of a run: the run id and attempt make it unique, so a
+// retried submit can find the step it may already have added (AddJobFlowSteps has no idempotency
+// token).
+func StepName(runID string, attempt int, transform string) string {
+	return fmt.Sprintf("%s:%s:%d:%s", StepNamePrefix, runID, attempt, transform)
+}
+
+// ParseStepName returns the run id and attempt of a SparkFlow step name.
+func ParseStepName(name string) (runID string, attempt int, ok bool) {
+	parts := strings.SplitN(name, ":", 4)
+	if len(parts) != 4 || parts[0] != StepNamePrefix || parts[1] == "" {
+		return "", 0, false
+	}
+	a, err := strconv.Atoi(parts[2])
+	if err != nil || a < 1 {
+		return "", 0, false
+	}
+	return parts[1], a, true
+}
+
+// CommandRunner is the EMR jar that runs a command line on the primary node.
+const CommandRunner = "command-runner.jar"
+
+// Step builds the EMR step of one attempt of run: spark-submit (in cluster deploy mode) through
+// command-runner.jar for spark transforms, the command line itself for command transforms, with
+// ${params} expanded. ActionOnFailure is always CONTINUE: the clusters are shared, so one failed
+// step must neither cancel the others nor terminate the cluster (and EMR requires CONTINUE whenever
+// step concurrency is above 1).
+func Step(t sparkflow.Transform, run sparkflow.Run) (sparkflow.StepSpec, error) {
+	params, err := t.ResolveParams(run.Params)
+	if err != nil {
+		return sparkflow.StepSpec{}, err
+	}
+	params["run_id"] = run.ID
+	params["attempt"] = strconv.Itoa(max(run.Attempt, 1))
+	var args []string
+	switch t.Kind {
+	case sparkflow.KindSpark:
+		args = append(args, "spark-submit", "--deploy-mode", "cluster")
+		if t.MainClass != "" {
+			args = append(args, "--class", t.MainClass)
+		}
+		args = append(args, t.SparkOptions...)
+		args = append(args, t.MainResource)
+	case sparkflow.KindCommand:
+		args = append(args, t.Command...)
+	default:
+		return sparkflow.StepSpec{}, sparkflow.FieldError("kind", "%q is not a transform kind", t.Kind)
+	}
+	args = append(args, t.Args...)
+	total := len(CommandRunner)
+	for i := range args {
+		args[i] = sparkflow.Expand(args[i], params)
+		total += len(args[i])
+	}
+	if total > sparkflow.MaxStepChars {
+		return sparkflow.StepSpec{}, sparkflow.FieldError("args", "the step's jar and arguments come to %d characters; EMR allows %d in total", total, sparkflow.MaxStepChars)
+	}
+	return sparkflow.StepSpec{
+		Name:            StepName(run.ID, max(run.Attempt, 1), t.Name),
+		Jar:             CommandRunner,
+		Args:            args,
+		ActionOnFailure: "CONTINUE",
+	}, nil
+}

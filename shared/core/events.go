@@ -1,0 +1,189 @@
+package core
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/emrevent"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// ClusterEffect says what applying a cluster event did.
+type ClusterEffect struct {
+	Changed     bool // the record must be written
+	BecameReady bool // first time ready: waiting runs can be woken
+	Ended       bool // the cluster is gone or going: its runs must be re-routed or failed
+}
+
+// ApplyCluster returns the cluster record after a state-change event. States only move forward: a
+// terminal state is final, an event of a lower rank or an older event of the same rank changes
+// nothing, and a duplicate changes nothing.
+func ApplyCluster(c sparkflow.Cluster, ch emrevent.ClusterChange) (sparkflow.Cluster, ClusterEffect) {
+	if c.State.Terminal() || ch.State == c.State {
+		return c, ClusterEffect{}
+	}
+	if ch.State.Rank() < c.State.Rank() {
+		return c, ClusterEffect{}
+	}
+	if ch.State.Rank() == c.State.Rank() && ch.Time.Before(c.StateTime) {
+		return c, ClusterEffect{}
+	}
+	wasEnded := c.State.Ended()
+	c.State = ch.State
+	c.Reason = ch.Reason
+	if !ch.Time.IsZero() {
+		c.StateTime = ch.Time
+	}
+	eff := ClusterEffect{Changed: true}
+	if c.State.Ready() && c.ReadyAt == nil {
+		t := ch.Time
+		c.ReadyAt = &t
+		eff.BecameReady = true
+	}
+	if c.State.Ended() && !wasEnded {
+		eff.Ended = true
+	}
+	if c.State.Terminal() && c.EndedAt == nil {
+		t := ch.Time
+		c.EndedAt = &t
+	}
+	return c, eff
+}
+
+// StepEffect says what applying a step event did to a run.
+type StepEffect struct {
+	Changed bool // the run record must be written
+	Ended   bool // the attempt's step has ended: resume the workflow with the outcome
+}
+
+// ApplyStep returns the run after a step event of one of its attempts. An event of another attempt or
+// another step, a duplicate, an older state or any event after the run ended changes nothing.
+func ApplyStep(r sparkflow.Run, ch emrevent.StepChange, attempt int, now time.Time) (sparkflow.Run, StepEffect) {
+	if r.Status.Terminal() || attempt != r.Attempt {
+		return r, StepEffect{}
+	}
+	if r.StepID != "" && r.StepID != ch.StepID {
+		return r, StepEffect{}
+	}
+	if r.StepState != "" && ch.State.Rank() <= r.StepState.Rank() {
+		return r, StepEffect{}
+	}
+	if r.Status.Rank() < sparkflow.RunSubmitted.Rank() {
+		// The step exists, so the submit happened even if its record did not land yet.
+		r.SetStatus(sparkflow.RunSubmitted, now, "step "+ch.StepID+" on "+ch.ClusterID)
+	}
+	r.StepID = ch.StepID
+	if r.ClusterID == "" {
+		r.ClusterID = ch.ClusterID
+	}
+	r.StepState = ch.State
+	r.UpdatedAt = now
+	eff := StepEffect{Changed: true}
+	switch {
+	case ch.State == sparkflow.StepRunning && r.Status == sparkflow.RunSubmitted:
+		r.SetStatus(sparkflow.RunRunning, now, "step "+ch.StepID+" running on "+ch.ClusterID)
+		t := ch.Time
+		if t.IsZero() {
+			t = now
+		}
+		r.StartedAt = &t
+	case ch.State.Terminal():
+		eff.Ended = true
+		if ch.State != sparkflow.StepCompleted && ch.Message != "" {
+			r.Reason = ch.Message
+		}
+	}
+	return r, eff
+}
+
+// Outcome is how one attempt ended; it is the output that resumes a workflow waiting on a step.
+type Outcome struct {
+	// StepState is the step's final state (INTERRUPTED when the cluster was lost under it).
+	StepState sparkflow.StepState `json:"stepState"`
+	// Cause is set when the attempt ended without the step ending by itself: ClusterLost, Timeout,
+	// SubmitFailed.
+	Cause  string `json:"cause,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Causes of an attempt that ended for a reason other than its step's own state.
+const (
+	CauseClusterLost  = "ClusterLost"
+	CauseTimeout      = "Timeout"
+	CauseQueueTimeout = "QueueTimeout"
+	CauseSubmitFailed = "SubmitFailed"
+	CauseCancelled    = "Cancelled"
+)
+
+// Verdict is what becomes of a run after an attempt ended.
+type Verdict struct {
+	Status sparkflow.RunStatus // the final status, or "" when Retry
+	Retry  bool
+	Reason string
+}
+
+// Conclude decides how a run goes on after an attempt's outcome: success ends it; a user's cancel
+// ends it as cancelled; a timeout ends it as timed out; a failure, an interrupted step or a lost
+// cluster retries while attempts remain and fails it otherwise.
+func Conclude(r sparkflow.Run, o Outcome) Verdict {
+	switch {
+	case o.StepState == sparkflow.StepCompleted:
+		return Verdict{Status: sparkflow.RunSucceeded}
+	case r.CancelRequested || o.Cause == CauseCancelled:
+		return Verdict{Status: sparkflow.RunCancelled, Reason: "cancelled by request"}
+	case o.Cause == CauseTimeout:
+		return Verdict{Status: sparkflow.RunTimedOut, Reason: fmt.Sprintf("attempt %d ran longer than the transform's timeout of %s", r.Attempt, time.Duration(r.TimeoutSeconds)*time.Second)}
+	case o.Cause == CauseQueueTimeout:
+		return Verdict{Status: sparkflow.RunTimedOut, Reason: fmt.Sprintf("no free slot in pool %s within the queue timeout of %s", r.Pool, time.Duration(r.QueueTimeoutSeconds)*time.Second)}
+	}
+	what := fmt.Sprintf("step %s", o.StepState)
+	switch o.Cause {
+	case CauseClusterLost:
+		what = "cluster " + r.ClusterID + " was lost"
+	case CauseSubmitFailed:
+		what = "submit failed"
+	}
+	if o.Reason != "" {
+		what += ": " + o.Reason
+	}
+	if r.Attempt < r.MaxAttempts {
+		return Verdict{Retry: true, Reason: fmt.Sprintf("attempt %d of %d: %s; retrying", r.Attempt, r.MaxAttempts, what)}
+	}
+	return Verdict{Status: sparkflow.RunFailed, Reason: fmt.Sprintf("attempt %d of %d: %s", r.Attempt, r.MaxAttempts, what)}
+}
+
+// PoolPlan is what a pool needs to keep its size.
+type PoolPlan struct {
+	Launch int                  // clusters to launch
+	Status sparkflow.PoolStatus // the pool's status now
+}
+
+// PlanPool compares a pool with its clusters: how many replacements to launch (none while deleting)
+// and the pool's status.
+func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster) PoolPlan {
+	if p.Status == sparkflow.PoolDeleting {
+		return PoolPlan{Status: sparkflow.PoolDeleting}
+	}
+	live, ready, lost := 0, 0, 0
+	for _, c := range clusters {
+		switch {
+		case c.State.Ended():
+			lost++
+		case c.State.Ready():
+			live++
+			ready++
+		default:
+			live++
+		}
+	}
+	plan := PoolPlan{Launch: max(p.Clusters-live, 0)}
+	switch {
+	case ready >= p.Clusters:
+		plan.Status = sparkflow.PoolReady
+	case lost > 0 || p.Status == sparkflow.PoolReady || p.Status == sparkflow.PoolDegraded:
+		plan.Status = sparkflow.PoolDegraded
+	default:
+		plan.Status = sparkflow.PoolCreating
+	}
+	return plan
+}

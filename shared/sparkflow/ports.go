@@ -1,0 +1,123 @@
+package sparkflow
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps pools, clusters, transforms, runs, reservations, the per-pool FIFO of waiting runs and
+// rejected requests. Every implementation passes the contract suite in package storetest.
+//
+// Errors: NotFound for a missing record, Conflict for a name taken, a stale version or a full cluster.
+type Store interface {
+	CreatePool(ctx context.Context, p Pool) error
+	GetPool(ctx context.Context, name string) (Pool, error)
+	ListPools(ctx context.Context) ([]Pool, error)
+	UpdatePool(ctx context.Context, p Pool) error
+	DeletePool(ctx context.Context, name string) error
+
+	// PutCluster creates or replaces a cluster record, keeping its reservations.
+	PutCluster(ctx context.Context, c Cluster) error
+	GetCluster(ctx context.Context, id string) (Cluster, error)
+	ListClusters(ctx context.Context, pool string) ([]Cluster, error)
+	DeleteCluster(ctx context.Context, id string) error
+
+	CreateTransform(ctx context.Context, t Transform) error
+	GetTransform(ctx context.Context, name string) (Transform, error)
+	ListTransforms(ctx context.Context, pool string) ([]Transform, error)
+	UpdateTransform(ctx context.Context, t Transform) error
+	DeleteTransform(ctx context.Context, name string) error
+
+	// CreateRun stores a new run. It returns created=false and no error when a run with that id
+	// exists already (a redelivered request).
+	CreateRun(ctx context.Context, r Run) (created bool, err error)
+	GetRun(ctx context.Context, id string) (Run, error)
+	// UpdateRun writes r if the stored version is still r.Version, and returns r with the new version;
+	// a Conflict error when someone else wrote first.
+	UpdateRun(ctx context.Context, r Run) (Run, error)
+	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+
+	// Reserve gives run a slot of cluster, atomically: if the run already holds a slot anywhere it
+	// returns that cluster's id and changes nothing; otherwise it adds the run to the cluster's
+	// reservations if the cluster is ready and has fewer than its capacity, or fails with Conflict.
+	Reserve(ctx context.Context, runID, clusterID string) (string, error)
+	// Release frees run's slot on cluster; releasing a slot not held is a no-op.
+	Release(ctx context.Context, runID, clusterID string) error
+
+	// Enqueue adds run to its pool's FIFO, or updates the token of a run already there (keeping its
+	// place).
+	Enqueue(ctx context.Context, w Waiter) error
+	// Waiters lists the pool's FIFO, oldest first, at most limit (0: all).
+	Waiters(ctx context.Context, pool string, limit int) ([]Waiter, error)
+	RemoveWaiter(ctx context.Context, pool, runID string) error
+
+	PutRejected(ctx context.Context, r Rejected) error
+	ListRejected(ctx context.Context, limit int) ([]Rejected, error)
+}
+
+// LaunchSpec is what the clusters adapter needs to start one cluster of a pool.
+type LaunchSpec struct {
+	Name string
+	Pool Pool
+	Tier Tier
+}
+
+// StepSpec is one EMR step: a jar (command-runner.jar for SparkFlow) and its arguments.
+type StepSpec struct {
+	Name            string   `json:"name"`
+	Jar             string   `json:"jar"`
+	Args            []string `json:"args"`
+	ActionOnFailure string   `json:"actionOnFailure"`
+}
+
+// ClusterInfo is what EMR says about a cluster.
+type ClusterInfo struct {
+	ID                      string
+	Name                    string
+	State                   ClusterState
+	Reason                  StateReason
+	NormalizedInstanceHours int
+}
+
+// StepInfo is what EMR says about a step.
+type StepInfo struct {
+	ID     string
+	Name   string
+	State  StepState
+	Reason StateReason
+	// LogURI is where the step's stdout/stderr are (a directory).
+	LogURI string
+}
+
+// Clusters is the EMR API as SparkFlow uses it. Implementations: local clusters (processes on this
+// machine) and EMR. Every implementation passes the contract suite in package clustertest. Cluster
+// and step state changes are reported as EMR events on the implementation's event route, not by
+// polling.
+type Clusters interface {
+	// Launch starts a cluster (RunJobFlow) and returns its id.
+	Launch(ctx context.Context, spec LaunchSpec) (string, error)
+	Describe(ctx context.Context, clusterID string) (ClusterInfo, error)
+	// AddStep adds a step (AddJobFlowSteps). It has no idempotency token: callers look for the step
+	// name with ListSteps first.
+	AddStep(ctx context.Context, clusterID string, step StepSpec) (string, error)
+	// ListSteps lists the cluster's steps, newest first.
+	ListSteps(ctx context.Context, clusterID string) ([]StepInfo, error)
+	CancelStep(ctx context.Context, clusterID, stepID string) error
+	Terminate(ctx context.Context, clusterID string) error
+}
+
+// Callbacks resume a workflow that waits on a task token (Step Functions' SendTaskSuccess and
+// SendTaskFailure; the local engine's own runner). output is JSON.
+type Callbacks interface {
+	SendTaskSuccess(ctx context.Context, token string, output []byte) error
+	SendTaskFailure(ctx context.Context, token, errName, cause string) error
+}
+
+// Clock tells the time; tests drive their own.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns the current time in UTC.
+func (SystemClock) Now() time.Time { return time.Now().UTC() }

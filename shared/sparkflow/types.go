@@ -1,0 +1,216 @@
+package sparkflow
+
+import "time"
+
+// InstanceFleet describes one EMR instance fleet of a tier: the instance types it may use and how much
+// of its target capacity is on-demand and how much spot.
+type InstanceFleet struct {
+	InstanceTypes    []string `json:"instanceTypes"`
+	OnDemandCapacity int      `json:"onDemandCapacity"`
+	SpotCapacity     int      `json:"spotCapacity"`
+}
+
+// Tier is a named cluster size: an on-demand primary node, core and task fleets, how long to wait for
+// spot capacity before falling back to on-demand, and the default step concurrency (slots per cluster).
+type Tier struct {
+	Name               string        `json:"name"`
+	Description        string        `json:"description"`
+	Primary            InstanceFleet `json:"primary"`
+	Core               InstanceFleet `json:"core"`
+	Task               InstanceFleet `json:"task"`
+	SpotTimeoutMinutes int           `json:"spotTimeoutMinutes"`
+	StepConcurrency    int           `json:"stepConcurrency"`
+}
+
+// Network holds the EC2 and IAM settings of a pool's clusters. Empty fields take the deployment's
+// defaults (or mean nothing in local mode).
+type Network struct {
+	SubnetIDs       []string `json:"subnetIds,omitempty"`
+	KeyName         string   `json:"keyName,omitempty"`
+	SecurityGroups  []string `json:"securityGroups,omitempty"`
+	ServiceRole     string   `json:"serviceRole,omitempty"`
+	InstanceProfile string   `json:"instanceProfile,omitempty"`
+}
+
+// Pool is N EMR clusters of one tier, created, deleted and healed as a unit.
+type Pool struct {
+	Name                  string            `json:"name"`
+	Tier                  string            `json:"tier"`
+	Clusters              int               `json:"clusters"`
+	ReleaseLabel          string            `json:"releaseLabel"`
+	Applications          []string          `json:"applications"`
+	LogURI                string            `json:"logUri,omitempty"`
+	StepConcurrency       int               `json:"stepConcurrency"`
+	IdleTimeoutSeconds    int               `json:"idleTimeoutSeconds"`
+	TerminationProtection bool              `json:"terminationProtection"`
+	Network               Network           `json:"network"`
+	Tags                  map[string]string `json:"tags,omitempty"`
+	Status                PoolStatus        `json:"status"`
+	CreatedAt             time.Time         `json:"createdAt"`
+	UpdatedAt             time.Time         `json:"updatedAt"`
+}
+
+// StateReason is why a cluster or step is in its state (EMR's stateChangeReason).
+type StateReason struct {
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Cluster is SparkFlow's record of one EMR cluster of a pool.
+type Cluster struct {
+	ID                      string       `json:"id"`
+	Pool                    string       `json:"pool"`
+	State                   ClusterState `json:"state"`
+	Reason                  StateReason  `json:"reason"`
+	Capacity                int          `json:"capacity"`
+	Reservations            []string     `json:"reservations"`
+	StateTime               time.Time    `json:"stateTime"`
+	CreatedAt               time.Time    `json:"createdAt"`
+	ReadyAt                 *time.Time   `json:"readyAt,omitempty"`
+	EndedAt                 *time.Time   `json:"endedAt,omitempty"`
+	NormalizedInstanceHours int          `json:"normalizedInstanceHours"`
+}
+
+// Free is the number of slots not held by a run.
+func (c Cluster) Free() int { return c.Capacity - len(c.Reservations) }
+
+// Holds reports whether run holds a slot of the cluster.
+func (c Cluster) Holds(runID string) bool {
+	for _, r := range c.Reservations {
+		if r == runID {
+			return true
+		}
+	}
+	return false
+}
+
+// TransformKind says how a transform's step is built.
+type TransformKind string
+
+const (
+	// KindSpark runs spark-submit through command-runner.jar.
+	KindSpark TransformKind = "spark"
+	// KindCommand runs any command line through command-runner.jar (locally: as a process).
+	KindCommand TransformKind = "command"
+)
+
+// Transform is a job profile assigned to a pool.
+type Transform struct {
+	Name        string        `json:"name"`
+	Pool        string        `json:"pool"`
+	Kind        TransformKind `json:"kind"`
+	Description string        `json:"description,omitempty"`
+	// Spark: the main jar or script, its class (jars), spark-submit options as an ordered list (so that
+	// --conf can repeat), and the job arguments.
+	MainResource string   `json:"mainResource,omitempty"`
+	MainClass    string   `json:"mainClass,omitempty"`
+	SparkOptions []string `json:"sparkOptions,omitempty"`
+	// Command: the command line as argv.
+	Command []string `json:"command,omitempty"`
+	// Args are the job arguments, appended after the main resource (spark) or the command. ${name}
+	// stands for a parameter: a run can override Params; ${run_id} and ${attempt} are always set.
+	Args   []string          `json:"args,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	// Retry and timeout policy.
+	MaxAttempts         int       `json:"maxAttempts"`
+	TimeoutSeconds      int       `json:"timeoutSeconds"`
+	QueueTimeoutSeconds int       `json:"queueTimeoutSeconds"`
+	CreatedAt           time.Time `json:"createdAt"`
+	UpdatedAt           time.Time `json:"updatedAt"`
+}
+
+// Transition is one change of a run's status, kept as the run's timeline.
+type Transition struct {
+	Status  RunStatus `json:"status"`
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Note    string    `json:"note,omitempty"`
+}
+
+// Run is one execution of a transform.
+type Run struct {
+	ID        string            `json:"id"`
+	Transform string            `json:"transform"`
+	Pool      string            `json:"pool"`
+	Params    map[string]string `json:"params,omitempty"`
+	Status    RunStatus         `json:"status"`
+	Attempt   int               `json:"attempt"`
+	// Policy copied from the transform when the run was accepted, so an edit does not change a run
+	// under way.
+	MaxAttempts         int `json:"maxAttempts"`
+	TimeoutSeconds      int `json:"timeoutSeconds"`
+	QueueTimeoutSeconds int `json:"queueTimeoutSeconds"`
+	// The cluster whose slot the run holds (or held last), the step of the current attempt and its
+	// last known state.
+	ClusterID string    `json:"clusterId,omitempty"`
+	StepID    string    `json:"stepId,omitempty"`
+	StepState StepState `json:"stepState,omitempty"`
+	// Token is the workflow task token the run's current wait resumes with.
+	Token           string       `json:"token,omitempty"`
+	CancelRequested bool         `json:"cancelRequested,omitempty"`
+	Reason          string       `json:"reason,omitempty"`
+	LogURI          string       `json:"logUri,omitempty"`
+	CreatedAt       time.Time    `json:"createdAt"`
+	UpdatedAt       time.Time    `json:"updatedAt"`
+	ReservedAt      *time.Time   `json:"reservedAt,omitempty"`
+	StartedAt       *time.Time   `json:"startedAt,omitempty"`
+	EndedAt         *time.Time   `json:"endedAt,omitempty"`
+	History         []Transition `json:"history"`
+	// Version increases with every write; stores use it for optimistic locking.
+	Version int64 `json:"version"`
+}
+
+// SetStatus moves the run to status and records the transition.
+func (r *Run) SetStatus(status RunStatus, at time.Time, note string) {
+	r.Status = status
+	r.UpdatedAt = at
+	r.History = append(r.History, Transition{Status: status, Attempt: r.Attempt, At: at, Note: note})
+	if status.Terminal() {
+		t := at
+		r.EndedAt = &t
+		r.Token = ""
+	}
+}
+
+// QueueWait is how long the run waited for a slot (until now if it still waits).
+func (r Run) QueueWait(now time.Time) time.Duration {
+	if r.ReservedAt != nil {
+		return r.ReservedAt.Sub(r.CreatedAt)
+	}
+	if r.EndedAt != nil {
+		return r.EndedAt.Sub(r.CreatedAt)
+	}
+	return now.Sub(r.CreatedAt)
+}
+
+// RunRequest is what a producer puts on the runs queue.
+type RunRequest struct {
+	ID        string            `json:"id,omitempty"`
+	Transform string            `json:"transform"`
+	Params    map[string]string `json:"params,omitempty"`
+}
+
+// Rejected is a request that could not be accepted, kept with its reason so nothing is lost.
+type Rejected struct {
+	ID     string    `json:"id"`
+	Body   string    `json:"body"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Waiter is a run waiting in its pool's FIFO for a free slot.
+type Waiter struct {
+	Pool  string    `json:"pool"`
+	RunID string    `json:"runId"`
+	Token string    `json:"token"`
+	Since time.Time `json:"since"`
+}
+
+// RunFilter selects runs; zero fields match all. Runs come newest first.
+type RunFilter struct {
+	Transform string
+	Pool      string
+	Status    RunStatus
+	Active    bool // only runs not in a terminal status
+	Limit     int
+}

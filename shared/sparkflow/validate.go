@@ -1,0 +1,304 @@
+package sparkflow
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Limits from EMR and Step Functions (see shared/aws-facts.md); a request over them is refused before
+// it reaches AWS.
+const (
+	// MaxStepChars is EMR's limit on the total length of a HadoopJarStep's strings.
+	MaxStepChars = 10240
+	// MaxStepConcurrency is EMR's StepConcurrencyLevel maximum (EMR 5.28+).
+	MaxStepConcurrency = 256
+	// MinIdleTimeoutSeconds and MaxIdleTimeoutSeconds bound EMR's AutoTerminationPolicy.IdleTimeout.
+	MinIdleTimeoutSeconds = 60
+	MaxIdleTimeoutSeconds = 604800
+	// MaxClustersPerPool is SparkFlow's own cap: a pool is a handful of shared clusters, not a fleet.
+	MaxClustersPerPool = 100
+	// MaxAttempts caps a transform's retry policy.
+	MaxAttempts = 10
+	// MaxTimeoutSeconds caps every wait (a week); Step Functions would allow a year.
+	MaxTimeoutSeconds = 7 * 24 * 3600
+	// MaxTags is EMR's limit on tags per cluster; SparkFlow adds one of its own.
+	MaxTags = 49
+)
+
+// Defaults for fields a request leaves out.
+const (
+	DefaultReleaseLabel        = "emr-7.5.0"
+	DefaultMaxAttempts         = 1
+	DefaultTimeoutSeconds      = 6 * 3600
+	DefaultQueueTimeoutSeconds = 6 * 3600
+)
+
+var (
+	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	releaseRE = regexp.MustCompile(`^emr-\d+\.\d+\.\d+$`)
+	paramRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+)
+
+// ValidateName checks a pool, tier or transform name.
+func ValidateName(field, name string) error {
+	if name == "" {
+		return FieldError(field, "is required")
+	}
+	if !nameRE.MatchString(name) {
+		return FieldError(field, "%q is not a valid name: use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// Normalize fills a pool's defaults from its tier and validates it. It does not check that the tier
+// exists: the caller passes it.
+func (p *Pool) Normalize(tier Tier) error {
+	if err := ValidateName("name", p.Name); err != nil {
+		return err
+	}
+	if p.Tier == "" {
+		p.Tier = tier.Name
+	}
+	if p.Clusters < 1 || p.Clusters > MaxClustersPerPool {
+		return FieldError("clusters", "must be between 1 and %d, got %d", MaxClustersPerPool, p.Clusters)
+	}
+	if p.ReleaseLabel == "" {
+		p.ReleaseLabel = DefaultReleaseLabel
+	}
+	if !releaseRE.MatchString(p.ReleaseLabel) {
+		return FieldError("releaseLabel", "%q is not an EMR release label; expected the form emr-7.5.0", p.ReleaseLabel)
+	}
+	if len(p.Applications) == 0 {
+		p.Applications = []string{"Spark"}
+	}
+	for _, a := range p.Applications {
+		if strings.TrimSpace(a) == "" {
+			return FieldError("applications", "has an empty name")
+		}
+	}
+	if p.StepConcurrency == 0 {
+		p.StepConcurrency = tier.StepConcurrency
+	}
+	if p.StepConcurrency < 1 || p.StepConcurrency > MaxStepConcurrency {
+		return FieldError("stepConcurrency", "must be between 1 and %d, got %d", MaxStepConcurrency, p.StepConcurrency)
+	}
+	if p.IdleTimeoutSeconds != 0 && (p.IdleTimeoutSeconds < MinIdleTimeoutSeconds || p.IdleTimeoutSeconds > MaxIdleTimeoutSeconds) {
+		return FieldError("idleTimeoutSeconds", "must be 0 (never) or between %d and %d (EMR's auto-termination limits), got %d", MinIdleTimeoutSeconds, MaxIdleTimeoutSeconds, p.IdleTimeoutSeconds)
+	}
+	if p.LogURI != "" && !strings.HasPrefix(p.LogURI, "s3://") && !strings.HasPrefix(p.LogURI, "s3n://") {
+		return FieldError("logUri", "%q must be an s3:// location (or empty)", p.LogURI)
+	}
+	if len(p.Tags) > MaxTags {
+		return FieldError("tags", "at most %d tags, got %d", MaxTags, len(p.Tags))
+	}
+	for k, v := range p.Tags {
+		if k == "" || len(k) > 128 || len(v) > 256 {
+			return FieldError("tags", "tag %q: keys are 1 to 128 characters and values at most 256", k)
+		}
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return FieldError("tags", "tag %q: the aws: prefix is reserved", k)
+		}
+	}
+	return nil
+}
+
+// Normalize fills a transform's defaults and validates it. It does not check that the pool exists.
+func (t *Transform) Normalize() error {
+	if err := ValidateName("name", t.Name); err != nil {
+		return err
+	}
+	if err := ValidateName("pool", t.Pool); err != nil {
+		return err
+	}
+	switch t.Kind {
+	case "":
+		if len(t.Command) > 0 {
+			t.Kind = KindCommand
+		} else {
+			t.Kind = KindSpark
+		}
+	case KindSpark, KindCommand:
+	default:
+		return FieldError("kind", "%q is not a transform kind: use spark or command", t.Kind)
+	}
+	switch t.Kind {
+	case KindSpark:
+		if t.MainResource == "" {
+			return FieldError("mainResource", "a spark transform needs its main jar or script (for example s3://bucket/jobs/etl.jar or s3://bucket/jobs/etl.py)")
+		}
+		if len(t.Command) > 0 {
+			return FieldError("command", "a spark transform has no command; use kind command for a plain command line")
+		}
+		if strings.HasSuffix(t.MainResource, ".py") && t.MainClass != "" {
+			return FieldError("mainClass", "a Python script has no main class")
+		}
+		for _, o := range t.SparkOptions {
+			if o == "--deploy-mode" || o == "--master" {
+				return FieldError("sparkOptions", "%s is set by SparkFlow (--master yarn --deploy-mode cluster on EMR)", o)
+			}
+		}
+	case KindCommand:
+		if len(t.Command) == 0 || strings.TrimSpace(t.Command[0]) == "" {
+			return FieldError("command", "a command transform needs a command line")
+		}
+		if t.MainResource != "" || t.MainClass != "" || len(t.SparkOptions) > 0 {
+			return FieldError("kind", "mainResource, mainClass and sparkOptions belong to spark transforms")
+		}
+	}
+	for k, v := range t.Params {
+		if !paramRE.MatchString(k) {
+			return FieldError("params", "%q is not a valid parameter name: letters, digits and '_', not starting with a digit", k)
+		}
+		if k == "run_id" || k == "attempt" {
+			return FieldError("params", "%q is set by SparkFlow for every run and cannot be a parameter", k)
+		}
+		if len(v) > MaxStepChars {
+			return FieldError("params", "parameter %q is longer than %d characters", k, MaxStepChars)
+		}
+	}
+	if err := checkPlaceholders(t); err != nil {
+		return err
+	}
+	if t.MaxAttempts == 0 {
+		t.MaxAttempts = DefaultMaxAttempts
+	}
+	if t.MaxAttempts < 1 || t.MaxAttempts > MaxAttempts {
+		return FieldError("maxAttempts", "must be between 1 and %d, got %d", MaxAttempts, t.MaxAttempts)
+	}
+	if t.TimeoutSeconds == 0 {
+		t.TimeoutSeconds = DefaultTimeoutSeconds
+	}
+	if t.TimeoutSeconds < 1 || t.TimeoutSeconds > MaxTimeoutSeconds {
+		return FieldError("timeoutSeconds", "must be between 1 and %d (a week), got %d", MaxTimeoutSeconds, t.TimeoutSeconds)
+	}
+	if t.QueueTimeoutSeconds == 0 {
+		t.QueueTimeoutSeconds = DefaultQueueTimeoutSeconds
+	}
+	if t.QueueTimeoutSeconds < 1 || t.QueueTimeoutSeconds > MaxTimeoutSeconds {
+		return FieldError("queueTimeoutSeconds", "must be between 1 and %d (a week), got %d", MaxTimeoutSeconds, t.QueueTimeoutSeconds)
+	}
+	return nil
+}
+
+var placeholderRE = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// checkPlaceholders refuses a ${name} that names no parameter, so a typo fails at create time and
+// not at 3 a.m. on a cluster.
+func checkPlaceholders(t *Transform) error {
+	all := append(append(append([]string{t.MainResource, t.MainClass}, t.SparkOptions...), t.Command...), t.Args...)
+	for _, s := range all {
+		for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
+			name := m[1]
+			if name == "run_id" || name == "attempt" {
+				continue
+			}
+			if _, ok := t.Params[name]; !ok {
+				return FieldError("args", "${%s} names no parameter; declare it with a default (params %s=VALUE) or use ${run_id} / ${attempt}", name, name)
+			}
+		}
+	}
+	return nil
+}
+
+// ResolveParams merges a run's overrides into the transform's parameter defaults, refusing names the
+// transform does not declare.
+func (t Transform) ResolveParams(overrides map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(t.Params)+len(overrides))
+	for k, v := range t.Params {
+		out[k] = v
+	}
+	for k, v := range overrides {
+		if _, ok := t.Params[k]; !ok {
+			known := make([]string, 0, len(t.Params))
+			for n := range t.Params {
+				known = append(known, n)
+			}
+			sort.Strings(known)
+			hint := "it declares none"
+			if len(known) > 0 {
+				hint = "it declares " + strings.Join(known, ", ")
+			}
+			return nil, FieldError("params", "transform %s has no parameter %q (%s)", t.Name, k, hint)
+		}
+		if len(v) > MaxStepChars {
+			return nil, FieldError("params", "value of %q is longer than %d characters", k, MaxStepChars)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// Expand replaces ${name} in s with params[name]; unknown names are left as they are.
+func Expand(s string, params map[string]string) string {
+	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+		if v, ok := params[m[2:len(m)-1]]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+// Validate checks a run request's shape (the transform's existence is checked by the caller).
+func (r RunRequest) Validate() error {
+	if err := ValidateName("transform", r.Transform); err != nil {
+		return err
+	}
+	for k := range r.Params {
+		if !paramRE.MatchString(k) {
+			return FieldError("params", "%q is not a valid parameter name", k)
+		}
+	}
+	return nil
+}
+
+// SplitCommand splits a command line into argv the way a POSIX shell would for words, single and
+// double quotes and backslashes (no expansion of variables or globs).
+func SplitCommand(line string) ([]string, error) {
+	var (
+		args    []string
+		cur     strings.Builder
+		inWord  bool
+		quote   rune
+		escaped bool
+	)
+	for _, r := range line {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case r == '\\' && quote != '\'':
+			escaped = true
+			inWord = true
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote = r
+			inWord = true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inWord {
+				args = append(args, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unclosed %c quote in command line", quote)
+	}
+	if escaped {
+		return nil, fmt.Errorf("command line ends with a lone backslash")
+	}
+	if inWord {
+		args = append(args, cur.String())
+	}
+	return args, nil
+}

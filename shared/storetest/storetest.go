@@ -1,0 +1,377 @@
+// Package storetest is the contract every sparkflow.Store implementation passes: the embedded SQLite
+// store here, the DynamoDB store in the AWS home. Call Run from a test of the implementation's package
+// with a function that returns a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// Run runs the contract suite; open must return a new empty store for each call.
+func Run(t *testing.T, open func(t *testing.T) sparkflow.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s sparkflow.Store)
+	}{
+		{"Pools", testPools},
+		{"Clusters", testClusters},
+		{"Transforms", testTransforms},
+		{"Runs", testRuns},
+		{"ListRuns", testListRuns},
+		{"ReserveRelease", testReserveRelease},
+		{"ReserveConcurrent", testReserveConcurrent},
+		{"Waiters", testWaiters},
+		{"Rejected", testRejected},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantCode(t *testing.T, err error, code sparkflow.Code) {
+	t.Helper()
+	if !sparkflow.IsCode(err, code) {
+		t.Fatalf("want a %s error, got %v", code, err)
+	}
+}
+
+func testPools(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	p := sparkflow.Pool{Name: "etl", Tier: "small", Clusters: 3, StepConcurrency: 4, Status: sparkflow.PoolCreating,
+		Applications: []string{"Spark"}, Tags: map[string]string{"team": "data"}, CreatedAt: t0, UpdatedAt: t0}
+	must(t, s.CreatePool(ctx, p))
+	wantCode(t, s.CreatePool(ctx, p), sparkflow.Conflict)
+	got, err := s.GetPool(ctx, "etl")
+	must(t, err)
+	if got.Tier != "small" || got.Clusters != 3 || got.Tags["team"] != "data" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("pool read back as %+v", got)
+	}
+	_, err = s.GetPool(ctx, "nope")
+	wantCode(t, err, sparkflow.NotFound)
+	p.Status = sparkflow.PoolReady
+	must(t, s.UpdatePool(ctx, p))
+	wantCode(t, s.UpdatePool(ctx, sparkflow.Pool{Name: "nope"}), sparkflow.NotFound)
+	must(t, s.CreatePool(ctx, sparkflow.Pool{Name: "adhoc", Tier: "tiny", Clusters: 1}))
+	ps, err := s.ListPools(ctx)
+	must(t, err)
+	if len(ps) != 2 || ps[0].Name != "adhoc" || ps[1].Status != sparkflow.PoolReady {
+		t.Fatalf("ListPools = %+v", ps)
+	}
+	must(t, s.DeletePool(ctx, "adhoc"))
+	wantCode(t, s.DeletePool(ctx, "adhoc"), sparkflow.NotFound)
+}
+
+func cluster(id, pool string, state sparkflow.ClusterState, capacity int) sparkflow.Cluster {
+	return sparkflow.Cluster{ID: id, Pool: pool, State: state, Capacity: capacity, CreatedAt: t0, StateTime: t0}
+}
+
+func testClusters(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	must(t, s.PutCluster(ctx, cluster("j-1", "etl", sparkflow.ClusterStarting, 2)))
+	must(t, s.PutCluster(ctx, cluster("j-2", "etl", sparkflow.ClusterWaiting, 2)))
+	must(t, s.PutCluster(ctx, cluster("j-3", "other", sparkflow.ClusterWaiting, 2)))
+	c, err := s.GetCluster(ctx, "j-1")
+	must(t, err)
+	if c.State != sparkflow.ClusterStarting || c.Capacity != 2 || c.Pool != "etl" {
+		t.Fatalf("cluster read back as %+v", c)
+	}
+	_, err = s.GetCluster(ctx, "j-9")
+	wantCode(t, err, sparkflow.NotFound)
+	// PutCluster keeps reservations.
+	_, err = s.Reserve(ctx, "run-a", "j-2")
+	must(t, err)
+	c2 := cluster("j-2", "etl", sparkflow.ClusterRunning, 2)
+	must(t, s.PutCluster(ctx, c2))
+	c, err = s.GetCluster(ctx, "j-2")
+	must(t, err)
+	if c.State != sparkflow.ClusterRunning || len(c.Reservations) != 1 || c.Reservations[0] != "run-a" {
+		t.Fatalf("after PutCluster: %+v", c)
+	}
+	cs, err := s.ListClusters(ctx, "etl")
+	must(t, err)
+	if len(cs) != 2 || cs[0].ID != "j-1" || cs[1].ID != "j-2" || len(cs[1].Reservations) != 1 {
+		t.Fatalf("ListClusters(etl) = %+v", cs)
+	}
+	all, err := s.ListClusters(ctx, "")
+	must(t, err)
+	if len(all) != 3 {
+		t.Fatalf("ListClusters() = %d clusters, want 3", len(all))
+	}
+	must(t, s.DeleteCluster(ctx, "j-2"))
+	wantCode(t, s.DeleteCluster(ctx, "j-2"), sparkflow.NotFound)
+	// Its reservations went with it: the run can reserve elsewhere.
+	got, err := s.Reserve(ctx, "run-a", "j-3")
+	must(t, err)
+	if got != "j-3" {
+		t.Fatalf("reserve after the cluster was deleted gave %s", got)
+	}
+}
+
+func testTransforms(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	tr := sparkflow.Transform{Name: "daily", Pool: "etl", Kind: sparkflow.KindSpark, MainResource: "s3://b/job.jar",
+		SparkOptions: []string{"--conf", "a=1", "--conf", "b=2"}, MaxAttempts: 2, CreatedAt: t0}
+	must(t, s.CreateTransform(ctx, tr))
+	wantCode(t, s.CreateTransform(ctx, tr), sparkflow.Conflict)
+	must(t, s.CreateTransform(ctx, sparkflow.Transform{Name: "adhoc", Pool: "other", Kind: sparkflow.KindCommand, Command: []string{"true"}}))
+	got, err := s.GetTransform(ctx, "daily")
+	must(t, err)
+	if len(got.SparkOptions) != 4 || got.SparkOptions[3] != "b=2" || got.MaxAttempts != 2 {
+		t.Fatalf("transform read back as %+v", got)
+	}
+	_, err = s.GetTransform(ctx, "nope")
+	wantCode(t, err, sparkflow.NotFound)
+	ts, err := s.ListTransforms(ctx, "etl")
+	must(t, err)
+	if len(ts) != 1 || ts[0].Name != "daily" {
+		t.Fatalf("ListTransforms(etl) = %+v", ts)
+	}
+	ts, err = s.ListTransforms(ctx, "")
+	must(t, err)
+	if len(ts) != 2 || ts[0].Name != "adhoc" {
+		t.Fatalf("ListTransforms() = %+v", ts)
+	}
+	tr.Pool = "other"
+	must(t, s.UpdateTransform(ctx, tr))
+	ts, err = s.ListTransforms(ctx, "other")
+	must(t, err)
+	if len(ts) != 2 {
+		t.Fatalf("after moving daily to pool other, ListTransforms(other) = %d", len(ts))
+	}
+	wantCode(t, s.UpdateTransform(ctx, sparkflow.Transform{Name: "nope"}), sparkflow.NotFound)
+	must(t, s.DeleteTransform(ctx, "daily"))
+	wantCode(t, s.DeleteTransform(ctx, "daily"), sparkflow.NotFound)
+}
+
+func run(id, transform string, created time.Time) sparkflow.Run {
+	r := sparkflow.Run{ID: id, Transform: transform, Pool: "etl", Attempt: 1, MaxAttempts: 1, CreatedAt: created, UpdatedAt: created}
+	r.SetStatus(sparkflow.RunQueued, created, "")
+	return r
+}
+
+func testRuns(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	r := run("r1", "daily", t0)
+	r.Params = map[string]string{"day": "2026-11-01"}
+	created, err := s.CreateRun(ctx, r)
+	must(t, err)
+	if !created {
+		t.Fatal("first CreateRun reported created=false")
+	}
+	created, err = s.CreateRun(ctx, r)
+	must(t, err)
+	if created {
+		t.Fatal("second CreateRun of the same id reported created=true")
+	}
+	got, err := s.GetRun(ctx, "r1")
+	must(t, err)
+	if got.Version != 1 || got.Params["day"] != "2026-11-01" || len(got.History) != 1 {
+		t.Fatalf("run read back as %+v", got)
+	}
+	got.SetStatus(sparkflow.RunWaiting, t0.Add(time.Second), "")
+	upd, err := s.UpdateRun(ctx, got)
+	must(t, err)
+	if upd.Version != 2 {
+		t.Fatalf("version after update = %d, want 2", upd.Version)
+	}
+	// A writer holding the old version loses.
+	got.Reason = "stale"
+	_, err = s.UpdateRun(ctx, got)
+	wantCode(t, err, sparkflow.Conflict)
+	again, err := s.GetRun(ctx, "r1")
+	must(t, err)
+	if again.Status != sparkflow.RunWaiting || again.Reason != "" || again.Version != 2 {
+		t.Fatalf("stale write changed the run: %+v", again)
+	}
+	_, err = s.UpdateRun(ctx, sparkflow.Run{ID: "nope", Version: 1})
+	wantCode(t, err, sparkflow.NotFound)
+	_, err = s.GetRun(ctx, "nope")
+	wantCode(t, err, sparkflow.NotFound)
+}
+
+func testListRuns(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	for i := 0; i < 6; i++ {
+		tr := "a"
+		if i%2 == 1 {
+			tr = "b"
+		}
+		r := run(fmt.Sprintf("r%d", i), tr, t0.Add(time.Duration(i)*time.Minute))
+		if i < 2 {
+			r.SetStatus(sparkflow.RunSucceeded, t0, "")
+		}
+		_, err := s.CreateRun(ctx, r)
+		must(t, err)
+	}
+	check := func(f sparkflow.RunFilter, want ...string) {
+		t.Helper()
+		rs, err := s.ListRuns(ctx, f)
+		must(t, err)
+		var ids []string
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(want) {
+			t.Fatalf("ListRuns(%+v) = %v, want %v", f, ids, want)
+		}
+	}
+	check(sparkflow.RunFilter{}, "r5", "r4", "r3", "r2", "r1", "r0")
+	check(sparkflow.RunFilter{Limit: 2}, "r5", "r4")
+	check(sparkflow.RunFilter{Transform: "a"}, "r4", "r2", "r0")
+	check(sparkflow.RunFilter{Status: sparkflow.RunSucceeded}, "r1", "r0")
+	check(sparkflow.RunFilter{Active: true, Transform: "b"}, "r5", "r3")
+	check(sparkflow.RunFilter{Pool: "nope"})
+	// An update that ends a run moves it out of the active set.
+	r, err := s.GetRun(ctx, "r5")
+	must(t, err)
+	r.SetStatus(sparkflow.RunFailed, t0, "boom")
+	_, err = s.UpdateRun(ctx, r)
+	must(t, err)
+	check(sparkflow.RunFilter{Active: true}, "r4", "r3", "r2")
+}
+
+func testReserveRelease(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	must(t, s.PutCluster(ctx, cluster("j-1", "etl", sparkflow.ClusterWaiting, 2)))
+	must(t, s.PutCluster(ctx, cluster("j-2", "etl", sparkflow.ClusterWaiting, 2)))
+	must(t, s.PutCluster(ctx, cluster("j-s", "etl", sparkflow.ClusterStarting, 2)))
+	got, err := s.Reserve(ctx, "a", "j-1")
+	must(t, err)
+	if got != "j-1" {
+		t.Fatalf("Reserve = %s", got)
+	}
+	// Idempotent: the same run asking again, even for another cluster, keeps its one slot.
+	got, err = s.Reserve(ctx, "a", "j-2")
+	must(t, err)
+	if got != "j-1" {
+		t.Fatalf("second Reserve of run a gave %s, want j-1", got)
+	}
+	_, err = s.Reserve(ctx, "b", "j-1")
+	must(t, err)
+	_, err = s.Reserve(ctx, "c", "j-1")
+	wantCode(t, err, sparkflow.Conflict)
+	_, err = s.Reserve(ctx, "c", "j-s")
+	wantCode(t, err, sparkflow.Conflict)
+	_, err = s.Reserve(ctx, "c", "j-none")
+	wantCode(t, err, sparkflow.NotFound)
+	c, err := s.GetCluster(ctx, "j-1")
+	must(t, err)
+	if len(c.Reservations) != 2 || c.Free() != 0 || !c.Holds("a") || !c.Holds("b") {
+		t.Fatalf("j-1 = %+v", c)
+	}
+	must(t, s.Release(ctx, "a", "j-1"))
+	must(t, s.Release(ctx, "a", "j-1")) // twice frees one
+	must(t, s.Release(ctx, "zzz", "j-1"))
+	c, err = s.GetCluster(ctx, "j-1")
+	must(t, err)
+	if len(c.Reservations) != 1 || !c.Holds("b") {
+		t.Fatalf("after release j-1 = %+v", c)
+	}
+	_, err = s.Reserve(ctx, "c", "j-1")
+	must(t, err)
+}
+
+func testReserveConcurrent(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	const capacity = 3
+	for _, id := range []string{"j-1", "j-2"} {
+		must(t, s.PutCluster(ctx, cluster(id, "etl", sparkflow.ClusterRunning, capacity)))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	held := map[string]string{}
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			runID := fmt.Sprintf("run-%d", i%20) // every run reserves twice, on both clusters
+			target := []string{"j-1", "j-2"}[i/20]
+			for try := 0; try < 50; try++ {
+				got, err := s.Reserve(ctx, runID, target)
+				if err == nil {
+					mu.Lock()
+					if prev, ok := held[runID]; ok && prev != got {
+						t.Errorf("run %s holds %s and %s", runID, prev, got)
+					}
+					held[runID] = got
+					mu.Unlock()
+					return
+				}
+				if !sparkflow.IsCode(err, sparkflow.Transient) {
+					return // Conflict: full
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}(i)
+	}
+	wg.Wait()
+	total := 0
+	for _, id := range []string{"j-1", "j-2"} {
+		c, err := s.GetCluster(ctx, id)
+		must(t, err)
+		if len(c.Reservations) > capacity {
+			t.Fatalf("%s holds %d reservations, capacity %d", id, len(c.Reservations), capacity)
+		}
+		total += len(c.Reservations)
+	}
+	if total != 2*capacity || len(held) != 2*capacity {
+		t.Fatalf("%d reservations for %d runs; want %d of each", total, len(held), 2*capacity)
+	}
+}
+
+func testWaiters(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "a", Token: "ta", Since: t0}))
+	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "b", Token: "tb", Since: t0.Add(time.Second)}))
+	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "c", Token: "tc", Since: t0.Add(time.Second)}))
+	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "other", RunID: "x", Token: "tx", Since: t0}))
+	// Re-enqueueing a waiter updates its token and keeps its place.
+	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "a", Token: "ta2", Since: t0.Add(time.Hour)}))
+	ws, err := s.Waiters(ctx, "etl", 0)
+	must(t, err)
+	if len(ws) != 3 || ws[0].RunID != "a" || ws[0].Token != "ta2" || ws[1].RunID != "b" || ws[2].RunID != "c" {
+		t.Fatalf("Waiters = %+v", ws)
+	}
+	if !ws[0].Since.Equal(t0) {
+		t.Fatalf("re-enqueue moved the waiter: since %v", ws[0].Since)
+	}
+	ws, err = s.Waiters(ctx, "etl", 1)
+	must(t, err)
+	if len(ws) != 1 || ws[0].RunID != "a" {
+		t.Fatalf("Waiters(limit 1) = %+v", ws)
+	}
+	must(t, s.RemoveWaiter(ctx, "etl", "a"))
+	must(t, s.RemoveWaiter(ctx, "etl", "a"))
+	ws, err = s.Waiters(ctx, "etl", 0)
+	must(t, err)
+	if len(ws) != 2 || ws[0].RunID != "b" {
+		t.Fatalf("after remove Waiters = %+v", ws)
+	}
+}
+
+func testRejected(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	must(t, s.PutRejected(ctx, sparkflow.Rejected{ID: "m1", Body: "{", Reason: "bad json", At: t0}))
+	must(t, s.PutRejected(ctx, sparkflow.Rejected{ID: "m2", Body: "{}", Reason: "no transform", At: t0.Add(time.Second)}))
+	must(t, s.PutRejected(ctx, sparkflow.Rejected{ID: "m1", Body: "{", Reason: "bad json", At: t0}))
+	rs, err := s.ListRejected(ctx, 0)
+	must(t, err)
+	if len(rs) != 2 || rs[0].ID != "m2" || rs[1].Reason != "bad json" {
+		t.Fatalf("ListRejected = %+v", rs)
+	}
+}
