@@ -13,11 +13,16 @@ type Store interface {
 	CreatePool(ctx context.Context, p Pool) error
 	GetPool(ctx context.Context, name string) (Pool, error)
 	ListPools(ctx context.Context) ([]Pool, error)
-	UpdatePool(ctx context.Context, p Pool) error
+	// UpdatePool writes p if the stored version is still p.Version and returns it with the new version
+	// (Conflict otherwise).
+	UpdatePool(ctx context.Context, p Pool) (Pool, error)
 	DeletePool(ctx context.Context, name string) error
 
-	// PutCluster creates or replaces a cluster record, keeping its reservations.
-	PutCluster(ctx context.Context, c Cluster) error
+	// CreateCluster stores a new cluster record (Conflict if the id exists already).
+	CreateCluster(ctx context.Context, c Cluster) error
+	// UpdateCluster writes c if the stored version is still c.Version and returns it with the new
+	// version (Conflict otherwise). Reservations are not written: Reserve and Release own them.
+	UpdateCluster(ctx context.Context, c Cluster) (Cluster, error)
 	GetCluster(ctx context.Context, id string) (Cluster, error)
 	ListClusters(ctx context.Context, pool string) ([]Cluster, error)
 	DeleteCluster(ctx context.Context, id string) error
@@ -49,7 +54,9 @@ type Store interface {
 	Enqueue(ctx context.Context, w Waiter) error
 	// Waiters lists the pool's FIFO, oldest first, at most limit (0: all).
 	Waiters(ctx context.Context, pool string, limit int) ([]Waiter, error)
-	RemoveWaiter(ctx context.Context, pool, runID string) error
+	// RemoveWaiter takes run out of the FIFO and reports whether it was there, so that of several
+	// dispatchers only one wins a waiter.
+	RemoveWaiter(ctx context.Context, pool, runID string) (bool, error)
 
 	PutRejected(ctx context.Context, r Rejected) error
 	ListRejected(ctx context.Context, limit int) ([]Rejected, error)

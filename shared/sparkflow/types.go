@@ -48,6 +48,11 @@ type Pool struct {
 	Status                PoolStatus        `json:"status"`
 	CreatedAt             time.Time         `json:"createdAt"`
 	UpdatedAt             time.Time         `json:"updatedAt"`
+	// HealLease is held by the task launching the pool's clusters, so that two healers (an event
+	// handler and the reconciler, say) never launch the same replacement twice.
+	HealLease *time.Time `json:"healLease,omitempty"`
+	// Version increases with every write; stores use it for optimistic locking.
+	Version int64 `json:"version"`
 }
 
 // StateReason is why a cluster or step is in its state (EMR's stateChangeReason).
@@ -69,6 +74,8 @@ type Cluster struct {
 	ReadyAt                 *time.Time   `json:"readyAt,omitempty"`
 	EndedAt                 *time.Time   `json:"endedAt,omitempty"`
 	NormalizedInstanceHours int          `json:"normalizedInstanceHours"`
+	// Version increases with every write; stores use it for optimistic locking.
+	Version int64 `json:"version"`
 }
 
 // Free is the number of slots not held by a run.

@@ -27,8 +27,8 @@ type Store struct {
 var _ sparkflow.Store = (*Store)(nil)
 
 const schema = `
-CREATE TABLE IF NOT EXISTS pools (name TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS clusters (id TEXT PRIMARY KEY, pool TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pools (name TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clusters (id TEXT PRIMARY KEY, pool TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS clusters_pool ON clusters(pool);
 CREATE TABLE IF NOT EXISTS reservations (run_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS reservations_cluster ON reservations(cluster_id);
@@ -113,7 +113,8 @@ func (s *Store) getDoc(ctx context.Context, v any, query string, args ...any) er
 // --- pools ---
 
 func (s *Store) CreatePool(ctx context.Context, p sparkflow.Pool) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO pools(name, data) VALUES(?, ?)`, p.Name, marshal(p))
+	p.Version = 1
+	_, err := s.db.ExecContext(ctx, `INSERT INTO pools(name, version, data) VALUES(?, 1, ?)`, p.Name, marshal(p))
 	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
 		return sparkflow.Errorf(sparkflow.Conflict, "pool %q exists already", p.Name)
 	}
@@ -133,9 +134,20 @@ func (s *Store) ListPools(ctx context.Context) ([]sparkflow.Pool, error) {
 	return list[sparkflow.Pool](ctx, s.db, `SELECT data FROM pools ORDER BY name`)
 }
 
-func (s *Store) UpdatePool(ctx context.Context, p sparkflow.Pool) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE pools SET data = ? WHERE name = ?`, marshal(p), p.Name)
-	return affected("pool", p.Name, res, err)
+func (s *Store) UpdatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.Pool, error) {
+	old := p.Version
+	p.Version++
+	res, err := s.db.ExecContext(ctx, `UPDATE pools SET data = ?, version = ? WHERE name = ? AND version = ?`, marshal(p), p.Version, p.Name, old)
+	if err != nil {
+		return p, classify("update pool", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.GetPool(ctx, p.Name); err != nil {
+			return p, err
+		}
+		return p, sparkflow.Errorf(sparkflow.Conflict, "pool %s changed since version %d", p.Name, old)
+	}
+	return p, nil
 }
 
 func (s *Store) DeletePool(ctx context.Context, name string) error {
@@ -176,11 +188,33 @@ func list[T any](ctx context.Context, db *sql.DB, query string, args ...any) ([]
 
 // --- clusters ---
 
-func (s *Store) PutCluster(ctx context.Context, c sparkflow.Cluster) error {
+func (s *Store) CreateCluster(ctx context.Context, c sparkflow.Cluster) error {
 	c.Reservations = nil
-	_, err := s.db.ExecContext(ctx, `INSERT INTO clusters(id, pool, data) VALUES(?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET pool = excluded.pool, data = excluded.data`, c.ID, c.Pool, marshal(c))
-	return classify("put cluster", err)
+	c.Version = 1
+	_, err := s.db.ExecContext(ctx, `INSERT INTO clusters(id, pool, version, data) VALUES(?, ?, 1, ?)`, c.ID, c.Pool, marshal(c))
+	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
+		return sparkflow.Errorf(sparkflow.Conflict, "cluster %s exists already", c.ID)
+	}
+	return classify("create cluster", err)
+}
+
+func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkflow.Cluster, error) {
+	res := c.Reservations
+	old := c.Version
+	c.Version++
+	c.Reservations = nil
+	r, err := s.db.ExecContext(ctx, `UPDATE clusters SET data = ?, version = ? WHERE id = ? AND version = ?`, marshal(c), c.Version, c.ID, old)
+	c.Reservations = res
+	if err != nil {
+		return c, classify("update cluster", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		if _, err := s.GetCluster(ctx, c.ID); err != nil {
+			return c, err
+		}
+		return c, sparkflow.Errorf(sparkflow.Conflict, "cluster %s changed since version %d", c.ID, old)
+	}
+	return c, nil
 }
 
 func (s *Store) reservations(ctx context.Context, q interface {
@@ -430,9 +464,13 @@ func (s *Store) Waiters(ctx context.Context, pool string, limit int) ([]sparkflo
 	return out, classify("waiters", rows.Err())
 }
 
-func (s *Store) RemoveWaiter(ctx context.Context, pool, runID string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM waiters WHERE pool = ? AND run_id = ?`, pool, runID)
-	return classify("remove waiter", err)
+func (s *Store) RemoveWaiter(ctx context.Context, pool, runID string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM waiters WHERE pool = ? AND run_id = ?`, pool, runID)
+	if err != nil {
+		return false, classify("remove waiter", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // --- rejected ---

@@ -63,9 +63,21 @@ func testPools(t *testing.T, s sparkflow.Store) {
 	}
 	_, err = s.GetPool(ctx, "nope")
 	wantCode(t, err, sparkflow.NotFound)
-	p.Status = sparkflow.PoolReady
-	must(t, s.UpdatePool(ctx, p))
-	wantCode(t, s.UpdatePool(ctx, sparkflow.Pool{Name: "nope"}), sparkflow.NotFound)
+	if got.Version != 1 {
+		t.Fatalf("new pool version = %d, want 1", got.Version)
+	}
+	stale := got
+	got.Status = sparkflow.PoolReady
+	got, err = s.UpdatePool(ctx, got)
+	must(t, err)
+	if got.Version != 2 {
+		t.Fatalf("version after UpdatePool = %d, want 2", got.Version)
+	}
+	stale.Status = sparkflow.PoolDeleting
+	_, err = s.UpdatePool(ctx, stale)
+	wantCode(t, err, sparkflow.Conflict)
+	_, err = s.UpdatePool(ctx, sparkflow.Pool{Name: "nope", Version: 1})
+	wantCode(t, err, sparkflow.NotFound)
 	must(t, s.CreatePool(ctx, sparkflow.Pool{Name: "adhoc", Tier: "tiny", Clusters: 1}))
 	ps, err := s.ListPools(ctx)
 	must(t, err)
@@ -82,25 +94,39 @@ func cluster(id, pool string, state sparkflow.ClusterState, capacity int) sparkf
 
 func testClusters(t *testing.T, s sparkflow.Store) {
 	ctx := context.Background()
-	must(t, s.PutCluster(ctx, cluster("j-1", "etl", sparkflow.ClusterStarting, 2)))
-	must(t, s.PutCluster(ctx, cluster("j-2", "etl", sparkflow.ClusterWaiting, 2)))
-	must(t, s.PutCluster(ctx, cluster("j-3", "other", sparkflow.ClusterWaiting, 2)))
+	must(t, s.CreateCluster(ctx, cluster("j-1", "etl", sparkflow.ClusterStarting, 2)))
+	must(t, s.CreateCluster(ctx, cluster("j-2", "etl", sparkflow.ClusterWaiting, 2)))
+	must(t, s.CreateCluster(ctx, cluster("j-3", "other", sparkflow.ClusterWaiting, 2)))
+	wantCode(t, s.CreateCluster(ctx, cluster("j-3", "other", sparkflow.ClusterStarting, 2)), sparkflow.Conflict)
 	c, err := s.GetCluster(ctx, "j-1")
 	must(t, err)
-	if c.State != sparkflow.ClusterStarting || c.Capacity != 2 || c.Pool != "etl" {
+	if c.State != sparkflow.ClusterStarting || c.Capacity != 2 || c.Pool != "etl" || c.Version != 1 {
 		t.Fatalf("cluster read back as %+v", c)
 	}
 	_, err = s.GetCluster(ctx, "j-9")
 	wantCode(t, err, sparkflow.NotFound)
-	// PutCluster keeps reservations.
+	// UpdateCluster is optimistic and keeps reservations.
 	_, err = s.Reserve(ctx, "run-a", "j-2")
 	must(t, err)
-	c2 := cluster("j-2", "etl", sparkflow.ClusterRunning, 2)
-	must(t, s.PutCluster(ctx, c2))
+	c2, err := s.GetCluster(ctx, "j-2")
+	must(t, err)
+	stale := c2
+	c2.State = sparkflow.ClusterRunning
+	c2.Reservations = nil
+	c2, err = s.UpdateCluster(ctx, c2)
+	must(t, err)
+	if c2.Version != 2 {
+		t.Fatalf("version after UpdateCluster = %d, want 2", c2.Version)
+	}
+	stale.State = sparkflow.ClusterTerminated
+	_, err = s.UpdateCluster(ctx, stale)
+	wantCode(t, err, sparkflow.Conflict)
+	_, err = s.UpdateCluster(ctx, cluster("j-none", "etl", sparkflow.ClusterRunning, 1))
+	wantCode(t, err, sparkflow.NotFound)
 	c, err = s.GetCluster(ctx, "j-2")
 	must(t, err)
 	if c.State != sparkflow.ClusterRunning || len(c.Reservations) != 1 || c.Reservations[0] != "run-a" {
-		t.Fatalf("after PutCluster: %+v", c)
+		t.Fatalf("after UpdateCluster: %+v", c)
 	}
 	cs, err := s.ListClusters(ctx, "etl")
 	must(t, err)
@@ -247,9 +273,9 @@ func testListRuns(t *testing.T, s sparkflow.Store) {
 
 func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	ctx := context.Background()
-	must(t, s.PutCluster(ctx, cluster("j-1", "etl", sparkflow.ClusterWaiting, 2)))
-	must(t, s.PutCluster(ctx, cluster("j-2", "etl", sparkflow.ClusterWaiting, 2)))
-	must(t, s.PutCluster(ctx, cluster("j-s", "etl", sparkflow.ClusterStarting, 2)))
+	must(t, s.CreateCluster(ctx, cluster("j-1", "etl", sparkflow.ClusterWaiting, 2)))
+	must(t, s.CreateCluster(ctx, cluster("j-2", "etl", sparkflow.ClusterWaiting, 2)))
+	must(t, s.CreateCluster(ctx, cluster("j-s", "etl", sparkflow.ClusterStarting, 2)))
 	got, err := s.Reserve(ctx, "a", "j-1")
 	must(t, err)
 	if got != "j-1" {
@@ -290,7 +316,7 @@ func testReserveConcurrent(t *testing.T, s sparkflow.Store) {
 	ctx := context.Background()
 	const capacity = 3
 	for _, id := range []string{"j-1", "j-2"} {
-		must(t, s.PutCluster(ctx, cluster(id, "etl", sparkflow.ClusterRunning, capacity)))
+		must(t, s.CreateCluster(ctx, cluster(id, "etl", sparkflow.ClusterRunning, capacity)))
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -355,8 +381,13 @@ func testWaiters(t *testing.T, s sparkflow.Store) {
 	if len(ws) != 1 || ws[0].RunID != "a" {
 		t.Fatalf("Waiters(limit 1) = %+v", ws)
 	}
-	must(t, s.RemoveWaiter(ctx, "etl", "a"))
-	must(t, s.RemoveWaiter(ctx, "etl", "a"))
+	removed, err := s.RemoveWaiter(ctx, "etl", "a")
+	must(t, err)
+	again, err := s.RemoveWaiter(ctx, "etl", "a")
+	must(t, err)
+	if !removed || again {
+		t.Fatalf("RemoveWaiter twice reported %v then %v; want true then false", removed, again)
+	}
 	ws, err = s.Waiters(ctx, "etl", 0)
 	must(t, err)
 	if len(ws) != 2 || ws[0].RunID != "b" {

@@ -1,0 +1,161 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/emrevent"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// HandleEvent applies one EMR state-change event (the EventBridge JSON). Events can come late, twice,
+// out of order or never: handling is idempotent and monotonic, and what never comes is repaired by
+// Reconcile. Events about clusters and steps SparkFlow does not manage are ignored.
+func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
+	ev, err := emrevent.Parse(raw, false)
+	if err != nil {
+		return err
+	}
+	switch ev.DetailType {
+	case emrevent.ClusterDetailType:
+		ch, err := ev.Cluster(false)
+		if err != nil {
+			return err
+		}
+		return s.HandleClusterChange(ctx, ch)
+	case emrevent.StepDetailType:
+		ch, err := ev.Step(false)
+		if err != nil {
+			return err
+		}
+		return s.HandleStepChange(ctx, ch)
+	}
+	s.Log.Debug("event ignored", "detail_type", ev.DetailType)
+	return nil
+}
+
+// HandleStepChange applies a step's state change to its run and, when the step has ended, resumes the
+// run's workflow with the outcome.
+func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) error {
+	runID, attempt, ok := core.ParseStepName(ch.Name)
+	if !ok {
+		return nil // not a SparkFlow step
+	}
+	var eff core.StepEffect
+	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+		var next sparkflow.Run
+		next, eff = core.ApplyStep(*r, ch, attempt, s.now())
+		*r = next
+		return eff.Changed, nil
+	})
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		s.Log.Warn("step event for an unknown run", "run_id", runID, "step_id", ch.StepID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if eff.Changed {
+		s.Log.Info("step state", "run_id", runID, "step_id", ch.StepID, "state", ch.State, "attempt", attempt)
+	}
+	if eff.Ended {
+		return s.resume(ctx, r.Token, core.Outcome{StepState: ch.State, Reason: reasonOf(ch)})
+	}
+	return nil
+}
+
+func reasonOf(ch emrevent.StepChange) string {
+	if ch.State == sparkflow.StepCompleted {
+		return ""
+	}
+	return ch.Message
+}
+
+// HandleClusterChange applies a cluster's state change: a cluster that becomes ready takes waiting
+// runs; a cluster that is lost ends the attempts of the runs on it (they retry elsewhere or fail, per
+// their policy) and is replaced; a pool being deleted goes when its last cluster is gone.
+func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterChange) error {
+	var eff core.ClusterEffect
+	c, err := s.mutateCluster(ctx, ch.ClusterID, func(c *sparkflow.Cluster) (bool, error) {
+		var next sparkflow.Cluster
+		next, eff = core.ApplyCluster(*c, ch)
+		*c = next
+		return eff.Changed, nil
+	})
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		created, err := s.adoptCluster(ctx, ch)
+		if err != nil || !created {
+			return err
+		}
+		return s.HandleClusterChange(ctx, ch)
+	}
+	if err != nil {
+		return err
+	}
+	if !eff.Changed {
+		return nil
+	}
+	s.Log.Info("cluster state", "cluster_id", c.ID, "pool", c.Pool, "state", c.State, "reason", c.Reason.Code)
+	if eff.Ended {
+		for _, runID := range c.Reservations {
+			if err := s.clusterLost(ctx, runID, c); err != nil {
+				return err
+			}
+		}
+	}
+	if eff.BecameReady || eff.Ended {
+		if err := s.Heal(ctx, c.Pool); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return err
+		}
+	}
+	if eff.BecameReady {
+		return s.Dispatch(ctx, c.Pool)
+	}
+	return nil
+}
+
+// adoptCluster records a cluster whose event came before its launch was recorded (or whose record a
+// crash lost), when its name ties it to a live pool.
+func (s *Service) adoptCluster(ctx context.Context, ch emrevent.ClusterChange) (bool, error) {
+	pool, ok := poolOfClusterName(ch.Name)
+	if !ok {
+		return false, nil
+	}
+	p, err := s.Store.GetPool(ctx, pool)
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	err = s.Store.CreateCluster(ctx, sparkflow.Cluster{ID: ch.ClusterID, Pool: pool, State: sparkflow.ClusterStarting, Capacity: p.StepConcurrency, CreatedAt: s.now()})
+	if err != nil && !sparkflow.IsCode(err, sparkflow.Conflict) {
+		return false, err
+	}
+	return true, nil
+}
+
+// clusterLost ends the current attempt of a run whose cluster went away.
+func (s *Service) clusterLost(ctx context.Context, runID string, c sparkflow.Cluster) error {
+	r, err := s.Store.GetRun(ctx, runID)
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		return s.Store.Release(ctx, runID, c.ID)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Status.Terminal() || r.ClusterID != c.ID {
+		return s.Store.Release(ctx, runID, c.ID)
+	}
+	reason := fmt.Sprintf("%s (%s)", c.State, c.Reason.Code)
+	if c.Reason.Message != "" {
+		reason += ": " + c.Reason.Message
+	}
+	s.Log.Warn("cluster lost under run", "run_id", runID, "cluster_id", c.ID, "reason", reason)
+	if r.Token == "" {
+		// Reserved but not yet submitting: submit finds the cluster gone and reports it.
+		return nil
+	}
+	return s.resume(ctx, r.Token, core.Outcome{StepState: sparkflow.StepInterrupted, Cause: core.CauseClusterLost, Reason: reason})
+}
