@@ -240,8 +240,8 @@ func (e *Engine) execute(ctx context.Context, runID string) error {
 				outcome = failureOutcome(err)
 			default:
 				outcome = &core.Outcome{}
-				if err := json.Unmarshal(out, outcome); err != nil {
-					return fmt.Errorf("submit output: %w", err)
+				if err := json.Unmarshal(out, outcome); err != nil || (outcome.StepState == "" && outcome.Cause == "") {
+					return fmt.Errorf("submit resumed with %s, not an outcome (%v)", out, err)
 				}
 			}
 		}

@@ -87,6 +87,11 @@ func waitRun(t *testing.T, e *local.Engine, id string, limit time.Duration) spar
 func waitAll(t *testing.T, e *local.Engine, limit time.Duration) []sparkflow.Run {
 	t.Helper()
 	var runs []sparkflow.Run
+	defer func() {
+		if t.Failed() {
+			dump(t, e)
+		}
+	}()
 	waitFor(t, limit, "every run to end", func() bool {
 		active, err := e.Store.ListRuns(context.Background(), sparkflow.RunFilter{Active: true})
 		if err != nil || len(active) > 0 {
@@ -102,4 +107,26 @@ func sh(script string) []string { return []string{"/bin/sh", "-c", script} }
 
 func describe(r sparkflow.Run) string {
 	return fmt.Sprintf("run %s: %s attempt %d/%d reason %q", r.ID, r.Status, r.Attempt, r.MaxAttempts, r.Reason)
+}
+
+// dump logs what a stuck test left behind: the active runs, the FIFOs and the clusters.
+func dump(t *testing.T, e *local.Engine) {
+	ctx := context.Background()
+	active, _ := e.Store.ListRuns(ctx, sparkflow.RunFilter{Active: true})
+	t.Logf("%d active runs, %d workflows", len(active), e.Active())
+	for i, r := range active {
+		if i == 5 {
+			break
+		}
+		t.Logf("  %s %s attempt %d cluster %s step %s/%s token %v reserved %v history %+v", r.ID, r.Status, r.Attempt, r.ClusterID, r.StepID, r.StepState, r.Token != "", r.ReservedAt != nil, r.History)
+	}
+	pools, _ := e.Store.ListPools(ctx)
+	for _, p := range pools {
+		ws, _ := e.Store.Waiters(ctx, p.Name, 0)
+		t.Logf("pool %s %s: %d waiters", p.Name, p.Status, len(ws))
+		cs, _ := e.Store.ListClusters(ctx, p.Name)
+		for _, c := range cs {
+			t.Logf("  cluster %s %s holds %v", c.ID, c.State, c.Reservations)
+		}
+	}
 }

@@ -509,6 +509,11 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 		r, err = s.Store.GetRun(ctx, id)
 		return r, false, err
 	}
+	// Take the run's place in its pool's FIFO now, so runs are served in acceptance order however
+	// their workflows are scheduled. (A crash before this line is mended by Reserve, which enqueues.)
+	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
+		return r, true, err
+	}
 	s.Log.Info("run accepted", "run_id", id, "transform", t.Name, "pool", t.Pool)
 	return r, true, nil
 }
@@ -534,12 +539,17 @@ type Grant struct {
 // in acceptance order: a run takes a free slot only if there are more free slots than runs ahead of it.
 // Idempotent: a run that holds a slot already is resumed with it.
 func (s *Service) Reserve(ctx context.Context, runID, token string) error {
-	r, err := s.Store.GetRun(ctx, runID)
+	// The token goes on the run before we look for a slot: a Dispatch that grants us a slot from now
+	// on resumes this token, and one that granted it before left the slot for the look below to find.
+	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+		if r.Status.Terminal() || r.CancelRequested {
+			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s is %s%s", runID, r.Status, map[bool]string{true: " (cancel requested)"}[r.CancelRequested])
+		}
+		r.Token = token
+		return true, nil
+	})
 	if err != nil {
 		return err
-	}
-	if r.Status.Terminal() || r.CancelRequested {
-		return sparkflow.Errorf(sparkflow.Conflict, "run %s is %s%s", runID, r.Status, map[bool]string{true: " (cancel requested)"}[r.CancelRequested])
 	}
 	for try := 0; try < conflictRetries; try++ {
 		waiters, err := s.Store.Waiters(ctx, r.Pool, 0)
@@ -599,15 +609,21 @@ func holder(clusters []sparkflow.Cluster, runID string) string {
 	return ""
 }
 
-// grant records that run holds a slot on cluster and resumes its workflow.
-func (s *Service) grant(ctx context.Context, pool, runID, clusterID, token string) error {
+// grant records that run holds a slot on cluster and resumes its workflow. The caller that writes
+// the grant resumes the token the run holds at that moment (none when its workflow has not reached
+// Reserve yet: Reserve then finds the slot); a Reserve that finds its slot granted already resumes its
+// own token (own). No one else resumes: by then the run's token may be Submit's.
+func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string) error {
 	if _, err := s.Store.RemoveWaiter(ctx, pool, runID); err != nil {
 		return err
 	}
-	if _, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+	wrote := false
+	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		if r.ClusterID == clusterID && r.ReservedAt != nil {
+			wrote = false
 			return false, nil
 		}
+		wrote = true
 		now := s.now()
 		r.ClusterID, r.ReservedAt = clusterID, &now
 		if r.Status == sparkflow.RunQueued {
@@ -615,15 +631,21 @@ func (s *Service) grant(ctx context.Context, pool, runID, clusterID, token strin
 		}
 		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: "slot on " + clusterID})
 		return true, nil
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	s.Log.Info("slot granted", "run_id", runID, "cluster_id", clusterID, "pool", pool)
+	token := own
+	if wrote {
+		token = r.Token
+		s.Log.Info("slot granted", "run_id", runID, "cluster_id", clusterID, "pool", pool)
+	}
 	return s.resume(ctx, token, Grant{ClusterID: clusterID})
 }
 
 // Dispatch hands free slots of a pool to its waiting runs, oldest first. Safe to call at any time and
-// from several places at once: each waiter is won by one caller only.
+// from several places at once: each waiter is won by one caller only. A waiter whose workflow has not
+// reached Reserve yet (no token) gets its slot held; Reserve then finds it and goes on at once.
 func (s *Service) Dispatch(ctx context.Context, pool string) error {
 	for {
 		waiters, err := s.Store.Waiters(ctx, pool, 0)
@@ -664,7 +686,7 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 				return err
 			}
 			if won {
-				if err := s.grant(ctx, pool, w.RunID, got, w.Token); err != nil {
+				if err := s.grant(ctx, pool, w.RunID, got, ""); err != nil {
 					return err
 				}
 			}
@@ -876,14 +898,7 @@ func (s *Service) Cancel(ctx context.Context, runID string) (sparkflow.Run, erro
 		return r, nil // submit is under way: it sees the request and cancels its step
 	}
 	// No step: end it now and stop the waiting workflow.
-	token := ""
-	if ws, err := s.Store.Waiters(ctx, r.Pool, 0); err == nil {
-		for _, w := range ws {
-			if w.RunID == runID {
-				token = w.Token
-			}
-		}
-	}
+	token := r.Token
 	if _, err := s.Finish(ctx, runID, core.Outcome{StepState: sparkflow.StepCancelled, Cause: core.CauseCancelled}); err != nil {
 		return r, err
 	}
