@@ -1,0 +1,37 @@
+# SparkFlow. `make demo` runs the main job on the embedded engine; `make test` runs every test.
+GO       ?= go
+BIN      := bin
+GOFLAGS  ?= -buildvcs=false
+export GOFLAGS
+
+.PHONY: all build demo test vet fmt-check race bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/sparkflow ./cmd/sparkflow
+	$(GO) build -o $(BIN)/sales-etl ./examples/sales-etl
+
+## demo: 30 runs of the sales ETL on a pool of 3 local clusters, live, with a summary
+demo: build
+	./$(BIN)/sparkflow demo
+
+## test: go vet, gofmt check, and every test (unit, contract suites, end-to-end, CLI, kill -9 restart)
+test: vet fmt-check
+	$(GO) test -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+race:
+	$(GO) test -count=1 -race ./shared/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+clean:
+	rm -rf $(BIN)

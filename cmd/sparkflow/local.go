@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkflow/sparkflow/shared/httpapi"
+	"github.com/sparkflow/sparkflow/shared/local"
+)
+
+var _ httpapi.Backend = (*local.Engine)(nil)
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "sparkflow")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "sparkflow")
+	}
+	return ".sparkflow"
+}
+
+func newLocalCmd() *cobra.Command {
+	var (
+		cfg         local.Config
+		addr        string
+		allowRemote bool
+		verbose     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Run the embedded engine with its JSON API (no AWS account needed)",
+		Long: `Runs SparkFlow on this machine: a SQLite database in the data directory, local clusters that
+run each step's command as a process (logs under DATA/emr/logs), and the JSON API on --addr.
+Stop it with Ctrl-C; start it again on the same data directory and every run it had accepted goes on.
+
+It serves loopback only unless --allow-remote is given: transforms run commands on this machine.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return usagef("--addr %q: expected HOST:PORT, e.g. 127.0.0.1:8080", addr)
+			}
+			ip := net.ParseIP(host)
+			loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+			if !loopback && !allowRemote {
+				return usagef("--addr %s is not a loopback address; transforms run commands on this machine, so serving other hosts needs --allow-remote", addr)
+			}
+			level := slog.LevelInfo
+			if !verbose {
+				level = slog.LevelWarn
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg.Log = log
+			e, err := local.Open(cfg)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w (is another sparkflow local running? choose another --addr)", addr, err)
+			}
+			opt := httpapi.Options{Log: log}
+			if !loopback {
+				opt.AllowedHosts = []string{host}
+			}
+			srv := &http.Server{Handler: httpapi.NewServer(e, opt), ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(c.ErrOrStderr(), "sparkflow local: serving http://%s (data in %s); Ctrl-C to stop\n", ln.Addr(), cfg.DataDir)
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
+			case <-c.Context().Done():
+				fmt.Fprintln(c.ErrOrStderr(), "sparkflow local: stopping; runs resume at the next start")
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data", defaultDataDir(), "data directory (database, cluster state, logs)")
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address of the JSON API")
+	f.StringVar(&cfg.TierFile, "tiers", "", "JSON file of extra or overriding tiers")
+	f.DurationVar(&cfg.ProvisionDelay, "provision-delay", 2*time.Second, "how long a local cluster takes to start")
+	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", 30*time.Second, "how often records are checked against the clusters")
+	f.BoolVar(&allowRemote, "allow-remote", false, "allow a non-loopback --addr")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log every state change")
+	return cmd
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/tasks"
+)
+
+func newPoolCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "pool", Short: "Create, list, show and delete pools of clusters"}
+	cmd.AddCommand(newPoolCreateCmd(g), &cobra.Command{
+		Use: "list", Short: "List pools", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ps, err := g.backend().ListPools(c.Context())
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), ps, func(tw *tabwriter.Writer) {
+				row(tw, "NAME", "TIER", "STATUS", "READY", "SLOTS", "RELEASE", "AGE")
+				for _, p := range ps {
+					row(tw, p.Name, p.Tier, p.Status, fmt.Sprintf("%d/%d", p.Ready, p.Clusters), fmt.Sprintf("%d/%d", p.SlotsUsed, p.SlotsTotal), p.ReleaseLabel, ago(p.CreatedAt))
+				}
+			})
+		},
+	}, &cobra.Command{
+		Use: "show NAME", Short: "Show a pool and its clusters", Args: exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := g.backend().GetPool(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), p, func(tw *tabwriter.Writer) { poolTable(tw, p) })
+		},
+	}, newPoolDeleteCmd(g))
+	return cmd
+}
+
+func poolTable(tw *tabwriter.Writer, p tasks.PoolView) {
+	row(tw, "Pool:", p.Name)
+	row(tw, "Tier:", p.Tier)
+	row(tw, "Status:", p.Status)
+	row(tw, "Clusters:", fmt.Sprintf("%d ready of %d", p.Ready, p.Clusters))
+	row(tw, "Slots:", fmt.Sprintf("%d used of %d (step concurrency %d per cluster)", p.SlotsUsed, p.SlotsTotal, p.StepConcurrency))
+	row(tw, "Release:", p.ReleaseLabel+" "+strings.Join(p.Applications, ","))
+	if p.IdleTimeoutSeconds > 0 {
+		row(tw, "Idle timeout:", time.Duration(p.IdleTimeoutSeconds)*time.Second)
+	}
+	if p.LogURI != "" {
+		row(tw, "Log URI:", p.LogURI)
+	}
+	row(tw, "Created:", p.CreatedAt.Format(time.RFC3339))
+	fmt.Fprintln(tw)
+	row(tw, "CLUSTER", "STATE", "REASON", "SLOTS", "UPTIME", "HOURS")
+	for _, c := range p.ClusterRecords {
+		up := "-"
+		if c.ReadyAt != nil {
+			end := time.Now()
+			if c.EndedAt != nil {
+				end = *c.EndedAt
+			}
+			up = short(end.Sub(*c.ReadyAt))
+		}
+		row(tw, c.ID, c.State, orDash(truncate(strings.TrimSpace(c.Reason.Code+" "+c.Reason.Message), 50)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours)
+	}
+}
+
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s needs %s (see '%s --help')", c.CommandPath(), names, c.CommandPath())
+		}
+		return nil
+	}
+}
+
+func parseKV(list []string, flag string) (map[string]string, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range list {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("--%s %q: expected KEY=VALUE", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func newPoolCreateCmd(g *globals) *cobra.Command {
+	var (
+		p     sparkflow.Pool
+		idle  time.Duration
+		tags  []string
+		wait  bool
+		limit time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME --tier TIER --clusters N",
+		Short: "Create a pool and launch its clusters",
+		Example: `  sparkflow pool create etl --tier small --clusters 3
+  sparkflow pool create adhoc --tier tiny --clusters 1 --idle-timeout 1h --tag team=data --wait`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			p.Name = args[0]
+			p.IdleTimeoutSeconds = int(idle / time.Second)
+			var err error
+			if p.Tags, err = parseKV(tags, "tag"); err != nil {
+				return err
+			}
+			b := g.backend()
+			v, err := b.CreatePool(c.Context(), p)
+			if err != nil {
+				return err
+			}
+			if wait {
+				if v, err = waitPoolReady(c, g, p.Name, limit); err != nil {
+					return err
+				}
+			}
+			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&p.Tier, "tier", "", "size tier (sparkflow tier list)")
+	f.IntVar(&p.Clusters, "clusters", 1, "number of clusters")
+	f.StringVar(&p.ReleaseLabel, "release-label", sparkflow.DefaultReleaseLabel, "EMR release label")
+	f.StringSliceVar(&p.Applications, "applications", []string{"Spark"}, "EMR applications")
+	f.StringVar(&p.LogURI, "log-uri", "", "S3 location of EMR logs (AWS)")
+	f.IntVar(&p.StepConcurrency, "step-concurrency", 0, "slots per cluster (default: the tier's)")
+	f.DurationVar(&idle, "idle-timeout", 0, "terminate an idle cluster after this long (EMR auto-termination; 0: never)")
+	f.BoolVar(&p.TerminationProtection, "termination-protection", false, "turn on EMR termination protection")
+	f.StringSliceVar(&p.Network.SubnetIDs, "subnet", nil, "EC2 subnet ids (AWS)")
+	f.StringVar(&p.Network.KeyName, "key-name", "", "EC2 key pair (AWS)")
+	f.StringSliceVar(&p.Network.SecurityGroups, "security-group", nil, "extra security groups (AWS)")
+	f.StringVar(&p.Network.ServiceRole, "service-role", "", "EMR service role (AWS)")
+	f.StringVar(&p.Network.InstanceProfile, "instance-profile", "", "EC2 instance profile of the clusters (AWS)")
+	f.StringArrayVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable)")
+	f.BoolVar(&wait, "wait", false, "wait until every cluster is ready")
+	f.DurationVar(&limit, "wait-timeout", 30*time.Minute, "how long --wait waits")
+	return cmd
+}
+
+func waitPoolReady(c *cobra.Command, g *globals, name string, limit time.Duration) (tasks.PoolView, error) {
+	deadline := time.Now().Add(limit)
+	last := ""
+	for {
+		v, err := g.backend().GetPool(c.Context(), name)
+		if err != nil {
+			return v, err
+		}
+		line := fmt.Sprintf("pool %s: %s, %d of %d clusters ready", name, v.Status, v.Ready, v.Clusters)
+		if line != last {
+			fmt.Fprintln(c.ErrOrStderr(), line)
+			last = line
+		}
+		if v.Status == sparkflow.PoolReady {
+			return v, nil
+		}
+		if time.Now().After(deadline) {
+			return v, sparkflow.Errorf(sparkflow.Transient, "pool %s not ready after %s", name, limit)
+		}
+		select {
+		case <-c.Context().Done():
+			return v, c.Context().Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func newPoolDeleteCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use: "delete NAME", Short: "Terminate a pool's clusters and remove the pool", Args: exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := g.backend().DeletePool(c.Context(), args[0], force); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "pool %s: clusters terminating; it is removed when they are gone\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "cancel the pool's active runs instead of refusing")
+	return cmd
+}
+
+func newTierCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "tier", Short: "Show the size tiers"}
+	cmd.AddCommand(&cobra.Command{
+		Use: "list", Short: "List the size tiers", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ts, err := g.backend().Tiers(c.Context())
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
+				row(tw, "TIER", "SLOTS", "CORE", "TASK (SPOT)", "DESCRIPTION")
+				for _, t := range ts {
+					row(tw, t.Name, t.StepConcurrency, fmt.Sprintf("%d× %s", t.Core.OnDemandCapacity+t.Core.SpotCapacity, strings.Join(t.Core.InstanceTypes, "|")),
+						fmt.Sprintf("%d", t.Task.SpotCapacity+t.Task.OnDemandCapacity), t.Description)
+				}
+			})
+		},
+	})
+	return cmd
+}

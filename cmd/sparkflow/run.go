@@ -1,0 +1,269 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+func newRunCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "run", Short: "Submit, list, follow and cancel runs"}
+	cmd.AddCommand(newRunSubmitCmd(g), newRunListCmd(g), &cobra.Command{
+		Use: "show ID", Short: "Show a run with its timeline", Args: exactArgs(1, "ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			r, err := g.backend().GetRun(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r) })
+		},
+	}, &cobra.Command{
+		Use: "cancel ID", Short: "Cancel a run (its step is cancelled; it ends CANCELLED)", Args: exactArgs(1, "ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			r, err := g.backend().CancelRun(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if r.Status.Terminal() {
+				fmt.Fprintf(c.OutOrStdout(), "run %s %s\n", r.ID, r.Status)
+			} else {
+				fmt.Fprintf(c.OutOrStdout(), "run %s: cancel requested; its step is being cancelled\n", r.ID)
+			}
+			return nil
+		},
+	}, newRunLogsCmd(g), newRunWatchCmd(g))
+	return cmd
+}
+
+func newRunSubmitCmd(g *globals) *cobra.Command {
+	var (
+		params []string
+		wait   bool
+		id     string
+	)
+	cmd := &cobra.Command{
+		Use:   "submit TRANSFORM [--arg NAME=VALUE]... [--wait]",
+		Short: "Submit a run of a transform",
+		Example: `  sparkflow run submit daily-sales --arg day=2026-11-22 --wait
+  sparkflow run submit report -o json`,
+		Args: exactArgs(1, "TRANSFORM"),
+		RunE: func(c *cobra.Command, args []string) error {
+			p, err := parseKV(params, "arg")
+			if err != nil {
+				return err
+			}
+			b := g.backend()
+			r, err := b.SubmitRun(c.Context(), sparkflow.RunRequest{ID: id, Transform: args[0], Params: p})
+			if err != nil {
+				return err
+			}
+			if !wait {
+				return g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { row(tw, "run", r.ID, r.Status) })
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "run %s %s\n", r.ID, r.Status)
+			last := r.Status
+			for !r.Status.Terminal() {
+				select {
+				case <-c.Context().Done():
+					return fmt.Errorf("stopped waiting; run %s goes on (sparkflow run show %s)", r.ID, r.ID)
+				case <-time.After(300 * time.Millisecond):
+				}
+				if r, err = b.GetRun(c.Context(), r.ID); err != nil {
+					return err
+				}
+				if r.Status != last {
+					where := ""
+					if r.ClusterID != "" {
+						where = " on " + r.ClusterID
+					}
+					fmt.Fprintf(c.ErrOrStderr(), "run %s %s (attempt %d)%s\n", r.ID, r.Status, r.Attempt, where)
+					last = r.Status
+				}
+			}
+			if err := g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r) }); err != nil {
+				return err
+			}
+			if r.Status != sparkflow.RunSucceeded {
+				return &runFailedError{fmt.Sprintf("run %s ended %s: %s", r.ID, r.Status, r.Reason)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&params, "arg", nil, "override the transform's parameter NAME=VALUE (repeatable)")
+	cmd.Flags().StringArrayVar(&params, "param", nil, "same as --arg")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end; exit 6 unless it SUCCEEDED")
+	cmd.Flags().StringVar(&id, "id", "", "run id (a UUID) to make the submit idempotent; default: a new one")
+	return cmd
+}
+
+func newRunListCmd(g *globals) *cobra.Command {
+	var (
+		f      sparkflow.RunFilter
+		status string
+	)
+	cmd := &cobra.Command{
+		Use: "list", Short: "List runs, newest first", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f.Status = sparkflow.RunStatus(strings.ToUpper(status))
+			if f.Status != "" && !f.Status.Valid() {
+				return usagef("--status %q is not a run status; use one of %v", status, sparkflow.RunStatuses)
+			}
+			runs, err := g.backend().ListRuns(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), runs, func(tw *tabwriter.Writer) { runsTable(tw, runs) })
+		},
+	}
+	cmd.Flags().StringVar(&f.Transform, "transform", "", "only this transform's runs")
+	cmd.Flags().StringVar(&f.Pool, "pool", "", "only this pool's runs")
+	cmd.Flags().StringVar(&status, "status", "", "only runs in this status")
+	cmd.Flags().BoolVar(&f.Active, "active", false, "only runs that have not ended")
+	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs (0: all)")
+	return cmd
+}
+
+func runsTable(tw *tabwriter.Writer, runs []sparkflow.Run) {
+	row(tw, "RUN", "TRANSFORM", "STATUS", "ATTEMPT", "CLUSTER", "CREATED", "DURATION", "REASON")
+	for _, r := range runs {
+		dur := "-"
+		if r.StartedAt != nil {
+			end := time.Now()
+			if r.EndedAt != nil {
+				end = *r.EndedAt
+			}
+			dur = short(end.Sub(*r.StartedAt))
+		}
+		row(tw, r.ID, r.Transform, r.Status, fmt.Sprintf("%d/%d", r.Attempt, r.MaxAttempts), orDash(r.ClusterID), ago(r.CreatedAt), dur, truncate(r.Reason, 60))
+	}
+}
+
+func runTable(tw *tabwriter.Writer, r sparkflow.Run) {
+	row(tw, "Run:", r.ID)
+	row(tw, "Transform:", r.Transform+" (pool "+r.Pool+")")
+	row(tw, "Status:", r.Status)
+	row(tw, "Attempt:", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts))
+	row(tw, "Cluster:", orDash(r.ClusterID))
+	row(tw, "Step:", orDash(r.StepID)+" "+string(r.StepState))
+	for k, v := range r.Params {
+		row(tw, "Argument:", k+" = "+v)
+	}
+	if r.Reason != "" {
+		row(tw, "Reason:", r.Reason)
+	}
+	if r.LogURI != "" {
+		row(tw, "Logs:", r.LogURI)
+	}
+	fmt.Fprintln(tw)
+	row(tw, "TIME", "STATUS", "ATTEMPT", "NOTE")
+	for _, h := range r.History {
+		row(tw, h.At.Local().Format("15:04:05.000"), h.Status, h.Attempt, h.Note)
+	}
+}
+
+func newRunLogsCmd(g *globals) *cobra.Command {
+	var (
+		stream string
+		tail   int64
+		follow bool
+	)
+	cmd := &cobra.Command{
+		Use: "logs ID", Short: "Print a run's step output (local mode)", Args: exactArgs(1, "ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			b := g.backend()
+			printed := 0
+			for {
+				text, err := b.RunLogs(c.Context(), args[0], stream, tail)
+				if err != nil && !(follow && sparkflow.IsCode(err, sparkflow.NotFound)) {
+					return err
+				}
+				if len(text) > printed {
+					io.WriteString(c.OutOrStdout(), text[printed:])
+					printed = len(text)
+				}
+				if !follow {
+					return nil
+				}
+				r, err := b.GetRun(c.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if r.Status.Terminal() {
+					if text, err := b.RunLogs(c.Context(), args[0], stream, tail); err == nil && len(text) > printed {
+						io.WriteString(c.OutOrStdout(), text[printed:])
+					}
+					return nil
+				}
+				select {
+				case <-c.Context().Done():
+					return nil
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&stream, "stream", "stdout", "stdout or stderr")
+	cmd.Flags().Int64Var(&tail, "tail", 0, "only the last N bytes (0: all; not with --follow)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the run ends")
+	return cmd
+}
+
+func newRunWatchCmd(g *globals) *cobra.Command {
+	var (
+		f        sparkflow.RunFilter
+		interval time.Duration
+		once     bool
+	)
+	cmd := &cobra.Command{
+		Use: "watch", Short: "Follow runs live: counts by status and the newest runs, refreshed", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			b := g.backend()
+			if f.Limit == 0 {
+				f.Limit = 20
+			}
+			for {
+				runs, err := b.ListRuns(c.Context(), f)
+				if err != nil {
+					return err
+				}
+				active, err := b.ListRuns(c.Context(), sparkflow.RunFilter{Transform: f.Transform, Pool: f.Pool, Active: true})
+				if err != nil {
+					return err
+				}
+				counts := map[sparkflow.RunStatus]int{}
+				for _, r := range active {
+					counts[r.Status]++
+				}
+				w := c.OutOrStdout()
+				if !once {
+					fmt.Fprint(w, "\033[H\033[2J")
+				}
+				fmt.Fprintf(w, "%s  queued %d  waiting %d  submitted %d  running %d   (Ctrl-C to stop)\n\n", time.Now().Format("15:04:05"),
+					counts[sparkflow.RunQueued], counts[sparkflow.RunWaiting], counts[sparkflow.RunSubmitted], counts[sparkflow.RunRunning])
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				runsTable(tw, runs)
+				tw.Flush()
+				if once {
+					return nil
+				}
+				select {
+				case <-c.Context().Done():
+					return nil
+				case <-time.After(interval):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&f.Transform, "transform", "", "only this transform's runs")
+	cmd.Flags().StringVar(&f.Pool, "pool", "", "only this pool's runs")
+	cmd.Flags().IntVar(&f.Limit, "limit", 20, "newest runs shown")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval")
+	cmd.Flags().BoolVar(&once, "once", false, "print once and exit")
+	return cmd
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// transformFlags are the flags shared by create and edit.
+type transformFlags struct {
+	pool, command, main, class, description string
+	jar, script                             string
+	sparkOpts, confs, args, params          []string
+	maxAttempts                             int
+	timeout, queueTimeout                   time.Duration
+}
+
+func (tf *transformFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&tf.pool, "pool", "", "pool the transform runs on")
+	f.StringVar(&tf.command, "command", "", `command line to run (kind command), e.g. "python3 etl.py --day ${day}"`)
+	f.StringVar(&tf.jar, "jar", "", "main jar for spark-submit (kind spark)")
+	f.StringVar(&tf.script, "script", "", "main Python/R script for spark-submit (kind spark)")
+	f.StringVar(&tf.class, "class", "", "main class of the jar")
+	f.StringArrayVar(&tf.confs, "conf", nil, "Spark configuration KEY=VALUE, passed as --conf (repeatable)")
+	f.StringArrayVar(&tf.sparkOpts, "spark-opt", nil, `other spark-submit options, e.g. "--num-executors 4" (repeatable)`)
+	f.StringArrayVar(&tf.args, "arg", nil, "job argument, in order; ${name} stands for a parameter (repeatable)")
+	f.StringArrayVar(&tf.params, "param", nil, "parameter default NAME=VALUE, overridable per run (repeatable)")
+	f.IntVar(&tf.maxAttempts, "max-attempts", 0, fmt.Sprintf("attempts before a run fails (default %d)", sparkflow.DefaultMaxAttempts))
+	f.DurationVar(&tf.timeout, "timeout", 0, fmt.Sprintf("time limit of one attempt (default %s)", time.Duration(sparkflow.DefaultTimeoutSeconds)*time.Second))
+	f.DurationVar(&tf.queueTimeout, "queue-timeout", 0, fmt.Sprintf("longest wait for a free slot (default %s)", time.Duration(sparkflow.DefaultQueueTimeoutSeconds)*time.Second))
+	f.StringVar(&tf.description, "description", "", "what the transform does")
+}
+
+// apply sets on t what the flags say; on edit only the flags given.
+func (tf *transformFlags) apply(f *pflag.FlagSet, t *sparkflow.Transform, edit bool) error {
+	set := func(name string) bool { return !edit || f.Changed(name) }
+	if tf.jar != "" && tf.script != "" {
+		return usagef("give --jar or --script, not both")
+	}
+	if tf.command != "" && (tf.jar != "" || tf.script != "") {
+		return usagef("give --command (any command line) or --jar/--script (spark-submit), not both")
+	}
+	if set("pool") {
+		t.Pool = tf.pool
+	}
+	if set("description") {
+		t.Description = tf.description
+	}
+	if f.Changed("command") || (!edit && tf.command != "") {
+		argv, err := sparkflow.SplitCommand(tf.command)
+		if err != nil {
+			return usagef("--command: %v", err)
+		}
+		t.Kind, t.Command, t.MainResource, t.MainClass, t.SparkOptions = sparkflow.KindCommand, argv, "", "", nil
+	}
+	if tf.jar != "" || tf.script != "" {
+		t.Kind, t.Command = sparkflow.KindSpark, nil
+		t.MainResource = tf.jar + tf.script
+	}
+	if set("class") {
+		t.MainClass = tf.class
+	}
+	if set("conf") || set("spark-opt") {
+		var opts []string
+		for _, c := range tf.confs {
+			if !strings.Contains(c, "=") {
+				return usagef("--conf %q: expected KEY=VALUE", c)
+			}
+			opts = append(opts, "--conf", c)
+		}
+		for _, o := range tf.sparkOpts {
+			argv, err := sparkflow.SplitCommand(o)
+			if err != nil {
+				return usagef("--spark-opt %q: %v", o, err)
+			}
+			opts = append(opts, argv...)
+		}
+		if !edit || len(opts) > 0 || f.Changed("conf") || f.Changed("spark-opt") {
+			t.SparkOptions = opts
+		}
+	}
+	if set("arg") {
+		t.Args = tf.args
+	}
+	if set("param") {
+		p, err := parseKV(tf.params, "param")
+		if err != nil {
+			return err
+		}
+		t.Params = p
+	}
+	if set("max-attempts") {
+		t.MaxAttempts = tf.maxAttempts
+	}
+	if set("timeout") {
+		t.TimeoutSeconds = int(tf.timeout / time.Second)
+		if tf.timeout > 0 && t.TimeoutSeconds == 0 {
+			return usagef("--timeout %s: the smallest timeout is 1s", tf.timeout)
+		}
+	}
+	if set("queue-timeout") {
+		t.QueueTimeoutSeconds = int(tf.queueTimeout / time.Second)
+		if tf.queueTimeout > 0 && t.QueueTimeoutSeconds == 0 {
+			return usagef("--queue-timeout %s: the smallest timeout is 1s", tf.queueTimeout)
+		}
+	}
+	return nil
+}
+
+func newTransformCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "transform", Short: "Create, list, show, edit and delete transforms (job profiles)"}
+	var tf transformFlags
+	create := &cobra.Command{
+		Use:   "create NAME --pool POOL (--command \"…\" | --jar JAR --class CLASS | --script FILE)",
+		Short: "Create a transform",
+		Example: `  sparkflow transform create daily-sales --pool etl --jar s3://jobs/sales.jar --class com.acme.Sales \
+      --conf spark.executor.memory=4g --arg --day --arg '${day}' --param day=2026-11-01 --max-attempts 2
+  sparkflow transform create report --pool etl --script s3://jobs/report.py --timeout 30m
+  sparkflow transform create hello --pool local --command "echo hello \${who}" --param who=world`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			t := sparkflow.Transform{Name: args[0]}
+			if err := tf.apply(c.Flags(), &t, false); err != nil {
+				return err
+			}
+			if t.Pool == "" {
+				return usagef("--pool is required: the pool the transform runs on")
+			}
+			if len(t.Command) == 0 && t.MainResource == "" {
+				return usagef("give what to run: --command \"…\", or --jar JAR (with --class) or --script FILE for spark-submit")
+			}
+			out, err := g.backend().CreateTransform(c.Context(), t)
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), out, func(tw *tabwriter.Writer) { transformTable(tw, out) })
+		},
+	}
+	tf.register(create.Flags())
+	var ef transformFlags
+	edit := &cobra.Command{
+		Use: "edit NAME [flags]", Short: "Change a transform (only the flags given); runs under way keep their policy",
+		Args: exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			b := g.backend()
+			t, err := b.GetTransform(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if err := ef.apply(c.Flags(), &t, true); err != nil {
+				return err
+			}
+			out, err := b.UpdateTransform(c.Context(), t)
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), out, func(tw *tabwriter.Writer) { transformTable(tw, out) })
+		},
+	}
+	ef.register(edit.Flags())
+	var pool string
+	list := &cobra.Command{
+		Use: "list", Short: "List transforms", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ts, err := g.backend().ListTransforms(c.Context(), pool)
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
+				row(tw, "NAME", "POOL", "KIND", "ATTEMPTS", "TIMEOUT", "RUNS")
+				for _, t := range ts {
+					row(tw, t.Name, t.Pool, t.Kind, t.MaxAttempts, time.Duration(t.TimeoutSeconds)*time.Second, truncate(strings.Join(append(append([]string{t.MainResource}, t.Command...), t.Args...), " "), 60))
+				}
+			})
+		},
+	}
+	list.Flags().StringVar(&pool, "pool", "", "only this pool's transforms")
+	cmd.AddCommand(create, list, &cobra.Command{
+		Use: "show NAME", Short: "Show a transform and the EMR step it produces", Args: exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			t, err := g.backend().GetTransform(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), t, func(tw *tabwriter.Writer) { transformTable(tw, t) })
+		},
+	}, edit, &cobra.Command{
+		Use: "delete NAME", Short: "Delete a transform (refused while it has active runs)", Args: exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := g.backend().DeleteTransform(c.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "transform %s deleted\n", args[0])
+			return nil
+		},
+	})
+	return cmd
+}
+
+func transformTable(tw *tabwriter.Writer, t sparkflow.Transform) {
+	row(tw, "Transform:", t.Name)
+	row(tw, "Pool:", t.Pool)
+	row(tw, "Kind:", t.Kind)
+	if t.Description != "" {
+		row(tw, "Description:", t.Description)
+	}
+	for k, v := range t.Params {
+		row(tw, "Parameter:", k+" = "+v)
+	}
+	row(tw, "Max attempts:", t.MaxAttempts)
+	row(tw, "Timeout:", time.Duration(t.TimeoutSeconds)*time.Second)
+	row(tw, "Queue timeout:", time.Duration(t.QueueTimeoutSeconds)*time.Second)
+	if step, err := core.Step(t, sparkflow.Run{ID: "RUN_ID", Attempt: 1}); err == nil {
+		row(tw, "EMR step:", step.Jar+" "+quoteArgs(step.Args))
+	}
+}
+
+func quoteArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
