@@ -1,0 +1,270 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/emrevent"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+func cl(id string, state sparkflow.ClusterState, capacity int, held ...string) sparkflow.Cluster {
+	return sparkflow.Cluster{ID: id, State: state, Capacity: capacity, Reservations: held}
+}
+
+func TestChooseCluster(t *testing.T) {
+	tests := []struct {
+		name     string
+		clusters []sparkflow.Cluster
+		want     string // "" = none
+	}{
+		{"none", nil, ""},
+		{"not ready", []sparkflow.Cluster{cl("a", sparkflow.ClusterStarting, 2), cl("b", sparkflow.ClusterTerminated, 2)}, ""},
+		{"all full", []sparkflow.Cluster{cl("a", sparkflow.ClusterRunning, 1, "x"), cl("b", sparkflow.ClusterWaiting, 2, "y", "z")}, ""},
+		{"least loaded", []sparkflow.Cluster{cl("a", sparkflow.ClusterRunning, 4, "1", "2"), cl("b", sparkflow.ClusterRunning, 4, "3"), cl("c", sparkflow.ClusterRunning, 4, "4", "5", "6")}, "b"},
+		{"load is relative to capacity", []sparkflow.Cluster{cl("a", sparkflow.ClusterRunning, 2, "1"), cl("b", sparkflow.ClusterRunning, 8, "2", "3")}, "b"},
+		{"skips full and starting", []sparkflow.Cluster{cl("a", sparkflow.ClusterRunning, 1, "1"), cl("b", sparkflow.ClusterStarting, 4), cl("c", sparkflow.ClusterWaiting, 4, "2", "3", "4")}, "c"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := ChooseCluster(tc.clusters, "run-1")
+			if (tc.want == "") == ok || (ok && got.ID != tc.want) {
+				t.Fatalf("ChooseCluster = %q, %v; want %q", got.ID, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestChooseClusterSpreadsTies(t *testing.T) {
+	clusters := []sparkflow.Cluster{cl("a", sparkflow.ClusterWaiting, 4), cl("b", sparkflow.ClusterWaiting, 4), cl("c", sparkflow.ClusterWaiting, 4)}
+	hits := map[string]int{}
+	for i := 0; i < 300; i++ {
+		c, _ := ChooseCluster(clusters, fmt.Sprintf("run-%d", i))
+		hits[c.ID]++
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if hits[id] < 60 {
+			t.Fatalf("ties are not spread: %v", hits)
+		}
+	}
+}
+
+// Property: filling clusters one run at a time never exceeds any capacity and uses every slot.
+func TestChooseClusterNeverOverCapacity(t *testing.T) {
+	for seed := 0; seed < 20; seed++ {
+		clusters := []sparkflow.Cluster{cl("a", sparkflow.ClusterRunning, 1+seed%3), cl("b", sparkflow.ClusterRunning, 2+seed%5), cl("c", sparkflow.ClusterStarting, 4)}
+		total := clusters[0].Capacity + clusters[1].Capacity
+		placed := 0
+		for i := 0; i < 50; i++ {
+			c, ok := ChooseCluster(clusters, fmt.Sprintf("%d-%d", seed, i))
+			if !ok {
+				break
+			}
+			for j := range clusters {
+				if clusters[j].ID == c.ID {
+					clusters[j].Reservations = append(clusters[j].Reservations, fmt.Sprint(i))
+					if len(clusters[j].Reservations) > clusters[j].Capacity {
+						t.Fatalf("cluster %s over capacity", c.ID)
+					}
+				}
+			}
+			placed++
+		}
+		if placed != total {
+			t.Fatalf("placed %d runs, want %d (every free ready slot)", placed, total)
+		}
+	}
+}
+
+func TestStepName(t *testing.T) {
+	name := StepName("6f1c2b8e-3d4a-4b5c-9d8e-7f6a5b4c3d2e", 3, "daily:sales")
+	id, attempt, ok := ParseStepName(name)
+	if !ok || id != "6f1c2b8e-3d4a-4b5c-9d8e-7f6a5b4c3d2e" || attempt != 3 {
+		t.Fatalf("ParseStepName(%q) = %q %d %v", name, id, attempt, ok)
+	}
+	for _, bad := range []string{"CustomJAR", "sparkflow:x", "sparkflow::1:t", "sparkflow:id:zero:t", "sparkflow:id:0:t", "other:id:1:t"} {
+		if _, _, ok := ParseStepName(bad); ok {
+			t.Errorf("ParseStepName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestStep(t *testing.T) {
+	run := sparkflow.Run{ID: "r1", Attempt: 2, Params: map[string]string{"day": "2026-11-22"}}
+	tests := []struct {
+		name    string
+		tr      sparkflow.Transform
+		want    string
+		wantErr string
+	}{
+		{"spark jar", sparkflow.Transform{Name: "t", Kind: sparkflow.KindSpark, MainResource: "s3://b/j.jar", MainClass: "C",
+			SparkOptions: []string{"--conf", "a=1", "--conf", "b=2"}, Args: []string{"--day", "${day}", "${run_id}/${attempt}"}, Params: map[string]string{"day": "x"}},
+			"spark-submit --deploy-mode cluster --class C --conf a=1 --conf b=2 s3://b/j.jar --day 2026-11-22 r1/2", ""},
+		{"pyspark", sparkflow.Transform{Name: "t", Kind: sparkflow.KindSpark, MainResource: "s3://b/j.py", Params: map[string]string{"day": "x"}},
+			"spark-submit --deploy-mode cluster s3://b/j.py", ""},
+		{"command", sparkflow.Transform{Name: "t", Kind: sparkflow.KindCommand, Command: []string{"echo", "${day}"}, Params: map[string]string{"day": "x"}},
+			"echo 2026-11-22", ""},
+		{"unknown override", sparkflow.Transform{Name: "t", Kind: sparkflow.KindCommand, Command: []string{"true"}}, "", `no parameter "day"`},
+		{"too long", sparkflow.Transform{Name: "t", Kind: sparkflow.KindCommand, Command: []string{strings.Repeat("x", 10300)}, Params: map[string]string{"day": "x"}}, "", "EMR allows 10240"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Step(tc.tr, run)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !sparkflow.IsCode(err, sparkflow.Invalid) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(s.Args, " "); got != tc.want {
+				t.Fatalf("args = %s\nwant   %s", got, tc.want)
+			}
+			if s.Jar != CommandRunner || s.ActionOnFailure != "CONTINUE" || s.Name != StepName("r1", 2, "t") {
+				t.Fatalf("step = %+v", s)
+			}
+		})
+	}
+}
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func TestApplyCluster(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	ev := func(state sparkflow.ClusterState, s int) emrevent.ClusterChange {
+		return emrevent.ClusterChange{ClusterID: "j-1", State: state, Time: at(s), Reason: sparkflow.StateReason{Code: "X"}}
+	}
+	base := sparkflow.Cluster{ID: "j-1", State: sparkflow.ClusterStarting, StateTime: at(0)}
+	ready, eff := ApplyCluster(base, ev(sparkflow.ClusterWaiting, 10))
+	if !eff.Changed || !eff.BecameReady || ready.ReadyAt == nil || !ready.ReadyAt.Equal(at(10)) {
+		t.Fatalf("STARTING→WAITING: %+v %+v", ready, eff)
+	}
+	tests := []struct {
+		name  string
+		from  sparkflow.Cluster
+		event emrevent.ClusterChange
+		want  sparkflow.ClusterState
+		eff   ClusterEffect
+	}{
+		{"duplicate", ready, ev(sparkflow.ClusterWaiting, 10), sparkflow.ClusterWaiting, ClusterEffect{}},
+		{"stale lower rank", ready, ev(sparkflow.ClusterStarting, 5), sparkflow.ClusterWaiting, ClusterEffect{}},
+		{"ready flips to running", ready, ev(sparkflow.ClusterRunning, 20), sparkflow.ClusterRunning, ClusterEffect{Changed: true}},
+		{"older same-rank event ignored", ready, ev(sparkflow.ClusterRunning, 9), sparkflow.ClusterWaiting, ClusterEffect{}},
+		{"lost", ready, ev(sparkflow.ClusterTerminatedWithErrors, 30), sparkflow.ClusterTerminatedWithErrors, ClusterEffect{Changed: true, Ended: true}},
+		{"terminating then terminated ends once", sparkflow.Cluster{State: sparkflow.ClusterTerminating, StateTime: at(1)}, ev(sparkflow.ClusterTerminated, 2), sparkflow.ClusterTerminated, ClusterEffect{Changed: true}},
+		{"terminal is final", sparkflow.Cluster{State: sparkflow.ClusterTerminated, StateTime: at(50)}, ev(sparkflow.ClusterWaiting, 60), sparkflow.ClusterTerminated, ClusterEffect{}},
+		{"terminal is final even for the other terminal", sparkflow.Cluster{State: sparkflow.ClusterTerminated}, ev(sparkflow.ClusterTerminatedWithErrors, 60), sparkflow.ClusterTerminated, ClusterEffect{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, eff := ApplyCluster(tc.from, tc.event)
+			if got.State != tc.want || eff != tc.eff {
+				t.Fatalf("got %s %+v, want %s %+v", got.State, eff, tc.want, tc.eff)
+			}
+			if got.State.Terminal() && eff.Changed && got.EndedAt == nil {
+				t.Fatal("terminal without EndedAt")
+			}
+		})
+	}
+}
+
+func TestApplyStep(t *testing.T) {
+	submitted := sparkflow.Run{ID: "r", Attempt: 2, Status: sparkflow.RunSubmitted, StepID: "s-2", StepState: sparkflow.StepPending, ClusterID: "j-1"}
+	step := func(id string, state sparkflow.StepState) emrevent.StepChange {
+		return emrevent.StepChange{ClusterID: "j-1", StepID: id, State: state, Message: "boom", Time: t0}
+	}
+	tests := []struct {
+		name       string
+		run        sparkflow.Run
+		event      emrevent.StepChange
+		attempt    int
+		wantStatus sparkflow.RunStatus
+		wantStep   sparkflow.StepState
+		eff        StepEffect
+	}{
+		{"running", submitted, step("s-2", sparkflow.StepRunning), 2, sparkflow.RunRunning, sparkflow.StepRunning, StepEffect{Changed: true}},
+		{"completed", submitted, step("s-2", sparkflow.StepCompleted), 2, sparkflow.RunSubmitted, sparkflow.StepCompleted, StepEffect{Changed: true, Ended: true}},
+		{"failed ends the attempt", submitted, step("s-2", sparkflow.StepFailed), 2, sparkflow.RunSubmitted, sparkflow.StepFailed, StepEffect{Changed: true, Ended: true}},
+		{"older attempt ignored", submitted, step("s-1", sparkflow.StepFailed), 1, sparkflow.RunSubmitted, sparkflow.StepPending, StepEffect{}},
+		{"other step ignored", submitted, step("s-9", sparkflow.StepFailed), 2, sparkflow.RunSubmitted, sparkflow.StepPending, StepEffect{}},
+		{"duplicate ignored", submitted, step("s-2", sparkflow.StepPending), 2, sparkflow.RunSubmitted, sparkflow.StepPending, StepEffect{}},
+		{"stale after end ignored", sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunRunning, StepID: "s", StepState: sparkflow.StepCompleted}, step("s", sparkflow.StepRunning), 1, sparkflow.RunRunning, sparkflow.StepCompleted, StepEffect{}},
+		{"ended run ignored", sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunSucceeded, StepID: "s"}, step("s", sparkflow.StepFailed), 1, sparkflow.RunSucceeded, "", StepEffect{}},
+		{"event before submit recorded the step", sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunWaiting, ClusterID: "j-1"}, step("s-new", sparkflow.StepRunning), 1, sparkflow.RunRunning, sparkflow.StepRunning, StepEffect{Changed: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, eff := ApplyStep(tc.run, tc.event, tc.attempt, t0)
+			if got.Status != tc.wantStatus || got.StepState != tc.wantStep || eff != tc.eff {
+				t.Fatalf("got %s/%s %+v, want %s/%s %+v", got.Status, got.StepState, eff, tc.wantStatus, tc.wantStep, tc.eff)
+			}
+		})
+	}
+}
+
+func TestConclude(t *testing.T) {
+	run := sparkflow.Run{Pool: "etl", ClusterID: "j-1", Attempt: 1, MaxAttempts: 2, TimeoutSeconds: 60, QueueTimeoutSeconds: 30}
+	last := run
+	last.Attempt = 2
+	cancelled := run
+	cancelled.CancelRequested = true
+	tests := []struct {
+		name   string
+		run    sparkflow.Run
+		out    Outcome
+		status sparkflow.RunStatus
+		retry  bool
+		reason string
+	}{
+		{"success", run, Outcome{StepState: sparkflow.StepCompleted}, sparkflow.RunSucceeded, false, ""},
+		{"failure retries", run, Outcome{StepState: sparkflow.StepFailed, Reason: "exit 1"}, "", true, "attempt 1 of 2: step FAILED: exit 1; retrying"},
+		{"failure on last attempt fails", last, Outcome{StepState: sparkflow.StepFailed}, sparkflow.RunFailed, false, "attempt 2 of 2: step FAILED"},
+		{"lost cluster retries", run, Outcome{Cause: CauseClusterLost, StepState: sparkflow.StepInterrupted}, "", true, "cluster j-1 was lost"},
+		{"cancel wins over failure", cancelled, Outcome{StepState: sparkflow.StepCancelled}, sparkflow.RunCancelled, false, "cancelled"},
+		{"timeout does not retry", run, Outcome{Cause: CauseTimeout}, sparkflow.RunTimedOut, false, "timeout of 1m0s"},
+		{"queue timeout", run, Outcome{Cause: CauseQueueTimeout}, sparkflow.RunTimedOut, false, "no free slot in pool etl within the queue timeout of 30s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Conclude(tc.run, tc.out)
+			if v.Status != tc.status || v.Retry != tc.retry || !strings.Contains(v.Reason, tc.reason) {
+				t.Fatalf("got %+v, want %s retry=%v reason ~ %q", v, tc.status, tc.retry, tc.reason)
+			}
+		})
+	}
+}
+
+func TestPlanPool(t *testing.T) {
+	pool := sparkflow.Pool{Clusters: 3, Status: sparkflow.PoolCreating}
+	readyPool := pool
+	readyPool.Status = sparkflow.PoolReady
+	deleting := pool
+	deleting.Status = sparkflow.PoolDeleting
+	tests := []struct {
+		name     string
+		pool     sparkflow.Pool
+		clusters []sparkflow.Cluster
+		launch   int
+		status   sparkflow.PoolStatus
+	}{
+		{"new", pool, nil, 3, sparkflow.PoolCreating},
+		{"starting", pool, []sparkflow.Cluster{cl("a", sparkflow.ClusterStarting, 1), cl("b", sparkflow.ClusterStarting, 1), cl("c", sparkflow.ClusterWaiting, 1)}, 0, sparkflow.PoolCreating},
+		{"ready", pool, []sparkflow.Cluster{cl("a", sparkflow.ClusterRunning, 1), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1)}, 0, sparkflow.PoolReady},
+		{"one lost", readyPool, []sparkflow.Cluster{cl("a", sparkflow.ClusterTerminatedWithErrors, 1), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1)}, 1, sparkflow.PoolDegraded},
+		{"replacement starting", readyPool, []sparkflow.Cluster{cl("a", sparkflow.ClusterTerminated, 1), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1), cl("d", sparkflow.ClusterStarting, 1)}, 0, sparkflow.PoolDegraded},
+		{"healed", readyPool, []sparkflow.Cluster{cl("a", sparkflow.ClusterTerminated, 1), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1), cl("d", sparkflow.ClusterWaiting, 1)}, 0, sparkflow.PoolReady},
+		{"deleting launches nothing", deleting, []sparkflow.Cluster{cl("a", sparkflow.ClusterTerminated, 1)}, 0, sparkflow.PoolDeleting},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := PlanPool(tc.pool, tc.clusters)
+			if p.Launch != tc.launch || p.Status != tc.status {
+				t.Fatalf("got %+v, want launch %d status %s", p, tc.launch, tc.status)
+			}
+		})
+	}
+}
