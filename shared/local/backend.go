@@ -14,7 +14,9 @@ import (
 // The methods below make the engine the backend of the JSON API and the CLI (httpapi.Backend).
 
 // Tiers lists the tier catalogue.
-func (e *Engine) Tiers(ctx context.Context) ([]sparkflow.Tier, error) { return e.Service.Tiers.All(), nil }
+func (e *Engine) Tiers(ctx context.Context) ([]sparkflow.Tier, error) {
+	return e.Service.Tiers.All(), nil
+}
 
 // CreatePool creates a pool and launches its clusters.
 func (e *Engine) CreatePool(ctx context.Context, p sparkflow.Pool) (tasks.PoolView, error) {
@@ -22,7 +24,9 @@ func (e *Engine) CreatePool(ctx context.Context, p sparkflow.Pool) (tasks.PoolVi
 }
 
 // ListPools lists the pools with their clusters.
-func (e *Engine) ListPools(ctx context.Context) ([]tasks.PoolView, error) { return e.Service.ListPools(ctx) }
+func (e *Engine) ListPools(ctx context.Context) ([]tasks.PoolView, error) {
+	return e.Service.ListPools(ctx)
+}
 
 // GetPool returns a pool with its clusters.
 func (e *Engine) GetPool(ctx context.Context, name string) (tasks.PoolView, error) {

@@ -104,7 +104,7 @@ func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterCh
 			}
 		}
 	}
-	if eff.BecameReady || eff.Ended {
+	if eff.BecameReady || eff.Ended || c.State.Terminal() {
 		if err := s.Heal(ctx, c.Pool); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
 			return err
 		}
