@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDemoSpreadsRunsOverAllClusters(t *testing.T) {
+	var out bytes.Buffer
+	data := t.TempDir()
+	err := runDemo(context.Background(), &out, demoOptions{runs: 15, clusters: 3, slots: 2, dataDir: data, etl: etlBinary,
+		input: "../../examples/sales-etl/sales.csv", work: 200 * time.Millisecond, provision: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "15 runs in") || !strings.Contains(text, "15 succeeded, 0 failed") {
+		t.Fatalf("summary:\n%s", text)
+	}
+	perCluster := regexp.MustCompile(`(?m)^  j-[A-Z0-9]{13}\s+(\d+)$`).FindAllStringSubmatch(text, -1)
+	if len(perCluster) != 3 {
+		t.Fatalf("runs per cluster lists %d clusters, want 3:\n%s", len(perCluster), text)
+	}
+	for _, want := range []string{"queue wait: mean", "run time:   mean", "(15 files)"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("summary lacks %q:\n%s", want, text)
+		}
+	}
+	// The ETL really ran: an output holds product totals.
+	b, err := os.ReadFile(filepath.Join(data, "outputs", "north-2026-01.csv"))
+	if err != nil || !strings.HasPrefix(string(b), "product,units,revenue\n") || strings.Count(string(b), "\n") < 3 {
+		t.Fatalf("output: %v %q", err, b)
+	}
+}
+
+func TestDemoExplainsAMissingETL(t *testing.T) {
+	err := runDemo(context.Background(), &bytes.Buffer{}, demoOptions{runs: 1, clusters: 1, slots: 1, etl: "/nonexistent/sales-etl", input: "x"})
+	if err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+var binary, etlBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sparkflow-cli-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "sparkflow")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build sparkflow: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	etlBinary = filepath.Join(dir, "sales-etl")
+	if out, err := exec.Command("go", "build", "-o", etlBinary, "../../examples/sales-etl").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build sales-etl: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// server is a `sparkflow local` process.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *bytes.Buffer
+}
+
+func startLocal(t *testing.T, data, addr string) *server {
+	t.Helper()
+	s := &server{addr: addr, log: &bytes.Buffer{}}
+	s.cmd = exec.Command(binary, "local", "--data", data, "--addr", addr, "--provision-delay", "200ms", "--reconcile-interval", "1s")
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/api/health")
+		if err == nil {
+			resp.Body.Close()
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sparkflow local did not start: %v\n%s", err, s.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func cli(t *testing.T, addr string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--server", "http://" + addr}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+func TestBadInputGetsAClearErrorAndExitCode(t *testing.T) {
+	addr := freeAddr(t)
+	startLocal(t, t.TempDir(), addr)
+	if r := cli(t, addr, "pool", "create", "etl", "--tier", "tiny", "--clusters", "1"); r.code != 0 {
+		t.Fatalf("pool create: %+v", r)
+	}
+	if r := cli(t, addr, "transform", "create", "ok", "--pool", "etl", "--command", "true", "--param", "day=1"); r.code != 0 {
+		t.Fatalf("transform create: %+v", r)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"unknown tier", []string{"pool", "create", "x", "--tier", "huge"}, exitInvalid, `unknown tier "huge"; known tiers:`},
+		{"missing pool", []string{"transform", "create", "t", "--pool", "nope", "--command", "true"}, exitInvalid, `pool "nope" does not exist`},
+		{"nothing to run", []string{"transform", "create", "t", "--pool", "etl"}, exitInvalid, "give what to run"},
+		{"unclosed quote", []string{"transform", "create", "t", "--pool", "etl", "--command", `echo "hi`}, exitInvalid, "unclosed"},
+		{"missing transform", []string{"run", "submit", "nope"}, exitInvalid, `transform "nope" does not exist`},
+		{"bad argument", []string{"run", "submit", "ok", "--arg", "day"}, exitInvalid, "expected KEY=VALUE"},
+		{"unknown argument", []string{"run", "submit", "ok", "--arg", "dya=2"}, exitInvalid, `no parameter "dya" (it declares day)`},
+		{"unknown run", []string{"run", "show", "nope"}, exitNotFound, `run "nope" not found`},
+		{"duplicate pool", []string{"pool", "create", "etl", "--tier", "tiny"}, exitConflict, "exists already"},
+		{"bad output", []string{"pool", "list", "-o", "yaml"}, exitInvalid, "not a format"},
+		{"unknown flag", []string{"pool", "list", "--colour"}, exitInvalid, "unknown flag"},
+		{"missing name", []string{"pool", "show"}, exitInvalid, "needs NAME"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli(t, addr, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
+				t.Fatalf("exit %d stderr %q; want exit %d and %q", r.code, r.stderr, tc.code, tc.msg)
+			}
+		})
+	}
+	if r := cli(t, "127.0.0.1:1", "pool", "list"); r.code != exitTransient || !strings.Contains(r.stderr, "cannot reach") {
+		t.Fatalf("no server: %+v", r)
+	}
+	if r := exec.Command(binary, "local", "--addr", "0.0.0.0:9999").Run(); r == nil {
+		t.Fatal("local on a non-loopback address without --allow-remote was accepted")
+	}
+}
+
+func TestSubmitWaitListLogs(t *testing.T) {
+	addr := freeAddr(t)
+	startLocal(t, t.TempDir(), addr)
+	for _, args := range [][]string{
+		{"pool", "create", "etl", "--tier", "small", "--clusters", "2", "--wait"},
+		{"transform", "create", "greet", "--pool", "etl", "--command", `/bin/sh -c 'echo "hello $0"'`, "--arg", "${who}", "--param", "who=world"},
+		{"transform", "create", "fail", "--pool", "etl", "--command", "/bin/sh -c 'exit 7'", "--max-attempts", "2"},
+	} {
+		if r := cli(t, addr, args...); r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+	}
+	r := cli(t, addr, "run", "submit", "greet", "--arg", "who=spark", "--wait", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("run submit --wait: %+v", r)
+	}
+	var run sparkflow.Run
+	if err := json.Unmarshal([]byte(r.stdout), &run); err != nil || run.Status != sparkflow.RunSucceeded {
+		t.Fatalf("run: %v %s", err, r.stdout)
+	}
+	if logs := cli(t, addr, "run", "logs", run.ID); strings.TrimSpace(logs.stdout) != "hello spark" {
+		t.Fatalf("logs: %+v", logs)
+	}
+	r = cli(t, addr, "run", "submit", "fail", "--wait")
+	if r.code != exitRunFailed || !strings.Contains(r.stderr, "ended FAILED: attempt 2 of 2") || !strings.Contains(r.stderr, "exited with code 7") {
+		t.Fatalf("failing run: %+v", r)
+	}
+	list := cli(t, addr, "run", "list", "--transform", "greet")
+	if list.code != 0 || !strings.Contains(list.stdout, run.ID) || !strings.Contains(list.stdout, "SUCCEEDED") {
+		t.Fatalf("run list: %+v", list)
+	}
+	show := cli(t, addr, "transform", "show", "greet")
+	if !strings.Contains(show.stdout, "command-runner.jar /bin/sh -c 'echo \"hello $0\"' world") {
+		t.Fatalf("transform show does not show the step: %s", show.stdout)
+	}
+	pool := cli(t, addr, "pool", "show", "etl")
+	if !strings.Contains(pool.stdout, "2 ready of 2") {
+		t.Fatalf("pool show: %s", pool.stdout)
+	}
+	if w := cli(t, addr, "run", "watch", "--once"); w.code != 0 || !strings.Contains(w.stdout, "running 0") {
+		t.Fatalf("watch: %+v", w)
+	}
+}
+
+func TestKillDashNineThenRestartEndsEveryRun(t *testing.T) {
+	data := t.TempDir()
+	addr := freeAddr(t)
+	s := startLocal(t, data, addr)
+	for _, args := range [][]string{
+		{"pool", "create", "etl", "--tier", "small", "--clusters", "2", "--step-concurrency", "3", "--wait"},
+		{"transform", "create", "work", "--pool", "etl", "--command", "sleep 1", "--max-attempts", "3"},
+	} {
+		if r := cli(t, addr, args...); r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+	}
+	var ids []string
+	for i := 0; i < 20; i++ {
+		r := cli(t, addr, "run", "submit", "work", "-o", "json")
+		var run sparkflow.Run
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &run) != nil {
+			t.Fatalf("submit: %+v", r)
+		}
+		ids = append(ids, run.ID)
+	}
+	time.Sleep(1500 * time.Millisecond) // some done, some running, some waiting
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Wait()
+
+	s = startLocal(t, data, addr)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := cli(t, addr, "run", "list", "--limit", "0", "-o", "json")
+		var runs []sparkflow.Run
+		if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
+			t.Fatalf("run list: %v %+v", err, r)
+		}
+		ended, retried := 0, 0
+		for _, run := range runs {
+			if run.Status.Terminal() {
+				ended++
+				if run.Status != sparkflow.RunSucceeded {
+					t.Fatalf("run %s ended %s: %s", run.ID, run.Status, run.Reason)
+				}
+			}
+			if run.Attempt > 1 {
+				retried++
+			}
+		}
+		if len(runs) != len(ids) {
+			t.Fatalf("%d runs after restart, %d accepted", len(runs), len(ids))
+		}
+		if ended == len(ids) {
+			if retried == 0 {
+				t.Fatal("no run was cut off by the kill: the test did not test a crash mid-run")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d runs ended 60s after the restart\n%s", ended, len(ids), s.log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
