@@ -1,0 +1,187 @@
+package tasks_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/emrevent"
+	"github.com/sparkflow/sparkflow/shared/local"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/workflow"
+)
+
+// counting counts the EMR calls the reconciler makes.
+type counting struct {
+	sparkflow.Clusters
+	calls atomic.Int64
+}
+
+func (c *counting) Describe(ctx context.Context, id string) (sparkflow.ClusterInfo, error) {
+	c.calls.Add(1)
+	return c.Clusters.Describe(ctx, id)
+}
+
+func (c *counting) ListSteps(ctx context.Context, id string) ([]sparkflow.StepInfo, error) {
+	c.calls.Add(1)
+	return c.Clusters.ListSteps(ctx, id)
+}
+
+func engine(t *testing.T, filter func([]byte) [][]byte) *local.Engine {
+	t.Helper()
+	e, err := local.Open(local.Config{DataDir: filepath.Join(t.TempDir(), "d"), ProvisionDelay: 30 * time.Millisecond,
+		ReconcileInterval: time.Hour, EventFilter: filter, Retry: &workflow.Retry{Interval: 10 * time.Millisecond, BackoffRate: 2, MaxAttempts: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readyPool(t *testing.T, e *local.Engine, name string, n int) {
+	t.Helper()
+	if _, err := e.Service.CreatePool(context.Background(), sparkflow.Pool{Name: name, Tier: "tiny", Clusters: n, StepConcurrency: 2}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pool ready", func() bool {
+		p, _ := e.Service.GetPool(context.Background(), name)
+		return p.Status == sparkflow.PoolReady
+	})
+}
+
+func TestReconcileStaysWithinItsBudget(t *testing.T) {
+	e := engine(t, nil)
+	readyPool(t, e, "a", 3)
+	c := &counting{Clusters: e.Service.Clusters}
+	svc := *e.Service
+	svc.Clusters = c
+	rep, err := svc.Reconcile(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.calls.Load() > 2 || rep.Calls != int(c.calls.Load()) || rep.Skipped == 0 {
+		t.Fatalf("budget 2: %d calls made, report %+v", c.calls.Load(), rep)
+	}
+	c.calls.Store(0)
+	rep, _ = svc.Reconcile(context.Background(), 100)
+	if rep.Skipped != 0 || rep.ClustersChecked != 3 || c.calls.Load() != 3 {
+		t.Fatalf("budget 100: %d calls, report %+v", c.calls.Load(), rep)
+	}
+}
+
+func TestReconcilerRepairsALostClusterWhoseEventsWereAllDropped(t *testing.T) {
+	var dropClusterEnd atomic.Bool
+	e := engine(t, func(raw []byte) [][]byte {
+		ev, err := emrevent.Parse(raw, true)
+		if err == nil && dropClusterEnd.Load() {
+			if ch, err := ev.Cluster(true); err == nil && ch.State.Ended() {
+				return nil
+			}
+			if _, err := ev.Step(true); err == nil {
+				return nil
+			}
+		}
+		return [][]byte{raw}
+	})
+	readyPool(t, e, "p", 2)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "slow", Pool: "p", Command: []string{"/bin/sh", "-c", `[ "$0" = 2 ] || sleep 30`, "${attempt}"}, MaxAttempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Submit(ctx, sparkflow.RunRequest{Transform: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "run running", func() bool {
+		r, _ = e.Store.GetRun(ctx, r.ID)
+		return r.Status == sparkflow.RunRunning
+	})
+	dropClusterEnd.Store(true)
+	if err := e.Clusters.Fail(r.ClusterID, ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got, _ := e.Store.GetRun(ctx, r.ID); got.Status != sparkflow.RunRunning || got.Attempt != 1 {
+		t.Fatalf("with the events dropped nothing should have moved yet: %s attempt %d", got.Status, got.Attempt)
+	}
+	dropClusterEnd.Store(false)
+	if _, err := e.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "run to succeed on the other cluster", func() bool {
+		got, _ := e.Store.GetRun(ctx, r.ID)
+		return got.Status == sparkflow.RunSucceeded && got.Attempt == 2 && got.ClusterID != r.ClusterID
+	})
+	eventually(t, "pool healed", func() bool {
+		p, _ := e.Service.GetPool(ctx, "p")
+		return p.Ready == 2 && p.Status == sparkflow.PoolReady
+	})
+}
+
+func TestDeletePoolRefusesActiveRunsUnlessForced(t *testing.T) {
+	e := engine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "long", Pool: "p", Command: []string{"sleep", "30"}})
+	r, _ := e.Submit(ctx, sparkflow.RunRequest{Transform: "long"})
+	err := e.Service.DeletePool(ctx, "p", false)
+	if !sparkflow.IsCode(err, sparkflow.Conflict) || !strings.Contains(err.Error(), "1 active runs") {
+		t.Fatalf("delete with an active run: %v", err)
+	}
+	if err := e.Service.DeleteTransform(ctx, "long"); !sparkflow.IsCode(err, sparkflow.Conflict) {
+		t.Fatalf("delete transform with an active run: %v", err)
+	}
+	if err := e.Service.DeletePool(ctx, "p", true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "run cancelled and pool gone", func() bool {
+		got, _ := e.Store.GetRun(ctx, r.ID)
+		_, err := e.Store.GetPool(ctx, "p")
+		return got.Status == sparkflow.RunCancelled && sparkflow.IsCode(err, sparkflow.NotFound)
+	})
+	if _, err := e.Submit(ctx, sparkflow.RunRequest{Transform: "long"}); err == nil || !strings.Contains(err.Error(), `pool "p", which does not exist`) {
+		t.Fatalf("run of a transform whose pool is gone: %v", err)
+	}
+}
+
+func TestSubmitIsIdempotentByRunID(t *testing.T) {
+	e := engine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}})
+	id := "6f1c2b8e-3d4a-4b5c-9d8e-7f6a5b4c3d2e"
+	a, err := e.Submit(ctx, sparkflow.RunRequest{ID: id, Transform: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Submit(ctx, sparkflow.RunRequest{ID: id, Transform: "t"})
+	if err != nil || a.ID != b.ID {
+		t.Fatalf("second submit: %v %s", err, b.ID)
+	}
+	eventually(t, "run ends", func() bool {
+		r, _ := e.Store.GetRun(ctx, id)
+		return r.Status.Terminal()
+	})
+	runs, _ := e.Store.ListRuns(ctx, sparkflow.RunFilter{})
+	steps, _ := e.Clusters.ListSteps(ctx, runs[0].ClusterID)
+	if len(runs) != 1 || len(steps) != 1 {
+		t.Fatalf("%d runs and %d steps for one run id", len(runs), len(steps))
+	}
+	if _, err := e.Submit(ctx, sparkflow.RunRequest{ID: "not-a-uuid", Transform: "t"}); !sparkflow.IsCode(err, sparkflow.Invalid) {
+		t.Fatalf("bad id: %v", err)
+	}
+}
