@@ -246,7 +246,8 @@ func summary(out io.Writer, runs []sparkflow.Run, elapsed time.Duration, outputs
 	files, _ := filepath.Glob(filepath.Join(outputs, "*.csv"))
 	fmt.Fprintf(out, "outputs:    %s (%d files)\n", outputs, len(files))
 	fmt.Fprintf(out, "logs:       %s/<cluster>/steps/<step>/{stdout,stderr}\n", logs)
-	fmt.Fprintf(out, "explore:    sparkflow local --data %s   then   sparkflow run list\n", data)
+	self := os.Args[0]
+	fmt.Fprintf(out, "explore:    %s local --data %s   then   %s run list\n", self, data, self)
 	if n := byStatus[sparkflow.RunSucceeded]; n != len(runs) {
 		var reasons []string
 		for _, r := range runs {

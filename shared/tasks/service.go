@@ -53,69 +53,52 @@ const ErrorCancelled = workflow.ErrorCancelled
 // conflictRetries bounds the read-modify-write loops on optimistic conflicts.
 const conflictRetries = 20
 
-// mutateRun reads run id, applies fn and writes the result, again on a version conflict. fn returns
-// false when nothing is to be written.
+// mutate reads a record, applies fn and writes the result, again on a version conflict (optimistic
+// locking: every store write of runs, clusters and pools is conditional on the version read). fn
+// returns false when nothing is to be written.
+func mutate[T any](what string, get func() (T, error), put func(T) (T, error), fn func(*T) (bool, error)) (T, error) {
+	for i := 0; ; i++ {
+		v, err := get()
+		if err != nil {
+			return v, err
+		}
+		write, err := fn(&v)
+		if err != nil || !write {
+			return v, err
+		}
+		out, err := put(v)
+		if err == nil {
+			return out, nil
+		}
+		if !sparkflow.IsCode(err, sparkflow.Conflict) || i >= conflictRetries {
+			return v, fmt.Errorf("update %s: %w", what, err)
+		}
+	}
+}
+
 func (s *Service) mutateRun(ctx context.Context, id string, fn func(r *sparkflow.Run) (bool, error)) (sparkflow.Run, error) {
-	for i := 0; ; i++ {
-		r, err := s.Store.GetRun(ctx, id)
-		if err != nil {
-			return r, err
-		}
-		write, err := fn(&r)
-		if err != nil || !write {
-			return r, err
-		}
-		r.UpdatedAt = s.now()
-		out, err := s.Store.UpdateRun(ctx, r)
-		if err == nil {
-			return out, nil
-		}
-		if !sparkflow.IsCode(err, sparkflow.Conflict) || i >= conflictRetries {
-			return r, fmt.Errorf("update run %s: %w", id, err)
-		}
-	}
+	return mutate("run "+id,
+		func() (sparkflow.Run, error) { return s.Store.GetRun(ctx, id) },
+		func(r sparkflow.Run) (sparkflow.Run, error) {
+			r.UpdatedAt = s.now()
+			return s.Store.UpdateRun(ctx, r)
+		}, fn)
 }
 
-// mutateCluster is mutateRun for cluster records.
 func (s *Service) mutateCluster(ctx context.Context, id string, fn func(c *sparkflow.Cluster) (bool, error)) (sparkflow.Cluster, error) {
-	for i := 0; ; i++ {
-		c, err := s.Store.GetCluster(ctx, id)
-		if err != nil {
-			return c, err
-		}
-		write, err := fn(&c)
-		if err != nil || !write {
-			return c, err
-		}
-		out, err := s.Store.UpdateCluster(ctx, c)
-		if err == nil {
-			return out, nil
-		}
-		if !sparkflow.IsCode(err, sparkflow.Conflict) || i >= conflictRetries {
-			return c, fmt.Errorf("update cluster %s: %w", id, err)
-		}
-	}
+	return mutate("cluster "+id,
+		func() (sparkflow.Cluster, error) { return s.Store.GetCluster(ctx, id) },
+		func(c sparkflow.Cluster) (sparkflow.Cluster, error) { return s.Store.UpdateCluster(ctx, c) }, fn)
 }
 
-// mutatePool is mutateRun for pools.
 func (s *Service) mutatePool(ctx context.Context, name string, fn func(p *sparkflow.Pool) bool) (sparkflow.Pool, error) {
-	for i := 0; ; i++ {
-		p, err := s.Store.GetPool(ctx, name)
-		if err != nil {
-			return p, err
-		}
-		if !fn(&p) {
-			return p, nil
-		}
-		p.UpdatedAt = s.now()
-		out, err := s.Store.UpdatePool(ctx, p)
-		if err == nil {
-			return out, nil
-		}
-		if !sparkflow.IsCode(err, sparkflow.Conflict) || i >= conflictRetries {
-			return p, fmt.Errorf("update pool %s: %w", name, err)
-		}
-	}
+	return mutate("pool "+name,
+		func() (sparkflow.Pool, error) { return s.Store.GetPool(ctx, name) },
+		func(p sparkflow.Pool) (sparkflow.Pool, error) {
+			p.UpdatedAt = s.now()
+			return s.Store.UpdatePool(ctx, p)
+		},
+		func(p *sparkflow.Pool) (bool, error) { return fn(p), nil })
 }
 
 // resume sends output to a waiting workflow. A token that is no longer waited on (the workflow timed
