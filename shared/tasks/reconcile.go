@@ -59,6 +59,16 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 			s.Log.Warn("reconcile: describe cluster", "cluster_id", c.ID, "err", err)
 			continue
 		}
+		if info.NormalizedInstanceHours != c.NormalizedInstanceHours {
+			// DescribeCluster is the only source of the hours; recording them costs no extra call.
+			if _, err := s.mutateCluster(ctx, c.ID, func(c *sparkflow.Cluster) (bool, error) {
+				changed := c.NormalizedInstanceHours != info.NormalizedInstanceHours
+				c.NormalizedInstanceHours = info.NormalizedInstanceHours
+				return changed, nil
+			}); err != nil {
+				return rep, err
+			}
+		}
 		if info.State != c.State && info.State.Rank() >= c.State.Rank() {
 			rep.ClustersFixed++
 			if err := s.HandleClusterChange(ctx, emrevent.ClusterChange{ClusterID: c.ID, State: info.State, Reason: info.Reason, Time: s.now()}); err != nil {

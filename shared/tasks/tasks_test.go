@@ -81,6 +81,12 @@ func TestReconcileStaysWithinItsBudget(t *testing.T) {
 	if rep.Skipped != 0 || rep.ClustersChecked != 3 || c.calls.Load() != 3 {
 		t.Fatalf("budget 100: %d calls, report %+v", c.calls.Load(), rep)
 	}
+	cs, _ := e.Store.ListClusters(context.Background(), "a")
+	for _, cl := range cs {
+		if cl.NormalizedInstanceHours < 1 {
+			t.Fatalf("cluster %s: normalized instance hours not recorded", cl.ID)
+		}
+	}
 }
 
 func TestReconcilerRepairsALostClusterWhoseEventsWereAllDropped(t *testing.T) {
