@@ -4,7 +4,7 @@ BIN      := bin
 GOFLAGS  ?= -buildvcs=false
 export GOFLAGS
 
-.PHONY: all build demo test vet fmt-check race bench clean
+.PHONY: all build demo test go-test browser-test vet fmt-check race bench clean
 
 all: build
 
@@ -16,9 +16,15 @@ build:
 demo: build
 	./$(BIN)/sparkflow demo
 
-## test: go vet, gofmt check, and every test (unit, contract suites, end-to-end, CLI, kill -9 restart)
-test: vet fmt-check
+## test: go vet, gofmt check, every Go test (unit, contract suites, end-to-end, CLI, kill -9 restart),
+## then the web UI in a real browser (installs Debian's chromium and playwright-core when missing)
+test: vet fmt-check go-test browser-test
+
+go-test:
 	$(GO) test -count=1 -timeout 20m ./...
+
+browser-test:
+	./e2e/run.sh
 
 vet:
 	$(GO) vet ./...
@@ -34,4 +40,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) e2e/out

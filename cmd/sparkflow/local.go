@@ -15,6 +15,7 @@ import (
 
 	"github.com/sparkflow/sparkflow/shared/httpapi"
 	"github.com/sparkflow/sparkflow/shared/local"
+	"github.com/sparkflow/sparkflow/shared/webui"
 )
 
 var _ httpapi.Backend = (*local.Engine)(nil)
@@ -38,7 +39,7 @@ func newLocalCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "local",
-		Short: "Run the embedded engine with its JSON API (no AWS account needed)",
+		Short: "Run the embedded engine with its web UI and JSON API (no AWS account needed)",
 		Long: `Runs SparkFlow on this machine: a SQLite database in the data directory, local clusters that
 run each step's command as a process (logs under DATA/emr/logs), and the JSON API on --addr.
 Stop it with Ctrl-C; start it again on the same data directory and every run it had accepted goes on.
@@ -74,8 +75,11 @@ It serves loopback only unless --allow-remote is given: transforms run commands 
 			if !loopback {
 				opt.AllowedHosts = []string{host}
 			}
-			srv := &http.Server{Handler: httpapi.NewServer(e, opt), ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(c.ErrOrStderr(), "sparkflow local: serving http://%s (data in %s); Ctrl-C to stop\n", ln.Addr(), cfg.DataDir)
+			mux := http.NewServeMux()
+			mux.Handle("/api/", httpapi.NewServer(e, opt))
+			mux.Handle("/", webui.New(e, webui.Options{AllowedHosts: opt.AllowedHosts, Logs: true, Log: log}))
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(c.ErrOrStderr(), "sparkflow local: web UI and API on http://%s (data in %s); Ctrl-C to stop\n", ln.Addr(), cfg.DataDir)
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {

@@ -181,19 +181,28 @@ func (s *server) handleStatus(status int, fn func(*http.Request) (any, error)) h
 	}
 }
 
-// guard refuses what a browser tab on another site, or a DNS-rebinding page, could send.
+// CheckOrigin refuses what a browser tab on another site, or a DNS-rebinding page, could send: a Host
+// that is not a loopback name (or one of allowedHosts), an Origin of another site, a cross-site fetch.
+// The web UI uses it too.
+func CheckOrigin(r *http.Request, allowedHosts []string) error {
+	if !hostAllowed(r.Host, allowedHosts) {
+		return &httpError{http.StatusForbidden, fmt.Sprintf("host %q is not served here; use http://127.0.0.1 or http://localhost", r.Host)}
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && origin != "http://"+r.Host && origin != "https://"+r.Host {
+		return &httpError{http.StatusForbidden, fmt.Sprintf("cross-origin request from %s refused", origin)}
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return &httpError{http.StatusForbidden, "cross-site request refused"}
+	}
+	return nil
+}
+
+// guard applies CheckOrigin and, to every change, a JSON content type (which a cross-site form cannot
+// send without a CORS preflight) and the body limit.
 func (s *server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.hostAllowed(r.Host) {
-			writeError(w, &httpError{http.StatusForbidden, fmt.Sprintf("host %q is not served here; use http://127.0.0.1 or http://localhost", r.Host)})
-			return
-		}
-		if origin := r.Header.Get("Origin"); origin != "" && origin != "http://"+r.Host && origin != "https://"+r.Host {
-			writeError(w, &httpError{http.StatusForbidden, fmt.Sprintf("cross-origin request from %s refused", origin)})
-			return
-		}
-		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			writeError(w, &httpError{http.StatusForbidden, "cross-site request refused"})
+		if err := CheckOrigin(r, s.opt.AllowedHosts); err != nil {
+			writeError(w, err)
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -213,7 +222,7 @@ func (s *server) guard(next http.Handler) http.Handler {
 	})
 }
 
-func (s *server) hostAllowed(hostport string) bool {
+func hostAllowed(hostport string, allowed []string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
@@ -223,7 +232,7 @@ func (s *server) hostAllowed(hostport string) bool {
 	case "127.0.0.1", "localhost", "::1":
 		return true
 	}
-	for _, a := range s.opt.AllowedHosts {
+	for _, a := range allowed {
 		if strings.EqualFold(a, host) {
 			return true
 		}

@@ -1,0 +1,178 @@
+// End-to-end test of the web UI in a real browser: Debian's chromium driven by playwright-core.
+// Starts `sparkflow local` on a free loopback port with a fresh data directory, then does what a user
+// does: create a pool, create a transform, run it and watch it succeed, cancel another run, filter the
+// runs; and checks that a forged cross-origin POST is refused. Screenshots go to e2e/out/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const binary = process.env.SPARKFLOW_BIN || join(here, "..", "bin", "sparkflow");
+const out = join(here, "out");
+const chromePath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+let server, base, browser, page, dataDir, serverLog = "";
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on("error", reject);
+  });
+}
+
+async function waitHealthy(url, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try { const r = await fetch(url + "/api/health"); if (r.ok) return; } catch {}
+    if (Date.now() > deadline) throw new Error("sparkflow local did not start:\n" + serverLog);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(out, name + ".png"), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(out, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), "sparkflow-ui-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(binary, ["local", "--data", dataDir, "--addr", `127.0.0.1:${port}`, "--provision-delay", "500ms"], { stdio: ["ignore", "pipe", "pipe"] });
+  server.stdout.on("data", (d) => (serverLog += d));
+  server.stderr.on("data", (d) => (serverLog += d));
+  await waitHealthy(base, 20000);
+  browser = await chromium.launch({
+    executablePath: chromePath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("dialog", (d) => d.accept()); // the confirmations of delete and cancel
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("create a pool from the Clusters page, with validation beside the fields", async () => {
+  await page.goto(base + "/");
+  await page.getByText("No pool yet").waitFor();
+  await page.getByRole("link", { name: "New pool" }).click();
+  await page.fill("input[name=name]", "web");
+  await page.selectOption("select[name=tier]", "tiny");
+  await page.fill("input[name=clusters]", "0");
+  assert.equal(await page.locator("input[name=clusters]").evaluate((el) => el.checkValidity()), false, "the browser refuses 0 clusters");
+  await page.fill("input[name=clusters]", "2");
+  await page.fill("input[name=releaseLabel]", "7.5.0"); // only the server knows the form emr-X.Y.Z
+  await page.click("form.grid button[type=submit]");
+  const err = page.locator('.field-error[data-for="releaseLabel"]');
+  assert.match(await err.innerText(), /not an EMR release label; expected the form emr-7\.5\.0/);
+  assert.equal(await page.inputValue("input[name=name]"), "web", "the form keeps what was typed");
+  await shot("pool-form-error");
+  await page.fill("input[name=releaseLabel]", "emr-7.5.0");
+  await page.fill("input[name=stepConcurrency]", "2");
+  await page.click("form.grid button[type=submit]");
+  await page.getByText("pool web created").waitFor();
+  // Live update: the clusters become ready without a reload.
+  await page.locator("tr#pool-web td.ready", { hasText: "2/2" }).waitFor({ timeout: 15000 });
+  await page.locator("tr#pool-web .status", { hasText: "READY" }).waitFor({ timeout: 15000 });
+  assert.equal(await page.locator("tr[data-cluster]").count(), 2);
+  await shot("clusters");
+});
+
+test("create a transform, see its step command, run it and see it succeed", async () => {
+  await page.goto(base + "/transforms/new");
+  await page.fill("input[name=name]", "hello");
+  await page.selectOption("select[name=pool]", "web");
+  await page.selectOption("select[name=kind]", "command");
+  await page.fill("input[name=command]", "/bin/sh -c 'sleep 1; echo \"hello $0\"'");
+  await page.fill("textarea[name=args]", "${who}");
+  await page.fill("textarea[name=params]", "who=world");
+  await page.click("form.grid button[type=submit]");
+  await page.getByText("transform hello saved").waitFor();
+  assert.match(await page.locator("code.step").innerText(), /command-runner\.jar \/bin\/sh -c 'sleep 1; echo "hello \$0"' world/);
+  await shot("transform");
+  await page.fill('input[name="param.who"]', "browser <b>");
+  await page.click("#run-button");
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}/);
+  await page.locator("#run-status", { hasText: "SUCCEEDED" }).waitFor({ timeout: 20000 });
+  const stdout = await page.locator("pre.log").first().innerText();
+  assert.equal(stdout.trim(), "hello browser <b>"); // shown as text, not markup
+  assert.ok((await page.locator("table.timeline-table tr").count()) >= 5, "the timeline lists every transition");
+  await shot("run-succeeded");
+});
+
+test("cancel a running run", async () => {
+  await page.goto(base + "/transforms/new");
+  await page.fill("input[name=name]", "sleepy");
+  await page.selectOption("select[name=pool]", "web");
+  await page.fill("input[name=command]", "sleep 60");
+  await page.click("form.grid button[type=submit]");
+  await page.getByText("transform sleepy saved").waitFor();
+  await page.click("#run-button");
+  await page.waitForURL(/\/runs\//);
+  await page.locator("#run-status", { hasText: "RUNNING" }).waitFor({ timeout: 15000 });
+  await page.click("#cancel-button");
+  await page.locator("#run-status", { hasText: "CANCELLED" }).waitFor({ timeout: 15000 });
+  await shot("run-cancelled");
+});
+
+test("filter the Job Runs and see the timeline plot", async () => {
+  await page.goto(base + "/runs");
+  assert.equal(await page.locator("tr[data-run]").count(), 2);
+  await page.selectOption("select[name=status]", "CANCELLED");
+  await page.click(".filters button");
+  await page.waitForURL(/status=CANCELLED/);
+  assert.equal(await page.locator("tr[data-run]").count(), 1);
+  await shot("runs");
+  await page.goto(base + "/transforms");
+  await page.locator('tr[data-transform="hello"] .status', { hasText: "SUCCEEDED" }).waitFor();
+  await shot("transforms");
+  await page.goto(base + "/clusters");
+  const svg = await (await fetch(base + "/timeline.svg")).text();
+  assert.match(svg, /class="run succeeded"/);
+  assert.match(svg, /class="run cancelled"/);
+  await page.locator("img.timeline").waitFor();
+  await shot("clusters-timeline");
+});
+
+test("deleting a transform with an active run is refused, saying why", async () => {
+  await page.goto(base + "/transforms/sleepy");
+  await page.click("#run-button");
+  await page.waitForURL(/\/runs\//);
+  await page.goto(base + "/transforms/sleepy");
+  await page.click("form.inline button.danger");
+  await page.getByText(/not deleted: transform sleepy has 1 active runs/).waitFor();
+  await shot("transform-delete-refused");
+});
+
+test("a forged cross-origin POST is refused", async () => {
+  const forged = await fetch(base + "/clusters", {
+    method: "POST", redirect: "manual",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: "http://evil.example" },
+    body: "name=evil&tier=tiny&clusters=1&csrf=guess",
+  });
+  assert.equal(forged.status, 403);
+  const noToken = await fetch(base + "/clusters", {
+    method: "POST", redirect: "manual", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: "name=evil&tier=tiny&clusters=1",
+  });
+  assert.equal(noToken.status, 403);
+  const api = await fetch(base + "/api/pools", {
+    method: "POST", headers: { "Content-Type": "application/json", Origin: "http://evil.example" },
+    body: JSON.stringify({ name: "evil", tier: "tiny", clusters: 1 }),
+  });
+  assert.equal(api.status, 403);
+  const pools = await (await fetch(base + "/api/pools")).json();
+  assert.deepEqual(pools.map((p) => p.name), ["web"]);
+});
