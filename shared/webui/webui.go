@@ -350,12 +350,12 @@ func (u *UI) renderTransform(w http.ResponseWriter, r *http.Request, status int,
 }
 
 type transformFormData struct {
-	T                                                 sparkflow.Transform
-	Edit                                              bool
-	Command, SparkOptions, Args, Params               string
-	Timeout, QueueTimeout                             string
-	Pools                                             []tasks.PoolView
-	Errors                                            map[string]string
+	T                                   sparkflow.Transform
+	Edit                                bool
+	Command, SparkOptions, Args, Params string
+	Timeout, QueueTimeout               string
+	Pools                               []tasks.PoolView
+	Errors                              map[string]string
 }
 
 func (u *UI) transformForm(w http.ResponseWriter, r *http.Request) {
