@@ -67,6 +67,7 @@ after(async () => {
 test("create a pool from the Clusters page, with validation beside the fields", async () => {
   await page.goto(base + "/");
   await page.getByText("No pool yet").waitFor();
+  await shot("clusters-empty");
   await page.getByRole("link", { name: "New pool" }).click();
   await page.fill("input[name=name]", "web");
   await page.selectOption("select[name=tier]", "tiny");
@@ -98,6 +99,7 @@ test("create a transform, see its step command, run it and see it succeed", asyn
   await page.fill("input[name=command]", "/bin/sh -c 'sleep 1; echo \"hello $0\"'");
   await page.fill("textarea[name=args]", "${who}");
   await page.fill("textarea[name=params]", "who=world");
+  await shot("transform-form");
   await page.click("form.grid button[type=submit]");
   await page.getByText("transform hello saved").waitFor();
   assert.match(await page.locator("code.step").innerText(), /command-runner\.jar \/bin\/sh -c 'sleep 1; echo "hello \$0"' world/);

@@ -247,7 +247,7 @@ func summary(out io.Writer, runs []sparkflow.Run, elapsed time.Duration, outputs
 	fmt.Fprintf(out, "outputs:    %s (%d files)\n", outputs, len(files))
 	fmt.Fprintf(out, "logs:       %s/<cluster>/steps/<step>/{stdout,stderr}\n", logs)
 	self := os.Args[0]
-	fmt.Fprintf(out, "explore:    %s local --data %s   then   %s run list\n", self, data, self)
+	fmt.Fprintf(out, "explore:    %s local --data %s   then open http://127.0.0.1:8080 (or: %s run list)\n", self, data, self)
 	if n := byStatus[sparkflow.RunSucceeded]; n != len(runs) {
 		var reasons []string
 		for _, r := range runs {

@@ -111,11 +111,20 @@ func writeTimeline(w io.Writer, runs []sparkflow.Run, now time.Time) {
 		span = time.Second
 	}
 	x := func(t time.Time) float64 { return left + float64(width-left-right)*float64(t.Sub(t0))/float64(span) }
-	// Axis: start, middle and end times.
+	// Axis: the start as a clock time, then offsets from it (readable for spans of seconds or hours).
 	for i := 0; i <= 4; i++ {
-		t := t0.Add(span * time.Duration(i) / 4)
+		off := span * time.Duration(i) / 4
+		t := t0.Add(off)
+		label := t.Local().Format("15:04:05")
+		if i > 0 {
+			label = "+" + roundDur(off)
+		}
+		anchor := "middle"
+		if i == 4 {
+			anchor = "end"
+		}
 		fmt.Fprintf(w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e9ecef"/>`, x(t), top-6, x(t), height-24)
-		fmt.Fprintf(w, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`, x(t), height-8, t.Local().Format("15:04:05"))
+		fmt.Fprintf(w, `<text x="%.1f" y="%d" text-anchor="%s" fill="#555">%s</text>`, x(t), height-8, anchor, label)
 	}
 	y := top
 	for _, id := range clusters {

@@ -296,3 +296,37 @@ func TestTimelineSVG(t *testing.T) {
 		t.Fatal("not a complete SVG with links to the runs")
 	}
 }
+
+func TestEditTransformAndDeletePool(t *testing.T) {
+	f := setup(t)
+	f.readyPool(t)
+	ctx := context.Background()
+	f.e.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "etl", Command: []string{"true"}})
+	status, loc, body := f.post(t, "/transforms/t", url.Values{"pool": {"etl"}, "kind": {"command"}, "command": {"echo edited"}, "maxAttempts": {"3"}, "timeout": {"90m"}})
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/transforms/t?") {
+		t.Fatalf("edit: %d %s %s", status, loc, body)
+	}
+	tr, _ := f.e.GetTransform(ctx, "t")
+	if strings.Join(tr.Command, " ") != "echo edited" || tr.MaxAttempts != 3 || tr.TimeoutSeconds != 5400 {
+		t.Fatalf("edit not saved: %+v", tr)
+	}
+	if status, loc, _ := f.post(t, "/transforms/t/delete", url.Values{}); status != http.StatusSeeOther || loc != "/transforms?msg=transform+t+deleted" {
+		t.Fatalf("delete transform: %d %s", status, loc)
+	}
+	if status, loc, _ := f.post(t, "/clusters/etl/delete", url.Values{}); status != http.StatusSeeOther || !strings.Contains(loc, "terminating") {
+		t.Fatalf("delete pool: %d %s", status, loc)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := f.e.GetPool(ctx, "etl"); sparkflow.IsCode(err, sparkflow.NotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pool not removed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status, loc, _ := f.post(t, "/clusters/etl/delete", url.Values{}); status != http.StatusSeeOther || !strings.Contains(loc, "not+deleted") {
+		t.Fatalf("deleting a missing pool: %d %s", status, loc)
+	}
+}
