@@ -4,7 +4,7 @@ BIN      := bin
 GOFLAGS  ?= -buildvcs=false
 export GOFLAGS
 
-.PHONY: all build demo test go-test browser-test vet fmt-check race bench clean
+.PHONY: all build demo test go-test browser-test tools vet fmt-check race bench clean
 
 all: build
 
@@ -20,8 +20,12 @@ demo: build
 ## then the web UI in a real browser (installs Debian's chromium and playwright-core when missing)
 test: vet fmt-check go-test browser-test
 
-go-test:
+go-test: tools
 	$(GO) test -count=1 -timeout 20m ./...
+
+## tools: what the emulator tests need beyond Go (moto_server comes preinstalled with pip)
+tools:
+	./scripts/dynamodb-local.sh
 
 browser-test:
 	./e2e/run.sh

@@ -13,8 +13,19 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
+// Options declares what an implementation under test cannot be checked for, with the reason.
+type Options struct {
+	// NoConcurrency, when set, skips the concurrent-reservers check with this reason (an emulator
+	// that does not isolate concurrent transactions cannot show the store's own guarantee).
+	NoConcurrency string
+}
+
 // Run runs the contract suite; open must return a new empty store for each call.
-func Run(t *testing.T, open func(t *testing.T) sparkflow.Store) {
+func Run(t *testing.T, open func(t *testing.T) sparkflow.Store, opts ...Options) {
+	var opt Options
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s sparkflow.Store)
@@ -30,7 +41,12 @@ func Run(t *testing.T, open func(t *testing.T) sparkflow.Store) {
 		{"Rejected", testRejected},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "ReserveConcurrent" && opt.NoConcurrency != "" {
+				t.Skip(opt.NoConcurrency)
+			}
+			tc.fn(t, open(t))
+		})
 	}
 }
 
