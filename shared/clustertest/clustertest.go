@@ -25,6 +25,27 @@ type Harness struct {
 	Shell func(script string) []string
 	// Limit is how long to wait for an asynchronous change.
 	Limit time.Duration
+	// Gaps names checks the implementation under test cannot pass for a reason outside the adapter
+	// (an emulator's missing feature), with that reason; each is logged where it is left out.
+	Gaps map[string]string
+}
+
+// Checks that a Harness may list in Gaps.
+const (
+	GapTerminateReason   = "TerminateReason"   // the USER_REQUEST reason code after Terminate
+	GapAddStepUnknown    = "AddStepUnknown"    // NotFound for AddStep on an unknown cluster
+	GapAddStepEnded      = "AddStepEnded"      // Conflict for AddStep on a terminated cluster
+	GapCancelStepUnknown = "CancelStepUnknown" // NotFound for CancelStep of an unknown step
+)
+
+// check runs fn unless the harness declares the check a gap, which it logs.
+func (h Harness) check(t *testing.T, name string, fn func()) {
+	t.Helper()
+	if reason := h.Gaps[name]; reason != "" {
+		t.Logf("not checked here: %s (%s)", name, reason)
+		return
+	}
+	fn()
 }
 
 // Recorder collects events; pass its Emit as the implementation's event route.
@@ -123,15 +144,22 @@ func testLifecycle(t *testing.T, h Harness) {
 		return err == nil && info.State.Terminal()
 	})
 	info, _ = h.Clusters.Describe(ctx, id)
-	if info.State != sparkflow.ClusterTerminated || info.Reason.Code != "USER_REQUEST" {
+	if info.State != sparkflow.ClusterTerminated {
 		t.Fatalf("after Terminate: %s %+v", info.State, info.Reason)
 	}
+	h.check(t, GapTerminateReason, func() {
+		if info.Reason.Code != "USER_REQUEST" {
+			t.Fatalf("after Terminate: reason %+v, want USER_REQUEST", info.Reason)
+		}
+	})
 	if err := h.Clusters.Terminate(ctx, id); err != nil {
 		t.Fatalf("terminating twice: %v", err)
 	}
-	if _, err := h.Clusters.AddStep(ctx, id, sparkflow.StepSpec{Name: "late", Jar: "command-runner.jar", Args: h.Shell("true"), ActionOnFailure: "CONTINUE"}); !sparkflow.IsCode(err, sparkflow.Conflict) {
-		t.Fatalf("AddStep on a terminated cluster: want a conflict, got %v", err)
-	}
+	h.check(t, GapAddStepEnded, func() {
+		if _, err := h.Clusters.AddStep(ctx, id, sparkflow.StepSpec{Name: "late", Jar: "command-runner.jar", Args: h.Shell("true"), ActionOnFailure: "CONTINUE"}); !sparkflow.IsCode(err, sparkflow.Conflict) {
+			t.Fatalf("AddStep on a terminated cluster: want a conflict, got %v", err)
+		}
+	})
 	if h.Events != nil {
 		states := h.Events.clusterStates(id)
 		if len(states) < 3 || states[0] != sparkflow.ClusterStarting || states[len(states)-1] != sparkflow.ClusterTerminated {
@@ -229,12 +257,16 @@ func testUnknown(t *testing.T, h Harness) {
 	if _, err := h.Clusters.Describe(ctx, "j-NOSUCHCLUSTER"); !sparkflow.IsCode(err, sparkflow.NotFound) {
 		t.Fatalf("Describe(unknown) = %v, want NotFound", err)
 	}
-	if _, err := h.Clusters.AddStep(ctx, "j-NOSUCHCLUSTER", sparkflow.StepSpec{Name: "x", Args: h.Shell("true")}); !sparkflow.IsCode(err, sparkflow.NotFound) {
-		t.Fatalf("AddStep(unknown) = %v, want NotFound", err)
-	}
+	h.check(t, GapAddStepUnknown, func() {
+		if _, err := h.Clusters.AddStep(ctx, "j-NOSUCHCLUSTER", sparkflow.StepSpec{Name: "x", Args: h.Shell("true")}); !sparkflow.IsCode(err, sparkflow.NotFound) {
+			t.Fatalf("AddStep(unknown) = %v, want NotFound", err)
+		}
+	})
 	id := launchReady(t, h, "unknown")
-	if err := h.Clusters.CancelStep(ctx, id, "s-NOSUCHSTEP"); !sparkflow.IsCode(err, sparkflow.NotFound) {
-		t.Fatalf("CancelStep(unknown) = %v, want NotFound", err)
-	}
+	h.check(t, GapCancelStepUnknown, func() {
+		if err := h.Clusters.CancelStep(ctx, id, "s-NOSUCHSTEP"); !sparkflow.IsCode(err, sparkflow.NotFound) {
+			t.Fatalf("CancelStep(unknown) = %v, want NotFound", err)
+		}
+	})
 	h.Clusters.Terminate(ctx, id)
 }
