@@ -44,19 +44,23 @@ type Config struct {
 	EventFilter func([]byte) [][]byte
 	// Retry overrides the task retry policy (tests use a fast one).
 	Retry *workflow.Retry
+	// Store replaces the SQLite store in DataDir (tests run the engine on the DynamoDB store); the
+	// engine does not close it.
+	Store sparkflow.Store
 	Log   *slog.Logger
 }
 
 // Engine is a running local SparkFlow.
 type Engine struct {
-	cfg      Config
-	Service  *tasks.Service
-	Store    *sqlitestore.Store
-	Clusters *localcluster.Clusters
-	tokens   *tokens
-	bus      *bus
-	retry    workflow.Retry
-	log      *slog.Logger
+	cfg        Config
+	Service    *tasks.Service
+	Store      sparkflow.Store
+	closeStore func() error
+	Clusters   *localcluster.Clusters
+	tokens     *tokens
+	bus        *bus
+	retry      workflow.Retry
+	log        *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,11 +90,16 @@ func Open(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sparkflow.db"))
-	if err != nil {
-		return nil, err
+	var store sparkflow.Store = cfg.Store
+	var closeStore func() error = func() error { return nil }
+	if store == nil {
+		db, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sparkflow.db"))
+		if err != nil {
+			return nil, err
+		}
+		store, closeStore = db, db.Close
 	}
-	e := &Engine{cfg: cfg, Store: store, tokens: newTokens(), log: cfg.Log, active: map[string]bool{}, retry: workflow.TaskRetry}
+	e := &Engine{cfg: cfg, Store: store, closeStore: closeStore, tokens: newTokens(), log: cfg.Log, active: map[string]bool{}, retry: workflow.TaskRetry}
 	if cfg.Retry != nil {
 		e.retry = *cfg.Retry
 	}
@@ -100,7 +109,7 @@ func Open(cfg Config) (*Engine, error) {
 		Emit: e.bus.publish, Log: cfg.Log,
 	})
 	if err != nil {
-		store.Close()
+		closeStore()
 		return nil, err
 	}
 	e.Service = tasks.New(tasks.Service{Store: store, Clusters: e.Clusters, Callbacks: e.tokens, Tiers: catalog, Log: cfg.Log})
@@ -357,5 +366,5 @@ func (e *Engine) Close() error {
 	e.wg.Wait()
 	e.bus.close()
 	e.Clusters.Close()
-	return e.Store.Close()
+	return e.closeStore()
 }
