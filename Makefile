@@ -4,7 +4,7 @@ BIN      := bin
 GOFLAGS  ?= -buildvcs=false
 export GOFLAGS
 
-.PHONY: all build demo test go-test browser-test tools vet fmt-check race bench clean
+.PHONY: all build demo test go-test browser-test tools lambdas vet fmt-check race bench clean
 
 all: build
 
@@ -18,7 +18,7 @@ demo: build
 
 ## test: go vet, gofmt check, every Go test (unit, contract suites, end-to-end, CLI, kill -9 restart),
 ## then the web UI in a real browser (installs Debian's chromium and playwright-core when missing)
-test: vet fmt-check go-test browser-test
+test: vet fmt-check go-test lambdas browser-test
 
 go-test: tools
 	$(GO) test -count=1 -timeout 20m ./...
@@ -29,6 +29,17 @@ tools:
 
 browser-test:
 	./e2e/run.sh
+
+## lambdas: one bootstrap per function for provided.al2023 on arm64, each checked to be at most 12 MB
+FUNCTIONS    := $(notdir $(wildcard functions/*))
+LAMBDA_MAX   := 12582912
+lambdas:
+	@for f in $(FUNCTIONS); do \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -ldflags "-s -w" -o dist/lambdas/$$f/bootstrap ./functions/$$f || exit 1; \
+	  size=$$(stat -c %s dist/lambdas/$$f/bootstrap); \
+	  echo "lambda $$f: $$size bytes"; \
+	  if [ $$size -gt $(LAMBDA_MAX) ]; then echo "lambda $$f is over 12 MB" >&2; exit 1; fi; \
+	done
 
 vet:
 	$(GO) vet ./...
@@ -44,4 +55,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
 clean:
-	rm -rf $(BIN) e2e/out
+	rm -rf $(BIN) dist e2e/out

@@ -1,0 +1,14 @@
+// Command finish is the SparkFlow finish Lambda (provided.al2023, arm64): it only wires.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/sparkflow/sparkflow/shared/awsdeps"
+)
+
+func main() {
+	lambda.Start(awsdeps.MustNew(context.Background()).Finish)
+}

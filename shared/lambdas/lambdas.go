@@ -1,0 +1,176 @@
+// Package lambdas holds the AWS home's Lambda handlers: each is a thin edge over package tasks that
+// decodes its event, calls one task and maps the domain's error kinds to what the caller understands
+// (Step Functions error names, SQS partial batch failures, EventBridge retries). The entrypoints in
+// functions/<name> only wire them.
+package lambdas
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/tasks"
+	"github.com/sparkflow/sparkflow/shared/workflow"
+)
+
+// Error names a task failure gets in Step Functions: transient ones are retried by the state
+// machine's Retry; the others go to its Catch and end the attempt.
+const (
+	ErrorTransient = workflow.ErrorTransient
+	ErrorFailed    = "SparkFlow.Failed"
+)
+
+// taskError names err for Step Functions (aws-lambda-go sends InvokeResponse_Error's Type as the
+// error name as it is).
+func taskError(err error) error {
+	if err == nil {
+		return nil
+	}
+	name := ErrorFailed
+	switch sparkflow.ErrorCode(err) {
+	case sparkflow.Transient, sparkflow.Internal:
+		name = ErrorTransient
+	}
+	return messages.InvokeResponse_Error{Type: name, Message: err.Error()}
+}
+
+// Starter starts a run's workflow (sfnworkflow.Workflows).
+type Starter interface {
+	Start(ctx context.Context, in workflow.Input) error
+}
+
+// Handlers serves every function.
+type Handlers struct {
+	Service *tasks.Service
+	Starter Starter
+	Log     *slog.Logger
+	// ReconcileBudget is the most EMR calls a reconcile pass makes.
+	ReconcileBudget int
+}
+
+// Intake reads run requests from the queue: each valid one is recorded and its workflow started; a
+// malformed one is recorded as rejected with its reason and reported failed, so SQS redrives it to the
+// dead-letter queue; a transient failure is reported failed, so SQS delivers it again. Only the failed
+// messages return (ReportBatchItemFailures).
+func (h *Handlers) Intake(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		if err := h.intakeOne(ctx, m); err != nil {
+			h.Log.Warn("run request not accepted", "message_id", m.MessageId, "err", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (h *Handlers) intakeOne(ctx context.Context, m events.SQSMessage) error {
+	var req sparkflow.RunRequest
+	dec := json.NewDecoder(bytes.NewReader([]byte(m.Body)))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&req)
+	if err != nil {
+		err = sparkflow.Wrap(sparkflow.Invalid, err, "run request is not JSON of the form {\"transform\": NAME, \"params\": {...}}")
+	}
+	var r sparkflow.Run
+	if err == nil {
+		r, _, err = h.Service.Accept(ctx, req)
+	}
+	if err != nil {
+		if sparkflow.IsCode(err, sparkflow.Invalid) || sparkflow.IsCode(err, sparkflow.Conflict) || sparkflow.IsCode(err, sparkflow.NotFound) {
+			if rerr := h.Service.Reject(ctx, m.MessageId, m.Body, err); rerr != nil {
+				return rerr
+			}
+		}
+		return err
+	}
+	return h.Starter.Start(ctx, workflow.Input{RunID: r.ID, QueueTimeoutSeconds: r.QueueTimeoutSeconds, TimeoutSeconds: r.TimeoutSeconds})
+}
+
+// TokenInput is the payload of the two waiting tasks.
+type TokenInput struct {
+	RunID string `json:"runId"`
+	Token string `json:"token"`
+}
+
+// Reserve is the Reserve task (.waitForTaskToken).
+func (h *Handlers) Reserve(ctx context.Context, in TokenInput) error {
+	return taskError(h.Service.Reserve(ctx, in.RunID, in.Token))
+}
+
+// Submit is the Submit task (.waitForTaskToken).
+func (h *Handlers) Submit(ctx context.Context, in TokenInput) error {
+	return taskError(h.Service.Submit(ctx, in.RunID, in.Token))
+}
+
+// FinishInput is the Finish task's payload: the outcome, or what the state machine caught.
+type FinishInput struct {
+	RunID   string `json:"runId"`
+	Outcome struct {
+		core.Outcome
+		Error string `json:"error,omitempty"` // the caught error's name, from a Catch
+	} `json:"outcome"`
+}
+
+// Finish is the Finish task.
+func (h *Handlers) Finish(ctx context.Context, in FinishInput) (tasks.FinishResult, error) {
+	o := in.Outcome.Outcome
+	if in.Outcome.Error == workflow.ErrorCancelled {
+		o = core.Outcome{StepState: sparkflow.StepCancelled, Cause: core.CauseCancelled}
+	}
+	if o.StepState == "" && o.Cause == "" {
+		o.Cause = core.CauseSubmitFailed
+	}
+	res, err := h.Service.Finish(ctx, in.RunID, o)
+	return res, taskError(err)
+}
+
+// Events handles an EMR state-change event from EventBridge. Transient failures return an error so
+// EventBridge retries; an event that cannot be handled ever is logged and dropped (the reconciler
+// compares with EMR anyway).
+func (h *Handlers) Events(ctx context.Context, raw json.RawMessage) error {
+	err := h.Service.HandleEvent(ctx, raw)
+	switch sparkflow.ErrorCode(err) {
+	case "":
+		return nil
+	case sparkflow.Transient, sparkflow.Internal:
+		return err
+	}
+	h.Log.Error("EMR event not handled", "err", err, "event", string(raw))
+	return nil
+}
+
+// Reconcile is the scheduled reconciler.
+func (h *Handlers) Reconcile(ctx context.Context) (tasks.ReconcileReport, error) {
+	return h.Service.Reconcile(ctx, h.ReconcileBudget)
+}
+
+// PoolInput is a pool request (create, delete, heal).
+type PoolInput struct {
+	Action string          `json:"action"`
+	Pool   *sparkflow.Pool `json:"pool,omitempty"`
+	Name   string          `json:"name,omitempty"`
+	Force  bool            `json:"force,omitempty"`
+}
+
+// Pool creates, deletes or heals a pool.
+func (h *Handlers) Pool(ctx context.Context, in PoolInput) (any, error) {
+	switch in.Action {
+	case "create":
+		if in.Pool == nil {
+			return nil, taskError(sparkflow.FieldError("pool", "create needs the pool"))
+		}
+		v, err := h.Service.CreatePool(ctx, *in.Pool)
+		return v, taskError(err)
+	case "delete":
+		return map[string]string{"status": "deleting"}, taskError(h.Service.DeletePool(ctx, in.Name, in.Force))
+	case "heal":
+		return map[string]string{"status": "healed"}, taskError(h.Service.Heal(ctx, in.Name))
+	}
+	return nil, taskError(sparkflow.FieldError("action", "%q is not a pool action: use create, delete or heal", in.Action))
+}

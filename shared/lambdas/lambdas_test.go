@@ -1,0 +1,157 @@
+package lambdas_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"github.com/sparkflow/sparkflow/shared/lambdas"
+	"github.com/sparkflow/sparkflow/shared/local"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/workflow"
+)
+
+type starter struct {
+	mu     sync.Mutex
+	starts []workflow.Input
+}
+
+func (s *starter) Start(ctx context.Context, in workflow.Input) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.starts = append(s.starts, in)
+	return nil
+}
+
+// setup: the task logic on the local engine's store and clusters (the handlers' AWS clients are
+// covered by the adapters' own tests).
+func setup(t *testing.T) (*lambdas.Handlers, *local.Engine, *starter) {
+	e, err := local.Open(local.Config{DataDir: filepath.Join(t.TempDir(), "d"), ProvisionDelay: 10 * time.Millisecond, ReconcileInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	ctx := context.Background()
+	if _, err := e.CreatePool(ctx, sparkflow.Pool{Name: "etl", Tier: "tiny", Clusters: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateTransform(ctx, sparkflow.Transform{Name: "daily-sales", Pool: "etl", Command: []string{"true"}, Params: map[string]string{"day": "x"}, TimeoutSeconds: 600, QueueTimeoutSeconds: 300}); err != nil {
+		t.Fatal(err)
+	}
+	st := &starter{}
+	return &lambdas.Handlers{Service: e.Service, Starter: st, Log: e.Service.Log, ReconcileBudget: 10}, e, st
+}
+
+func fixture(t *testing.T, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestIntakeAcceptsRejectsAndReportsPartialFailures(t *testing.T) {
+	h, e, st := setup(t)
+	ctx := context.Background()
+	good := string(fixture(t, "run-request.json"))
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", Body: good},
+		{MessageId: "m2", Body: `{"transform": "daily-sales", "parmas": {}}`},
+		{MessageId: "m3", Body: `{"transform": "nope"}`},
+		{MessageId: "m4", Body: good}, // a redelivery of m1
+	}}
+	resp, err := h.Intake(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	if strings.Join(failed, ",") != "m2,m3" {
+		t.Fatalf("failed items %v, want m2,m3 (to the DLQ after their retries)", failed)
+	}
+	rej, _ := e.Store.ListRejected(ctx, 0)
+	reasons := map[string]string{}
+	for _, r := range rej {
+		reasons[r.ID] = r.Reason
+	}
+	if !strings.Contains(reasons["m2"], `unknown field "parmas"`) || !strings.Contains(reasons["m3"], `transform "nope" does not exist`) {
+		t.Fatalf("rejected with reasons %v", reasons)
+	}
+	runs, _ := e.Store.ListRuns(ctx, sparkflow.RunFilter{})
+	if len(runs) != 1 || runs[0].ID != "6f1c2b8e-3d4a-4b5c-9d8e-7f6a5b4c3d2e" || runs[0].Params["day"] != "2026-11-22" {
+		t.Fatalf("runs %+v", runs)
+	}
+	if len(st.starts) != 2 || st.starts[0] != st.starts[1] || st.starts[0].TimeoutSeconds != 600 || st.starts[0].QueueTimeoutSeconds != 300 {
+		t.Fatalf("workflow starts %+v: want the same named start twice (Step Functions dedupes by name)", st.starts)
+	}
+}
+
+func TestEventsFromFixtures(t *testing.T) {
+	h, e, _ := setup(t)
+	ctx := context.Background()
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "emr-*.json"))
+	if len(files) != 14 {
+		t.Fatalf("%d EMR fixtures", len(files))
+	}
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		if err := h.Events(ctx, raw); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	// The cluster fixtures name pool etl, so the handler adopted their cluster and moved it to its end.
+	c, err := e.Store.GetCluster(ctx, "j-1YONHTCP3YZKC")
+	if err != nil || !c.State.Terminal() {
+		t.Fatalf("fixture cluster: %+v %v", c, err)
+	}
+	if err := h.Events(ctx, []byte(`{"source": "aws.ec2"}`)); err != nil {
+		t.Fatalf("a foreign event must be dropped, not retried: %v", err)
+	}
+}
+
+func TestTaskErrorsAreNamedForStepFunctions(t *testing.T) {
+	h, _, _ := setup(t)
+	ctx := context.Background()
+	var ie messages.InvokeResponse_Error
+	err := h.Reserve(ctx, lambdas.TokenInput{RunID: "nope", Token: "t"})
+	if !errors.As(err, &ie) || ie.Type != lambdas.ErrorFailed {
+		t.Fatalf("reserve of an unknown run: %#v", err)
+	}
+	_, err = h.Pool(ctx, lambdas.PoolInput{Action: "grow"})
+	if !errors.As(err, &ie) || ie.Type != lambdas.ErrorFailed || !strings.Contains(ie.Message, "create, delete or heal") {
+		t.Fatalf("bad pool action: %#v", err)
+	}
+	out, err := h.Pool(ctx, lambdas.PoolInput{Action: "heal", Name: "etl"})
+	if err != nil || out == nil {
+		t.Fatalf("heal: %v", err)
+	}
+	if _, err := h.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFinishOfACancelledWait(t *testing.T) {
+	h, e, _ := setup(t)
+	ctx := context.Background()
+	r, _, err := e.Service.Accept(ctx, sparkflow.RunRequest{Transform: "daily-sales"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in lambdas.FinishInput
+	json.Unmarshal([]byte(`{"runId": "`+r.ID+`", "outcome": {"cause": "SubmitFailed", "error": "SparkFlow.Cancelled", "reason": "cancelled by request"}}`), &in)
+	res, err := h.Finish(ctx, in)
+	if err != nil || res.Retry || res.Status != sparkflow.RunCancelled {
+		t.Fatalf("finish: %+v %v", res, err)
+	}
+}
