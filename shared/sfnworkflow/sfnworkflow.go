@@ -33,7 +33,9 @@ type Workflows struct {
 var _ sparkflow.Callbacks = (*Workflows)(nil)
 
 // New returns the adapter for the run state machine's ARN.
-func New(api API, stateMachineARN string) *Workflows { return &Workflows{api: api, stateMachine: stateMachineARN} }
+func New(api API, stateMachineARN string) *Workflows {
+	return &Workflows{api: api, stateMachine: stateMachineARN}
+}
 
 func classify(op string, err error) error {
 	if err == nil {
