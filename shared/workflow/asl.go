@@ -100,3 +100,27 @@ func RunStateMachine(f Functions) ([]byte, error) {
 	}
 	return json.MarshalIndent(def, "", "  ")
 }
+
+// PoolStateMachine is the pool workflow: one Lambda task (create, delete or heal a pool) with the same
+// retry policy, bounded in time.
+func PoolStateMachine(poolFunction string) ([]byte, error) {
+	if poolFunction == "" {
+		return nil, fmt.Errorf("pool state machine: the pool task needs its function")
+	}
+	return json.MarshalIndent(map[string]any{
+		"Comment":        "SparkFlow pool: create, delete or heal a pool",
+		"StartAt":        "Pool",
+		"TimeoutSeconds": 3600,
+		"States": map[string]any{
+			"Pool": map[string]any{
+				"Type":           "Task",
+				"Resource":       "arn:aws:states:::lambda:invoke",
+				"Parameters":     map[string]any{"FunctionName": poolFunction, "Payload.$": "$"},
+				"OutputPath":     "$.Payload",
+				"TimeoutSeconds": 900,
+				"Retry":          retry(),
+				"End":            true,
+			},
+		},
+	}, "", "  ")
+}

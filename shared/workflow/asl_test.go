@@ -65,3 +65,20 @@ func TestRunStateMachine(t *testing.T) {
 		t.Fatal("a definition without functions was accepted")
 	}
 }
+
+func TestPoolStateMachine(t *testing.T) {
+	raw, err := PoolStateMachine("arn:p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def struct {
+		States map[string]map[string]any
+	}
+	json.Unmarshal(raw, &def)
+	if def.States["Pool"]["TimeoutSeconds"] == nil || def.States["Pool"]["Retry"] == nil || def.States["Pool"]["End"] != true {
+		t.Fatalf("pool task: %+v", def.States["Pool"])
+	}
+	if _, err := PoolStateMachine(""); err == nil {
+		t.Fatal("accepted no function")
+	}
+}

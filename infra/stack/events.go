@@ -1,0 +1,47 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/sparkflow/sparkflow/shared/emrevent"
+)
+
+// EventRetryAttempts and EventMaxAge are EventBridge's most patient delivery (185 attempts, 24 h): an
+// EMR event that still cannot be delivered goes to the dead-letter queue, and the reconciler repairs
+// what it would have changed.
+const EventRetryAttempts = 185
+
+// Events are the EMR state-change rules and the reconciler's schedule.
+type Events struct {
+	Cluster, Step, Reconcile awsevents.Rule
+}
+
+// NewEvents declares exact rules for EMR's cluster and step state changes, targeting the events
+// function with retries and a dead-letter queue, and the reconciler's schedule.
+func NewEvents(scope constructs.Construct, id string, handler, reconcile awslambda.Function, dlq awssqs.Queue, every awscdk.Duration) *Events {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	target := awseventstargets.NewLambdaFunction(handler, &awseventstargets.LambdaFunctionProps{
+		DeadLetterQueue: dlq, RetryAttempts: jsii.Number(EventRetryAttempts), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24))})
+	rule := func(name, detailType string) awsevents.Rule {
+		return awsevents.NewRule(c, jsii.String(name), &awsevents.RuleProps{
+			Description:  jsii.String("SparkFlow: " + detailType),
+			EventPattern: &awsevents.EventPattern{Source: jsii.Strings(emrevent.Source), DetailType: jsii.Strings(detailType)},
+			Targets:      &[]awsevents.IRuleTarget{target},
+		})
+	}
+	return &Events{
+		Cluster: rule("ClusterStateChange", emrevent.ClusterDetailType),
+		Step:    rule("StepStatusChange", emrevent.StepDetailType),
+		Reconcile: awsevents.NewRule(c, jsii.String("ReconcileSchedule"), &awsevents.RuleProps{
+			Description: jsii.String("SparkFlow: compare records with EMR and repair what lost events left behind"),
+			Schedule:    awsevents.Schedule_Rate(every),
+			Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(reconcile, nil)},
+		}),
+	}
+}

@@ -1,0 +1,129 @@
+// Package stack is SparkFlow's AWS home as a CDK stack: one construct per concern (storage, queues,
+// functions, workflows, events), composed here with the grants between them.
+package stack
+
+import (
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/sparkflow/sparkflow/shared/awsdeps"
+)
+
+// Props are what differs between deployments.
+type Props struct {
+	awscdk.StackProps
+	// Name prefixes the state machines' names (default: the stack's name).
+	Name string
+	// EMRServiceRole is the name of the EMR service role clusters are launched with
+	// (default EMR_DefaultRole_V2, which EMR's console creates).
+	EMRServiceRole string
+	// InstanceProfile is the name of the EC2 instance profile that runs step code (default: the one
+	// the stack creates, which is denied SparkFlow's own table and queues).
+	InstanceProfile string
+	// SubnetIDs, LogURI: defaults for the clusters of every pool.
+	SubnetIDs []string
+	LogURI    string
+	// AssetDir holds <function>/bootstrap for every function (make lambdas builds dist/lambdas).
+	AssetDir string
+	// ReconcileMinutes is the reconciler's period (default 5).
+	ReconcileMinutes float64
+}
+
+// Stack is the composed stack.
+type Stack struct {
+	awscdk.Stack
+	Storage   *Storage
+	Queues    *Queues
+	Functions *Functions
+	Workflows *Workflows
+	Events    *Events
+	StepRole  awsiam.Role
+}
+
+// New composes the stack.
+func New(scope constructs.Construct, id string, p Props) *Stack {
+	st := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
+	if p.Name == "" {
+		p.Name = id
+	}
+	if p.EMRServiceRole == "" {
+		p.EMRServiceRole = "EMR_DefaultRole_V2"
+	}
+	if p.ReconcileMinutes == 0 {
+		p.ReconcileMinutes = 5
+	}
+	s := &Stack{Stack: st}
+	s.Storage = NewStorage(st, "Storage")
+	s.Queues = NewQueues(st, "Queues", awscdk.Duration_Seconds(jsii.Number(6*IntakeTimeoutSeconds)))
+
+	// The role that runs step code on the clusters: it may use S3 and logs as the job needs, but
+	// never SparkFlow's own table or queues.
+	s.StepRole = awsiam.NewRole(st, jsii.String("StepRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+		Description: jsii.String("SparkFlow: EC2 role of EMR clusters that run step code"),
+	})
+	s.StepRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: jsii.String("DenySparkflowState"), Effect: awsiam.Effect_DENY,
+		Actions:   jsii.Strings("dynamodb:*", "sqs:*"),
+		Resources: &[]*string{s.Storage.Table.TableArn(), jsii.String(*s.Storage.Table.TableArn() + "/index/*"), s.Queues.Runs.QueueArn(), s.Queues.RunsDLQ.QueueArn(), s.Queues.EventsDLQ.QueueArn()},
+	}))
+	profile := awsiam.NewCfnInstanceProfile(st, jsii.String("StepInstanceProfile"), &awsiam.CfnInstanceProfileProps{Roles: &[]interface{}{s.StepRole.RoleName()}})
+	instanceProfile := p.InstanceProfile
+	passRoles := []*string{roleARN(p.EMRServiceRole)}
+	if instanceProfile == "" {
+		instanceProfile = *profile.Ref()
+		passRoles = append(passRoles, s.StepRole.RoleArn())
+	} else {
+		passRoles = append(passRoles, roleARN(instanceProfile))
+	}
+
+	runName, poolName := p.Name+"-run", p.Name+"-pool"
+	env := map[string]*string{
+		awsdeps.EnvTable:           s.Storage.Table.TableName(),
+		awsdeps.EnvStateMachine:    StateMachineARN(st, runName),
+		awsdeps.EnvServiceRole:     jsii.String(p.EMRServiceRole),
+		awsdeps.EnvInstanceProfile: jsii.String(instanceProfile),
+	}
+	if p.LogURI != "" {
+		env[awsdeps.EnvLogURI] = jsii.String(p.LogURI)
+	}
+	if len(p.SubnetIDs) > 0 {
+		env[awsdeps.EnvSubnets] = jsii.String(strings.Join(p.SubnetIDs, ","))
+	}
+	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env, PassRoles: passRoles})
+	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
+	s.Events = NewEvents(st, "Events", s.Functions.ByName["emr-events"], s.Functions.ByName["reconcile"], s.Queues.EventsDLQ, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)))
+
+	for _, fn := range s.Functions.ByName {
+		s.Storage.Table.GrantReadWriteData(fn)
+		// Resuming a task needs no resource: Step Functions' task-token calls take "*".
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ResumeRunTasks"),
+			Actions: jsii.Strings("states:SendTaskSuccess", "states:SendTaskFailure"), Resources: jsii.Strings("*")}))
+	}
+	intake := s.Functions.ByName["intake"]
+	s.Queues.Runs.GrantConsumeMessages(intake)
+	intake.AddEventSourceMapping(jsii.String("RunsQueue"), &awslambda.EventSourceMappingOptions{
+		EventSourceArn: s.Queues.Runs.QueueArn(), BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true)})
+	intake.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("StartRunWorkflows"),
+		Actions: jsii.Strings("states:StartExecution"), Resources: &[]*string{StateMachineARN(st, runName)}}))
+
+	out := func(name string, v *string, desc string) {
+		awscdk.NewCfnOutput(st, jsii.String(name), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
+	}
+	out("RunsQueueUrl", s.Queues.Runs.QueueUrl(), "put run requests here")
+	out("RunsDLQUrl", s.Queues.RunsDLQ.QueueUrl(), "run requests that could not be accepted")
+	out("TableName", s.Storage.Table.TableName(), "pools, clusters, transforms and runs")
+	out("RunStateMachineArn", s.Workflows.Run.StateMachineArn(), "one execution per run, named by the run id")
+	out("PoolStateMachineArn", s.Workflows.Pool.StateMachineArn(), "create, delete and heal pools")
+	out("StepInstanceProfileName", profile.Ref(), "instance profile for step code (denied SparkFlow's table and queues)")
+	return s
+}
+
+func roleARN(name string) *string {
+	return awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/"+name), nil)
+}

@@ -1,0 +1,205 @@
+package stack_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/sparkflow/sparkflow/infra/stack"
+)
+
+// synth builds the stack with stand-in function binaries and returns its template as JSON.
+func synth(t *testing.T) (assertions.Template, map[string]any) {
+	t.Helper()
+	assets := t.TempDir()
+	for name := range stack.FunctionTimeouts {
+		os.MkdirAll(filepath.Join(assets, name), 0o755)
+		os.WriteFile(filepath.Join(assets, name, "bootstrap"), []byte("stand-in"), 0o755)
+	}
+	app := awscdk.NewApp(nil)
+	s := stack.New(app, "SparkFlowTest", stack.Props{AssetDir: assets, SubnetIDs: []string{"subnet-1"}, LogURI: "s3://logs/"})
+	tmpl := assertions.Template_FromStack(s.Stack, nil)
+	raw, err := json.Marshal(tmpl.ToJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	json.Unmarshal(raw, &doc)
+	return tmpl, doc
+}
+
+func resources(doc map[string]any, typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range doc["Resources"].(map[string]any) {
+		if r.(map[string]any)["Type"] == typ {
+			out[id] = r.(map[string]any)
+		}
+	}
+	return out
+}
+
+func TestResources(t *testing.T) {
+	tmpl, doc := synth(t)
+	for typ, n := range map[string]float64{
+		"AWS::Lambda::Function": 7, "AWS::Logs::LogGroup": 7, "AWS::StepFunctions::StateMachine": 2, "AWS::SQS::Queue": 3,
+		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 3, "AWS::CloudWatch::Alarm": 1, "AWS::Lambda::EventSourceMapping": 1,
+		"AWS::IAM::InstanceProfile": 1,
+	} {
+		tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
+	}
+	tmpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+		"Runtime": "provided.al2023", "Architectures": []any{"arm64"}, "Handler": "bootstrap"})
+	tmpl.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), map[string]any{"RetentionInDays": 30})
+	tmpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+		"BatchSize": 10, "FunctionResponseTypes": []any{"ReportBatchItemFailures"}})
+	for _, o := range []string{"RunsQueueUrl", "TableName", "RunStateMachineArn", "PoolStateMachineArn", "StepInstanceProfileName"} {
+		if _, ok := doc["Outputs"].(map[string]any)[o]; !ok {
+			t.Errorf("output %s missing", o)
+		}
+	}
+}
+
+func TestStatefulResourcesArePinnedAndKept(t *testing.T) {
+	_, doc := synth(t)
+	res := doc["Resources"].(map[string]any)
+	table, ok := res[stack.TableLogicalID].(map[string]any)
+	if !ok {
+		t.Fatalf("the table's logical id is not %s", stack.TableLogicalID)
+	}
+	props := table["Properties"].(map[string]any)
+	if table["DeletionPolicy"] != "Retain" || props["PointInTimeRecoverySpecification"].(map[string]any)["PointInTimeRecoveryEnabled"] != true || props["BillingMode"] != "PAY_PER_REQUEST" {
+		t.Fatalf("table: %v", table)
+	}
+	if n := len(props["GlobalSecondaryIndexes"].([]any)); n != 3 {
+		t.Fatalf("%d indexes", n)
+	}
+	for _, id := range []string{stack.RunsQueueLogicalID, stack.RunsDLQLogicalID} {
+		q, ok := res[id].(map[string]any)
+		if !ok || q["DeletionPolicy"] != "Retain" {
+			t.Fatalf("queue %s missing or not retained", id)
+		}
+	}
+	runs := res[stack.RunsQueueLogicalID].(map[string]any)["Properties"].(map[string]any)
+	if runs["VisibilityTimeout"] != float64(6*stack.IntakeTimeoutSeconds) || runs["RedrivePolicy"].(map[string]any)["maxReceiveCount"] != float64(stack.MaxReceiveCount) {
+		t.Fatalf("runs queue: %v", runs)
+	}
+}
+
+func TestEventRulesAreExactWithRetriesAndDLQ(t *testing.T) {
+	tmpl, doc := synth(t)
+	for _, dt := range []string{"EMR Cluster State Change", "EMR Step Status Change"} {
+		tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
+			"EventPattern": map[string]any{"source": []any{"aws.emr"}, "detail-type": []any{dt}},
+			"Targets": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+				"RetryPolicy":      map[string]any{"MaximumRetryAttempts": stack.EventRetryAttempts, "MaximumEventAgeInSeconds": 86400},
+				"DeadLetterConfig": assertions.Match_AnyValue(),
+			})}),
+		})
+	}
+	tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{"ScheduleExpression": "rate(5 minutes)"})
+	_ = doc
+}
+
+// definition rebuilds a state machine's definition from its Fn::Join, tokens as placeholders.
+func definition(t *testing.T, r map[string]any) map[string]any {
+	t.Helper()
+	ds := r["Properties"].(map[string]any)["DefinitionString"]
+	var text string
+	switch v := ds.(type) {
+	case string:
+		text = v
+	case map[string]any:
+		for _, part := range v["Fn::Join"].([]any)[1].([]any) {
+			if s, ok := part.(string); ok {
+				text += s
+			} else {
+				text += "TOKEN"
+			}
+		}
+	}
+	var def map[string]any
+	if err := json.Unmarshal([]byte(text), &def); err != nil {
+		t.Fatalf("definition is not JSON: %v\n%s", err, text)
+	}
+	return def
+}
+
+func TestEveryWaitHasATimeout(t *testing.T) {
+	_, doc := synth(t)
+	sms := resources(doc, "AWS::StepFunctions::StateMachine")
+	if len(sms) != 2 {
+		t.Fatalf("%d state machines", len(sms))
+	}
+	for id, r := range sms {
+		if r["Properties"].(map[string]any)["StateMachineType"] != "STANDARD" {
+			t.Errorf("%s is not Standard (task tokens need it)", id)
+		}
+		def := definition(t, r)
+		if def["TimeoutSeconds"] == nil {
+			t.Errorf("%s has no overall timeout", id)
+		}
+		for name, st := range def["States"].(map[string]any) {
+			s := st.(map[string]any)
+			if s["Type"] == "Task" && s["TimeoutSeconds"] == nil && s["TimeoutSecondsPath"] == nil && strings.Contains(fmt.Sprint(s["Resource"]), "waitForTaskToken") {
+				t.Errorf("%s.%s waits with no timeout", id, name)
+			}
+			if s["Type"] == "Task" && s["Retry"] == nil {
+				t.Errorf("%s.%s has no Retry", id, name)
+			}
+		}
+	}
+}
+
+func TestIAMIsLeastPrivilege(t *testing.T) {
+	_, doc := synth(t)
+	passRole := 0
+	for id, p := range resources(doc, "AWS::IAM::Policy") {
+		for _, st := range p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			s := st.(map[string]any)
+			if s["Effect"] != "Allow" {
+				continue
+			}
+			actions := []any{s["Action"]}
+			if list, ok := s["Action"].([]any); ok {
+				actions = list
+			}
+			for _, a := range actions {
+				if a == "*" || strings.HasSuffix(fmt.Sprint(a), ":*") {
+					t.Errorf("%s allows the wildcard action %v", id, a)
+				}
+				if a == "iam:PassRole" {
+					passRole++
+					if fmt.Sprint(s["Resource"]) == "*" || s["Condition"] == nil {
+						t.Errorf("%s: PassRole not scoped: %v", id, s)
+					}
+				}
+				if strings.HasPrefix(fmt.Sprint(a), "elasticmapreduce:") && s["Condition"] == nil {
+					t.Errorf("%s: EMR action %v not scoped by the pool tag", id, a)
+				}
+			}
+		}
+	}
+	if passRole == 0 {
+		t.Fatal("no PassRole statement found")
+	}
+	// The step-code role is denied SparkFlow's table and queues.
+	denied := false
+	for _, p := range resources(doc, "AWS::IAM::Policy") {
+		for _, st := range p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			s := st.(map[string]any)
+			if s["Effect"] == "Deny" && strings.Contains(fmt.Sprint(s["Action"]), "dynamodb:*") {
+				denied = true
+			}
+		}
+	}
+	if !denied {
+		t.Fatal("the step-code role is not denied the table and queues")
+	}
+}
