@@ -4,7 +4,7 @@ BIN      := bin
 GOFLAGS  ?= -buildvcs=false
 export GOFLAGS
 
-.PHONY: all build demo test go-test browser-test tools lambdas vet fmt-check race bench clean
+.PHONY: all build demo test go-test browser-test tools lambdas cdk-tools synth synth-check vet fmt-check race bench clean
 
 all: build
 
@@ -18,7 +18,7 @@ demo: build
 
 ## test: go vet, gofmt check, every Go test (unit, contract suites, end-to-end, CLI, kill -9 restart),
 ## then the web UI in a real browser (installs Debian's chromium and playwright-core when missing)
-test: vet fmt-check go-test lambdas browser-test
+test: vet fmt-check go-test synth-check browser-test
 
 go-test: tools
 	$(GO) test -count=1 -timeout 20m ./...
@@ -41,6 +41,18 @@ lambdas:
 	  if [ $$size -gt $(LAMBDA_MAX) ]; then echo "lambda $$f is over 12 MB" >&2; exit 1; fi; \
 	done
 
+## synth: the CloudFormation template in cdk.out/, offline and without credentials
+CDK := tools/cdk/node_modules/.bin/cdk
+cdk-tools:
+	@[ -x $(CDK) ] || (cd tools/cdk && npm ci --no-audit --no-fund --silent)
+
+synth: lambdas cdk-tools
+	CDK_DISABLE_VERSION_CHECK=true $(CDK) synth --quiet --no-notices --no-version-reporting
+
+## synth-check: the synthesized template passes cfn-lint and its state machines pass asl-validator
+synth-check: synth
+	./scripts/check-template.sh cdk.out/SparkFlow.template.json
+
 vet:
 	$(GO) vet ./...
 
@@ -55,4 +67,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
 clean:
-	rm -rf $(BIN) dist e2e/out
+	rm -rf $(BIN) dist e2e/out cdk.out
