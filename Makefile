@@ -4,7 +4,7 @@ BIN      := bin
 GOFLAGS  ?= -buildvcs=false
 export GOFLAGS
 
-.PHONY: all build demo test go-test browser-test tools lambdas cdk-tools synth synth-check vet fmt-check race bench clean
+.PHONY: all build demo test go-test browser-test tools lambdas cdk-tools synth synth-check deploy-smoke vet fmt-check race bench clean
 
 all: build
 
@@ -18,7 +18,7 @@ demo: build
 
 ## test: go vet, gofmt check, every Go test (unit, contract suites, end-to-end, CLI, kill -9 restart),
 ## then the web UI in a real browser (installs Debian's chromium and playwright-core when missing)
-test: vet fmt-check go-test synth-check browser-test
+test: vet fmt-check go-test synth-check deploy-smoke browser-test
 
 go-test: tools
 	$(GO) test -count=1 -timeout 20m ./...
@@ -52,6 +52,10 @@ synth: lambdas cdk-tools
 ## synth-check: the synthesized template passes cfn-lint and its state machines pass asl-validator
 synth-check: synth
 	./scripts/check-template.sh cdk.out/SparkFlow.template.json
+
+## deploy-smoke: cdk bootstrap + cdk deploy into moto; the stack's outputs resolve; a run request round-trips
+deploy-smoke: synth
+	./scripts/deploy-smoke.sh
 
 vet:
 	$(GO) vet ./...
