@@ -150,17 +150,30 @@ func (h *Handlers) Reconcile(ctx context.Context) (tasks.ReconcileReport, error)
 	return h.Service.Reconcile(ctx, h.ReconcileBudget)
 }
 
-// PoolInput is a pool request (create, delete, heal).
+// PoolInput is an admin request of the pool workflow: create, delete or heal a pool; put (create or
+// replace) or delete a transform.
 type PoolInput struct {
-	Action string          `json:"action"`
-	Pool   *sparkflow.Pool `json:"pool,omitempty"`
-	Name   string          `json:"name,omitempty"`
-	Force  bool            `json:"force,omitempty"`
+	Action    string               `json:"action"`
+	Pool      *sparkflow.Pool      `json:"pool,omitempty"`
+	Transform *sparkflow.Transform `json:"transform,omitempty"`
+	Name      string               `json:"name,omitempty"`
+	Force     bool                 `json:"force,omitempty"`
 }
 
-// Pool creates, deletes or heals a pool.
+// Pool serves the pool workflow's admin actions.
 func (h *Handlers) Pool(ctx context.Context, in PoolInput) (any, error) {
 	switch in.Action {
+	case "put-transform":
+		if in.Transform == nil {
+			return nil, taskError(sparkflow.FieldError("transform", "put-transform needs the transform"))
+		}
+		t, err := h.Service.UpdateTransform(ctx, *in.Transform)
+		if sparkflow.IsCode(err, sparkflow.NotFound) {
+			t, err = h.Service.CreateTransform(ctx, *in.Transform)
+		}
+		return t, taskError(err)
+	case "delete-transform":
+		return map[string]string{"status": "deleted"}, taskError(h.Service.DeleteTransform(ctx, in.Name))
 	case "create":
 		if in.Pool == nil {
 			return nil, taskError(sparkflow.FieldError("pool", "create needs the pool"))
@@ -172,5 +185,5 @@ func (h *Handlers) Pool(ctx context.Context, in PoolInput) (any, error) {
 	case "heal":
 		return map[string]string{"status": "healed"}, taskError(h.Service.Heal(ctx, in.Name))
 	}
-	return nil, taskError(sparkflow.FieldError("action", "%q is not a pool action: use create, delete or heal", in.Action))
+	return nil, taskError(sparkflow.FieldError("action", "%q is not an action: use create, delete, heal, put-transform or delete-transform", in.Action))
 }

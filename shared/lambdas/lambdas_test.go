@@ -129,7 +129,7 @@ func TestTaskErrorsAreNamedForStepFunctions(t *testing.T) {
 		t.Fatalf("reserve of an unknown run: %#v", err)
 	}
 	_, err = h.Pool(ctx, lambdas.PoolInput{Action: "grow"})
-	if !errors.As(err, &ie) || ie.Type != lambdas.ErrorFailed || !strings.Contains(ie.Message, "create, delete or heal") {
+	if !errors.As(err, &ie) || ie.Type != lambdas.ErrorFailed || !strings.Contains(ie.Message, "create, delete, heal") {
 		t.Fatalf("bad pool action: %#v", err)
 	}
 	out, err := h.Pool(ctx, lambdas.PoolInput{Action: "heal", Name: "etl"})
@@ -137,6 +137,20 @@ func TestTaskErrorsAreNamedForStepFunctions(t *testing.T) {
 		t.Fatalf("heal: %v", err)
 	}
 	if _, err := h.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tr := &sparkflow.Transform{Name: "report", Pool: "etl", Command: []string{"true"}}
+	if _, err := h.Pool(ctx, lambdas.PoolInput{Action: "put-transform", Transform: tr}); err != nil {
+		t.Fatalf("create through put-transform: %v", err)
+	}
+	tr.MaxAttempts = 3
+	if _, err := h.Pool(ctx, lambdas.PoolInput{Action: "put-transform", Transform: tr}); err != nil {
+		t.Fatalf("replace through put-transform: %v", err)
+	}
+	if got, _ := h.Service.Store.GetTransform(ctx, "report"); got.MaxAttempts != 3 {
+		t.Fatalf("put-transform did not replace: %+v", got)
+	}
+	if _, err := h.Pool(ctx, lambdas.PoolInput{Action: "delete-transform", Name: "report"}); err != nil {
 		t.Fatal(err)
 	}
 }
