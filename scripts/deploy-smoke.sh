@@ -41,4 +41,30 @@ got, want = json.loads(sys.argv[1]), json.load(open("events/run-request.json"))
 assert got == want, f"the run request came back as {got}"
 assert set(got) <= {"id", "transform", "params"}, f"unknown fields {set(got)}"
 PY
-echo "deploy-smoke: stack CREATE_COMPLETE; outputs resolve to a table, two Standard state machines and a queue with redrive; a run request round-trips"
+
+# The CLI against the deployed stack (its outputs found through CloudFormation, the user's credentials).
+go build -o "$work/sparkflow" ./cmd/sparkflow
+sf() { "$work/sparkflow" --target aws --stack SparkFlow "$@"; }
+sf tier list >/dev/null
+sf pool list >/dev/null
+if sf run submit daily-sales >"$work/err" 2>&1; then echo "deploy-smoke: a run of an unknown transform was accepted" >&2; exit 1; fi
+grep -q 'transform "daily-sales" does not exist' "$work/err" || { cat "$work/err"; exit 1; }
+# Seed the sample transform as the pool workflow would write it (moto cannot run the Lambdas here).
+table=$(out TableName)
+python3 - "$work/item.json" <<'PY'
+import json, sys
+t = json.load(open("events/transform-request.json"))
+item = {"pk": {"S": "TRANSFORM#" + t["name"]}, "sk": {"S": "#"}, "data": {"S": json.dumps(t)},
+        "pl": {"S": t["pool"]}, "g1pk": {"S": "TRANSFORMS"}, "g1sk": {"S": t["name"]}}
+json.dump(item, open(sys.argv[1], "w"))
+PY
+aws dynamodb put-item --table-name "$table" --item "file://$work/item.json"
+sf transform list | grep -q daily-sales
+id=$(sf run submit daily-sales --arg day=2026-11-23 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+body=$(aws --endpoint-url "$AWS_ENDPOINT_URL" sqs receive-message --queue-url "$queue" --wait-time-seconds 1 --query 'Messages[0].Body' --output text)
+python3 - "$body" "$id" <<'PY'
+import json, sys
+got = json.loads(sys.argv[1])
+assert got == {"id": sys.argv[2], "transform": "daily-sales", "params": {"day": "2026-11-23"}}, got
+PY
+echo "deploy-smoke: stack CREATE_COMPLETE; outputs resolve to a table, two Standard state machines and a queue with redrive; a run request round-trips; sparkflow --target aws reads the stack and queues a valid run request"

@@ -90,6 +90,19 @@ Start a local engine with 'sparkflow local', or see it all at work with 'sparkfl
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", envOr("SPARKFLOW_SERVER", "http://127.0.0.1:8080"), "SparkFlow server URL (env SPARKFLOW_SERVER)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format of listings: table or json")
+	pf.StringVar(&g.target, "target", envOr("SPARKFLOW_TARGET", "local"), "local (a sparkflow local server at --server) or aws (a deployed stack, --stack) (env SPARKFLOW_TARGET)")
+	pf.StringVar(&g.stack, "stack", envOr("SPARKFLOW_STACK", "SparkFlow"), "the deployed stack's name, with --target aws (env SPARKFLOW_STACK)")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		switch g.target {
+		case "local":
+			return nil
+		case "aws":
+			b, err := awsBackend(c.Context(), g.stack)
+			g.b = b
+			return err
+		}
+		return usagef("--target %q: use local or aws", g.target)
+	}
 	root.AddCommand(newLocalCmd(), newDemoCmd(), newPoolCmd(g), newTransformCmd(g), newRunCmd(g), newTierCmd(g))
 	return root
 }

@@ -14,9 +14,18 @@ import (
 type globals struct {
 	server string
 	output string
+	target string
+	stack  string
+	b      httpapi.Backend
 }
 
-func (g *globals) backend() httpapi.Backend { return httpapi.NewClient(g.server) }
+// backend is what the commands talk to, chosen by --target before any command runs.
+func (g *globals) backend() httpapi.Backend {
+	if g.b == nil {
+		g.b = httpapi.NewClient(g.server)
+	}
+	return g.b
+}
 
 // emit prints v as JSON, or as a table built by table().
 func (g *globals) emit(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {

@@ -68,15 +68,21 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "run %s %s\n", r.ID, r.Status)
 			last := r.Status
+			submitted := time.Now()
 			for !r.Status.Terminal() {
 				select {
 				case <-c.Context().Done():
 					return fmt.Errorf("stopped waiting; run %s goes on (sparkflow run show %s)", r.ID, r.ID)
 				case <-time.After(300 * time.Millisecond):
 				}
-				if r, err = b.GetRun(c.Context(), r.ID); err != nil {
+				next, err := b.GetRun(c.Context(), r.ID)
+				if sparkflow.IsCode(err, sparkflow.NotFound) && time.Since(submitted) < queueGrace {
+					continue // on AWS the request may still be on the queue, not yet recorded
+				}
+				if err != nil {
 					return err
 				}
+				r = next
 				if r.Status != last {
 					where := ""
 					if r.ClusterID != "" {
@@ -101,6 +107,9 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&id, "id", "", "run id (a UUID) to make the submit idempotent; default: a new one")
 	return cmd
 }
+
+// queueGrace is how long `run submit --wait` accepts "not found" for a run still on the AWS queue.
+const queueGrace = 2 * time.Minute
 
 func newRunListCmd(g *globals) *cobra.Command {
 	var (
