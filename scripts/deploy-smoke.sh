@@ -67,4 +67,11 @@ import json, sys
 got = json.loads(sys.argv[1])
 assert got == {"id": sys.argv[2], "transform": "daily-sales", "params": {"day": "2026-11-23"}}, got
 PY
+# The web UI over the deployed stack.
+uiport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sf ui --addr "127.0.0.1:$uiport" >"$work/ui.log" 2>&1 &
+ui=$!
+for i in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$uiport/api/health" && break; sleep 0.1; done
+curl -s "http://127.0.0.1:$uiport/transforms" | grep -q 'href="/transforms/daily-sales"' || { kill $ui; cat "$work/ui.log"; echo "deploy-smoke: the UI does not show the stack's transform" >&2; exit 1; }
+kill $ui
 echo "deploy-smoke: stack CREATE_COMPLETE; outputs resolve to a table, two Standard state machines and a queue with redrive; a run request round-trips; sparkflow --target aws reads the stack and queues a valid run request"

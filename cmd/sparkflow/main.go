@@ -103,7 +103,7 @@ Start a local engine with 'sparkflow local', or see it all at work with 'sparkfl
 		}
 		return usagef("--target %q: use local or aws", g.target)
 	}
-	root.AddCommand(newLocalCmd(), newDemoCmd(), newPoolCmd(g), newTransformCmd(g), newRunCmd(g), newTierCmd(g))
+	root.AddCommand(newLocalCmd(), newDemoCmd(), newUICmd(g), newPoolCmd(g), newTransformCmd(g), newRunCmd(g), newTierCmd(g))
 	return root
 }
 

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkflow/sparkflow/shared/httpapi"
+	"github.com/sparkflow/sparkflow/shared/webui"
+)
+
+// newUICmd serves the web UI and the JSON API over the chosen target: with --target aws, a deployed
+// stack read and changed with the user's own credentials (sparkflow local serves them for its engine).
+func newUICmd(g *globals) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "ui",
+		Short: "Serve the web UI (and JSON API) for --target: a local server, or a deployed stack with --target aws",
+		Example: `  sparkflow ui --target aws --stack SparkFlow      # then open http://127.0.0.1:8081
+  sparkflow ui --server http://127.0.0.1:8080 --addr 127.0.0.1:9090`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			host, _, err := net.SplitHostPort(addr)
+			if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+				return usagef("--addr %q: the UI serves loopback only (for example 127.0.0.1:8081)", addr)
+			}
+			b := g.backend()
+			logs := g.target == "local"
+			mux := http.NewServeMux()
+			mux.Handle("/api/", httpapi.NewServer(b, httpapi.Options{}))
+			mux.Handle("/", webui.New(b, webui.Options{Logs: logs}))
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w (choose another --addr)", addr, err)
+			}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(c.ErrOrStderr(), "sparkflow ui: http://%s (target %s); Ctrl-C to stop\n", ln.Addr(), g.target)
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
+			case <-c.Context().Done():
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "address to serve on (loopback only)")
+	return cmd
+}
