@@ -134,7 +134,9 @@ func (b *Backend) CreatePool(ctx context.Context, p sparkflow.Pool) (tasks.PoolV
 	return v, b.admin(ctx, lambdas.PoolInput{Action: "create", Pool: &p}, &v)
 }
 
-func (b *Backend) ListPools(ctx context.Context) ([]tasks.PoolView, error) { return b.svc.ListPools(ctx) }
+func (b *Backend) ListPools(ctx context.Context) ([]tasks.PoolView, error) {
+	return b.svc.ListPools(ctx)
+}
 
 func (b *Backend) GetPool(ctx context.Context, name string) (tasks.PoolView, error) {
 	return b.svc.GetPool(ctx, name)
