@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -78,22 +76,12 @@ It serves loopback only unless --allow-remote is given: transforms run commands 
 			mux := http.NewServeMux()
 			mux.Handle("/api/", httpapi.NewServer(e, opt))
 			mux.Handle("/", webui.New(e, webui.Options{AllowedHosts: opt.AllowedHosts, Logs: true, Log: log}))
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			fmt.Fprintf(c.ErrOrStderr(), "sparkflow local: web UI and API on http://%s (data in %s); Ctrl-C to stop\n", ln.Addr(), cfg.DataDir)
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				if !errors.Is(err, http.ErrServerClosed) {
-					return err
-				}
-			case <-c.Context().Done():
-				fmt.Fprintln(c.ErrOrStderr(), "sparkflow local: stopping; runs resume at the next start")
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(ctx)
+			err = serve(c.Context(), ln, mux)
+			if c.Context().Err() != nil {
+				fmt.Fprintln(c.ErrOrStderr(), "sparkflow local: stopped; runs resume at the next start")
 			}
-			return nil
+			return err
 		},
 	}
 	f := cmd.Flags()

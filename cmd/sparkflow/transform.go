@@ -218,17 +218,6 @@ func transformTable(tw *tabwriter.Writer, t sparkflow.Transform) {
 	row(tw, "Timeout:", time.Duration(t.TimeoutSeconds)*time.Second)
 	row(tw, "Queue timeout:", time.Duration(t.QueueTimeoutSeconds)*time.Second)
 	if step, err := core.Step(t, sparkflow.Run{ID: "RUN_ID", Attempt: 1}); err == nil {
-		row(tw, "EMR step:", step.Jar+" "+quoteArgs(step.Args))
+		row(tw, "EMR step:", step.Jar+" "+sparkflow.QuoteCommand(step.Args))
 	}
-}
-
-func quoteArgs(args []string) string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t\"'$\\") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out[i] = a
-	}
-	return strings.Join(out, " ")
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -38,21 +35,8 @@ func newUICmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w (choose another --addr)", addr, err)
 			}
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			fmt.Fprintf(c.ErrOrStderr(), "sparkflow ui: http://%s (target %s); Ctrl-C to stop\n", ln.Addr(), g.target)
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				if !errors.Is(err, http.ErrServerClosed) {
-					return err
-				}
-			case <-c.Context().Done():
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(ctx)
-			}
-			return nil
+			return serve(c.Context(), ln, mux)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "address to serve on (loopback only)")

@@ -24,11 +24,7 @@ import (
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 var tables atomic.Int64
 

@@ -2,7 +2,6 @@ package emrclusters_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,7 @@ import (
 	"github.com/sparkflow/sparkflow/shared/tiers"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 func smallPool() sparkflow.LaunchSpec {
 	tier, _ := tiers.Default().Get("small")

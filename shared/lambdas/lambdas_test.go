@@ -63,11 +63,7 @@ func storeFor(t *testing.T, home string) sparkflow.Store {
 	return dynamostore.New(db, name)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 // setup: the task logic on the chosen store and the local clusters.
 func setup(t *testing.T, home string) (*lambdas.Handlers, *local.Engine, *starter) {

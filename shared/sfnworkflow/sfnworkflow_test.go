@@ -2,7 +2,6 @@ package sfnworkflow_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,11 +14,7 @@ import (
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 func TestStartIsIdempotentAndStaleTokensAreNotFound(t *testing.T) {
 	endpoint := awstest.Moto(t)

@@ -302,3 +302,15 @@ func SplitCommand(line string) ([]string, error) {
 	}
 	return args, nil
 }
+
+// QuoteCommand joins argv into one command line that SplitCommand reads back as the same argv.
+func QuoteCommand(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}

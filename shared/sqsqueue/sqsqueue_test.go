@@ -2,7 +2,6 @@ package sqsqueue_test
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -14,11 +13,7 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sqsqueue"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	awstest.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { awstest.Main(m) }
 
 func TestSendReceiveDelete(t *testing.T) {
 	endpoint := awstest.Moto(t)

@@ -337,7 +337,7 @@ func (u *UI) transform(w http.ResponseWriter, r *http.Request) {
 func (u *UI) renderTransform(w http.ResponseWriter, r *http.Request, status int, t sparkflow.Transform, errs map[string]string) {
 	d := transformData{T: t, Errors: errs}
 	if step, err := core.Step(t, sparkflow.Run{ID: "RUN_ID", Attempt: 1}); err == nil {
-		d.Step = step.Jar + " " + quoteArgs(step.Args)
+		d.Step = step.Jar + " " + sparkflow.QuoteCommand(step.Args)
 	} else {
 		d.StepErr = err.Error()
 	}
@@ -369,8 +369,8 @@ func (u *UI) transformForm(w http.ResponseWriter, r *http.Request) {
 		}
 		d.T, d.Edit = t, true
 	}
-	d.Command = quoteArgs(d.T.Command)
-	d.SparkOptions = quoteArgs(d.T.SparkOptions)
+	d.Command = sparkflow.QuoteCommand(d.T.Command)
+	d.SparkOptions = sparkflow.QuoteCommand(d.T.SparkOptions)
 	d.Args = strings.Join(d.T.Args, "\n")
 	d.Params = kvText(d.T.Params)
 	d.Timeout = (time.Duration(d.T.TimeoutSeconds) * time.Second).String()
@@ -616,17 +616,6 @@ func kvText(m map[string]string) string {
 		fmt.Fprintf(&b, "%s=%s\n", k, m[k])
 	}
 	return b.String()
-}
-
-func quoteArgs(args []string) string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t\"'$\\") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out[i] = a
-	}
-	return strings.Join(out, " ")
 }
 
 func truncate(s string, n int) string {
