@@ -224,7 +224,7 @@ func summary(out io.Writer, runs []sparkflow.Run, elapsed time.Duration, outputs
 			perCluster[r.ClusterID]++
 		}
 		if r.ReservedAt != nil {
-			waits = append(waits, r.ReservedAt.Sub(r.CreatedAt))
+			waits = append(waits, r.QueueWait(time.Now()))
 		}
 		if r.StartedAt != nil && r.EndedAt != nil {
 			times = append(times, r.EndedAt.Sub(*r.StartedAt))

@@ -19,12 +19,9 @@ import (
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
-// Error names a task failure gets in Step Functions: transient ones are retried by the state
-// machine's Retry; the others go to its Catch and end the attempt.
-const (
-	ErrorTransient = workflow.ErrorTransient
-	ErrorFailed    = "SparkFlow.Failed"
-)
+// ErrorFailed names a task failure that retrying cannot fix: the state machine's Catch ends the
+// attempt. Transient failures are named workflow.ErrorTransient, which its Retry retries.
+const ErrorFailed = "SparkFlow.Failed"
 
 // taskError names err for Step Functions (aws-lambda-go sends InvokeResponse_Error's Type as the
 // error name as it is).
@@ -35,7 +32,7 @@ func taskError(err error) error {
 	name := ErrorFailed
 	switch sparkflow.ErrorCode(err) {
 	case sparkflow.Transient, sparkflow.Internal:
-		name = ErrorTransient
+		name = workflow.ErrorTransient
 	}
 	return messages.InvokeResponse_Error{Type: name, Message: err.Error()}
 }

@@ -276,7 +276,7 @@ func (c *Clusters) AddStep(ctx context.Context, id string, spec sparkflow.StepSp
 		return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is %s: steps can be added only while it is STARTING, BOOTSTRAPPING, RUNNING or WAITING", id, cl.State)
 	}
 	st := &step{ID: newID("s-"), Name: spec.Name, Args: spec.Args, State: sparkflow.StepPending, CreatedAt: time.Now().UTC()}
-	st.LogDir = filepath.Join(c.cfg.Dir, "logs", cl.ID, "steps", st.ID)
+	st.LogDir = stepLogDir(c.cfg.Dir, cl.ID, st.ID)
 	cl.Steps = append(cl.Steps, st)
 	if len(cl.Steps) > maxStepsKept {
 		cl.Steps = cl.Steps[len(cl.Steps)-maxStepsKept:]
@@ -510,18 +510,13 @@ func exitMessage(err error) string {
 	return err.Error()
 }
 
-// LogDir returns the log directory of a step ("" when unknown).
+// LogDir returns the log directory of a step (it may not exist yet).
 func (c *Clusters) LogDir(clusterID, stepID string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl := c.state.Clusters[clusterID]; cl != nil {
-		for _, st := range cl.Steps {
-			if st.ID == stepID {
-				return st.LogDir
-			}
-		}
-	}
-	return ""
+	return stepLogDir(c.cfg.Dir, clusterID, stepID)
+}
+
+func stepLogDir(dir, clusterID, stepID string) string {
+	return filepath.Join(dir, "logs", clusterID, "steps", stepID)
 }
 
 // Close stops the clusters' timers and kills running step processes, leaving the state file as it is

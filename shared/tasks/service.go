@@ -47,9 +47,6 @@ func New(s Service) *Service {
 
 func (s *Service) now() time.Time { return s.Clock.Now().UTC() }
 
-// ErrorCancelled is the task-failure name that ends a workflow waiting on a cancelled run.
-const ErrorCancelled = workflow.ErrorCancelled
-
 // conflictRetries bounds the read-modify-write loops on optimistic conflicts.
 const conflictRetries = 20
 
@@ -886,7 +883,7 @@ func (s *Service) Cancel(ctx context.Context, runID string) (sparkflow.Run, erro
 		return r, err
 	}
 	if token != "" {
-		if err := s.Callbacks.SendTaskFailure(ctx, token, ErrorCancelled, "cancelled by request"); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+		if err := s.Callbacks.SendTaskFailure(ctx, token, workflow.ErrorCancelled, "cancelled by request"); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
 			s.Log.Warn("stop waiting workflow", "run_id", runID, "err", err)
 		}
 	}
