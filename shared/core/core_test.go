@@ -268,3 +268,30 @@ func TestPlanPool(t *testing.T) {
 		})
 	}
 }
+
+func TestStepStartStaysWithinWhatIsKnown(t *testing.T) {
+	reserved := t0.Add(200 * time.Millisecond)
+	now := t0.Add(1500 * time.Millisecond)
+	for _, c := range []struct {
+		name  string
+		event time.Time
+		res   *time.Time
+		want  time.Time
+	}{
+		{"an event time truncated to before the reservation", t0, &reserved, reserved},
+		{"an event time after the reservation", t0.Add(time.Second), &reserved, t0.Add(time.Second)},
+		{"an event time after it was handled", t0.Add(5 * time.Second), &reserved, now},
+		{"no event time", time.Time{}, &reserved, now},
+		{"no reservation recorded", t0, nil, t0},
+	} {
+		if got := StepStart(c.event, c.res, now); !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Through ApplyStep: a RUNNING event whose time is truncated never starts the run before its slot.
+	r := sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunSubmitted, StepID: "s", StepState: sparkflow.StepPending, ReservedAt: &reserved}
+	got, _ := ApplyStep(r, emrevent.StepChange{StepID: "s", State: sparkflow.StepRunning, Time: t0}, 1, now)
+	if got.StartedAt == nil || !got.StartedAt.Equal(reserved) {
+		t.Fatalf("started %v, want the reservation time %v", got.StartedAt, reserved)
+	}
+}

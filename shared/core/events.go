@@ -37,6 +37,9 @@ func ApplyCluster(c sparkflow.Cluster, ch emrevent.ClusterChange) (sparkflow.Clu
 	eff := ClusterEffect{Changed: true}
 	if c.State.Ready() && c.ReadyAt == nil {
 		t := ch.Time
+		if t.Before(c.CreatedAt) {
+			t = c.CreatedAt // the event's time is whole seconds; the record's is not
+		}
 		c.ReadyAt = &t
 		eff.BecameReady = true
 	}
@@ -82,10 +85,7 @@ func ApplyStep(r sparkflow.Run, ch emrevent.StepChange, attempt int, now time.Ti
 	switch {
 	case ch.State == sparkflow.StepRunning && r.Status == sparkflow.RunSubmitted:
 		r.SetStatus(sparkflow.RunRunning, now, "step "+ch.StepID+" running on "+ch.ClusterID)
-		t := ch.Time
-		if t.IsZero() {
-			t = now
-		}
+		t := StepStart(ch.Time, r.ReservedAt, now)
 		r.StartedAt = &t
 	case ch.State.Terminal():
 		eff.Ended = true
@@ -186,4 +186,20 @@ func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster) PoolPlan {
 		plan.Status = sparkflow.PoolCreating
 	}
 	return plan
+}
+
+// StepStart is the best known start of a step from its RUNNING event. EventBridge's time has whole
+// seconds only, so it can be up to a second early; the step cannot have started before its run's slot
+// was reserved, nor after the event was handled. Keeping the start within those bounds keeps every
+// recorded time at full precision and in order (a run never starts before it was placed, and a
+// cluster's runs never overlap more than its slots).
+func StepStart(eventTime time.Time, reservedAt *time.Time, now time.Time) time.Time {
+	t := eventTime
+	if t.IsZero() || t.After(now) {
+		t = now
+	}
+	if reservedAt != nil && t.Before(*reservedAt) {
+		t = *reservedAt
+	}
+	return t
 }
