@@ -4,7 +4,7 @@ BIN      := bin
 GOFLAGS  ?= -buildvcs=false
 export GOFLAGS
 
-.PHONY: all build demo test go-test browser-test tools lambdas cdk-tools synth synth-check deploy-smoke vet fmt-check race bench clean
+.PHONY: all build demo check check-test test go-test browser-test tools lambdas cdk-tools synth synth-check deploy-smoke vet fmt-check race bench clean
 
 all: build
 
@@ -15,6 +15,14 @@ build:
 ## demo: 30 runs of the sales ETL on a pool of 3 local clusters, live, with a summary
 demo: build
 	./$(BIN)/sparkflow demo
+
+## check: the fast inner loop (well under a minute once built): go vet, gofmt, and the tests that need
+## no emulator, browser or CDK (domain, core, workflow, task logic, local engine, front ends)
+CHECK_PKGS = $(shell $(GO) list ./... | grep -v -e /shared/aws/ -e /shared/crosshome -e /infra -e /cmd/)
+check: vet fmt-check check-test
+
+check-test:
+	$(GO) test -count=1 $(CHECK_PKGS)
 
 ## test: go vet, gofmt check, every Go test (unit, contract suites, end-to-end, CLI, kill -9 restart),
 ## then the web UI in a real browser (installs Debian's chromium and playwright-core when missing)

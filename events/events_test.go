@@ -1,4 +1,3 @@
-// Package events holds sample payloads; its test keeps them in step with the code.
 package events
 
 import (

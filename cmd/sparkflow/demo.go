@@ -14,7 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sparkflow/sparkflow/shared/local"
+	"github.com/sparkflow/sparkflow/shared/front/display"
+	"github.com/sparkflow/sparkflow/shared/local/engine"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -89,7 +90,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 			return err
 		}
 	}
-	e, err := local.Open(local.Config{DataDir: o.dataDir, ProvisionDelay: o.provision, ReconcileInterval: 5 * time.Second})
+	e, err := engine.Open(engine.Config{DataDir: o.dataDir, ProvisionDelay: o.provision, ReconcileInterval: 5 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 			return err
 		}
 		if p.Status == sparkflow.PoolReady {
-			fmt.Fprintf(out, "pool demo: %d clusters ready in %s\n", p.Ready, short(time.Since(start)))
+			fmt.Fprintf(out, "pool demo: %d clusters ready in %s\n", p.Ready, display.Duration(time.Since(start)))
 			break
 		}
 		select {
@@ -210,7 +211,7 @@ func progress(clusters []sparkflow.Cluster, runs []sparkflow.Run, total int, ela
 		lines = append(lines, fmt.Sprintf("  %-16s %-9s %s  %d/%d busy  %3d done", c.ID, c.State, bar, used, c.Capacity, doneOn[c.ID]))
 	}
 	lines = append(lines, fmt.Sprintf("  queued %d · waiting %d · submitted %d · running %d · done %d/%d · %s",
-		counts[sparkflow.RunQueued], counts[sparkflow.RunWaiting], counts[sparkflow.RunSubmitted], counts[sparkflow.RunRunning], ended, total, short(elapsed)))
+		counts[sparkflow.RunQueued], counts[sparkflow.RunWaiting], counts[sparkflow.RunSubmitted], counts[sparkflow.RunRunning], ended, total, display.Duration(elapsed)))
 	return lines, ended == total && len(runs) == total
 }
 
@@ -230,7 +231,7 @@ func summary(out io.Writer, runs []sparkflow.Run, elapsed time.Duration, outputs
 			times = append(times, r.EndedAt.Sub(*r.StartedAt))
 		}
 	}
-	fmt.Fprintf(out, "\n%d runs in %s: %d succeeded, %d failed, %d cancelled, %d timed out\n", len(runs), short(elapsed),
+	fmt.Fprintf(out, "\n%d runs in %s: %d succeeded, %d failed, %d cancelled, %d timed out\n", len(runs), display.Duration(elapsed),
 		byStatus[sparkflow.RunSucceeded], byStatus[sparkflow.RunFailed], byStatus[sparkflow.RunCancelled], byStatus[sparkflow.RunTimedOut])
 	fmt.Fprintln(out, "runs per cluster:")
 	ids := make([]string, 0, len(perCluster))
@@ -241,8 +242,8 @@ func summary(out io.Writer, runs []sparkflow.Run, elapsed time.Duration, outputs
 	for _, id := range ids {
 		fmt.Fprintf(out, "  %-16s %d\n", id, perCluster[id])
 	}
-	fmt.Fprintf(out, "queue wait: mean %s, max %s\n", short(mean(waits)), short(maxOf(waits)))
-	fmt.Fprintf(out, "run time:   mean %s, max %s\n", short(mean(times)), short(maxOf(times)))
+	fmt.Fprintf(out, "queue wait: mean %s, max %s\n", display.Duration(mean(waits)), display.Duration(maxOf(waits)))
+	fmt.Fprintf(out, "run time:   mean %s, max %s\n", display.Duration(mean(times)), display.Duration(maxOf(times)))
 	files, _ := filepath.Glob(filepath.Join(outputs, "*.csv"))
 	fmt.Fprintf(out, "outputs:    %s (%d files)\n", outputs, len(files))
 	fmt.Fprintf(out, "logs:       %s/<cluster>/steps/<step>/{stdout,stderr}\n", logs)

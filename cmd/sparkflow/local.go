@@ -11,12 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sparkflow/sparkflow/shared/httpapi"
-	"github.com/sparkflow/sparkflow/shared/local"
-	"github.com/sparkflow/sparkflow/shared/webui"
+	"github.com/sparkflow/sparkflow/shared/front/httpapi"
+	"github.com/sparkflow/sparkflow/shared/front/webui"
+	"github.com/sparkflow/sparkflow/shared/local/engine"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
-var _ httpapi.Backend = (*local.Engine)(nil)
+var _ sparkflow.Backend = (*engine.Engine)(nil)
 
 func defaultDataDir() string {
 	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
@@ -30,7 +31,7 @@ func defaultDataDir() string {
 
 func newLocalCmd() *cobra.Command {
 	var (
-		cfg         local.Config
+		cfg         engine.Config
 		addr        string
 		allowRemote bool
 		verbose     bool
@@ -60,7 +61,7 @@ It serves loopback only unless --allow-remote is given: transforms run commands 
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg.Log = log
-			e, err := local.Open(cfg)
+			e, err := engine.Open(cfg)
 			if err != nil {
 				return err
 			}

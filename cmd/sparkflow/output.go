@@ -6,9 +6,9 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/sparkflow/sparkflow/shared/httpapi"
+	"github.com/sparkflow/sparkflow/shared/front/httpapi"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
 type globals struct {
@@ -16,11 +16,11 @@ type globals struct {
 	output string
 	target string
 	stack  string
-	b      httpapi.Backend
+	b      sparkflow.Backend
 }
 
 // backend is what the commands talk to, chosen by --target before any command runs.
-func (g *globals) backend() httpapi.Backend {
+func (g *globals) backend() sparkflow.Backend {
 	if g.b == nil {
 		g.b = httpapi.NewClient(g.server)
 	}
@@ -48,36 +48,4 @@ func row(tw *tabwriter.Writer, cols ...any) {
 		parts[i] = fmt.Sprint(c)
 	}
 	fmt.Fprintln(tw, strings.Join(parts, "\t"))
-}
-
-func ago(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return short(time.Since(t)) + " ago"
-}
-
-func short(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Minute:
-		return d.Round(100 * time.Millisecond).String()
-	default:
-		return d.Round(time.Second).String()
-	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
 }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sparkflow/sparkflow/shared/front/display"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
-	"github.com/sparkflow/sparkflow/shared/tasks"
 )
 
 func newPoolCmd(g *globals) *cobra.Command {
@@ -24,7 +24,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 			return g.emit(c.OutOrStdout(), ps, func(tw *tabwriter.Writer) {
 				row(tw, "NAME", "TIER", "STATUS", "READY", "SLOTS", "RELEASE", "AGE")
 				for _, p := range ps {
-					row(tw, p.Name, p.Tier, p.Status, fmt.Sprintf("%d/%d", p.Ready, p.Clusters), fmt.Sprintf("%d/%d", p.SlotsUsed, p.SlotsTotal), p.ReleaseLabel, ago(p.CreatedAt))
+					row(tw, p.Name, p.Tier, p.Status, fmt.Sprintf("%d/%d", p.Ready, p.Clusters), fmt.Sprintf("%d/%d", p.SlotsUsed, p.SlotsTotal), p.ReleaseLabel, display.Ago(time.Now(), p.CreatedAt))
 				}
 			})
 		},
@@ -41,7 +41,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func poolTable(tw *tabwriter.Writer, p tasks.PoolView) {
+func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
 	row(tw, "Pool:", p.Name)
 	row(tw, "Tier:", p.Tier)
 	row(tw, "Status:", p.Status)
@@ -58,15 +58,8 @@ func poolTable(tw *tabwriter.Writer, p tasks.PoolView) {
 	fmt.Fprintln(tw)
 	row(tw, "CLUSTER", "STATE", "REASON", "SLOTS", "UPTIME", "HOURS")
 	for _, c := range p.ClusterRecords {
-		up := "-"
-		if c.ReadyAt != nil {
-			end := time.Now()
-			if c.EndedAt != nil {
-				end = *c.EndedAt
-			}
-			up = short(end.Sub(*c.ReadyAt))
-		}
-		row(tw, c.ID, c.State, orDash(truncate(strings.TrimSpace(c.Reason.Code+" "+c.Reason.Message), 50)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours)
+		up := display.Uptime(time.Now(), c)
+		row(tw, c.ID, c.State, display.OrDash(display.Truncate(strings.TrimSpace(c.Reason.Code+" "+c.Reason.Message), 50)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours)
 	}
 }
 
@@ -148,7 +141,7 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func waitPoolReady(c *cobra.Command, g *globals, name string, limit time.Duration) (tasks.PoolView, error) {
+func waitPoolReady(c *cobra.Command, g *globals, name string, limit time.Duration) (sparkflow.PoolView, error) {
 	deadline := time.Now().Add(limit)
 	last := ""
 	for {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sparkflow/sparkflow/shared/front/display"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -141,15 +142,7 @@ func newRunListCmd(g *globals) *cobra.Command {
 func runsTable(tw *tabwriter.Writer, runs []sparkflow.Run) {
 	row(tw, "RUN", "TRANSFORM", "STATUS", "ATTEMPT", "CLUSTER", "CREATED", "DURATION", "REASON")
 	for _, r := range runs {
-		dur := "-"
-		if r.StartedAt != nil {
-			end := time.Now()
-			if r.EndedAt != nil {
-				end = *r.EndedAt
-			}
-			dur = short(end.Sub(*r.StartedAt))
-		}
-		row(tw, r.ID, r.Transform, r.Status, fmt.Sprintf("%d/%d", r.Attempt, r.MaxAttempts), orDash(r.ClusterID), ago(r.CreatedAt), dur, truncate(r.Reason, 60))
+		row(tw, r.ID, r.Transform, r.Status, fmt.Sprintf("%d/%d", r.Attempt, r.MaxAttempts), display.OrDash(r.ClusterID), display.Ago(time.Now(), r.CreatedAt), display.RunTime(time.Now(), r), display.Truncate(r.Reason, 60))
 	}
 }
 
@@ -158,8 +151,8 @@ func runTable(tw *tabwriter.Writer, r sparkflow.Run) {
 	row(tw, "Transform:", r.Transform+" (pool "+r.Pool+")")
 	row(tw, "Status:", r.Status)
 	row(tw, "Attempt:", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts))
-	row(tw, "Cluster:", orDash(r.ClusterID))
-	row(tw, "Step:", orDash(r.StepID)+" "+string(r.StepState))
+	row(tw, "Cluster:", display.OrDash(r.ClusterID))
+	row(tw, "Step:", display.OrDash(r.StepID)+" "+string(r.StepState))
 	for k, v := range r.Params {
 		row(tw, "Argument:", k+" = "+v)
 	}

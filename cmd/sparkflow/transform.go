@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/front/display"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -176,7 +177,7 @@ func newTransformCmd(g *globals) *cobra.Command {
 			return g.emit(c.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
 				row(tw, "NAME", "POOL", "KIND", "ATTEMPTS", "TIMEOUT", "RUNS")
 				for _, t := range ts {
-					row(tw, t.Name, t.Pool, t.Kind, t.MaxAttempts, time.Duration(t.TimeoutSeconds)*time.Second, truncate(strings.Join(append(append([]string{t.MainResource}, t.Command...), t.Args...), " "), 60))
+					row(tw, t.Name, t.Pool, t.Kind, t.MaxAttempts, time.Duration(t.TimeoutSeconds)*time.Second, display.Truncate(strings.Join(append(append([]string{t.MainResource}, t.Command...), t.Args...), " "), 60))
 				}
 			})
 		},

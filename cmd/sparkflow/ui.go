@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sparkflow/sparkflow/shared/httpapi"
-	"github.com/sparkflow/sparkflow/shared/webui"
+	"github.com/sparkflow/sparkflow/shared/front/httpapi"
+	"github.com/sparkflow/sparkflow/shared/front/webui"
 )
 
 // newUICmd serves the web UI and the JSON API over the chosen target: with --target aws, a deployed

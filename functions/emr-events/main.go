@@ -6,9 +6,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/sparkflow/sparkflow/shared/awsdeps"
+	"github.com/sparkflow/sparkflow/shared/aws/lambdas"
 )
 
 func main() {
-	lambda.Start(awsdeps.MustNew(context.Background()).Events)
+	lambda.Start(lambdas.MustNew(context.Background()).Events)
 }

@@ -10,12 +10,13 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/sparkflow/sparkflow/shared/emrclusters"
+	"github.com/sparkflow/sparkflow/shared/aws/names"
 )
 
 // Function names (each is functions/<name>, built to <AssetDir>/<name>/bootstrap) and their timeouts.
 var FunctionTimeouts = map[string]float64{
-	"intake": 60, "reserve": 30, "submit": 60, "finish": 30, "emr-events": 60, "reconcile": 300, "pool": 300,
+	names.FunctionIntake: 60, names.FunctionReserve: 30, names.FunctionSubmit: 60, names.FunctionFinish: 30,
+	names.FunctionEMREvents: 60, names.FunctionReconcile: 300, names.FunctionPool: 300,
 }
 
 // IntakeTimeoutSeconds sets the runs queue's visibility timeout (six times it, per SQS's advice).
@@ -62,12 +63,12 @@ func NewFunctions(scope constructs.Construct, id string, props FunctionsProps) *
 }
 
 func grantEMR(fn awslambda.Function, passRoles []*string) {
-	tagged := map[string]any{"Null": map[string]any{"elasticmapreduce:ResourceTag/" + emrclusters.PoolTag: "false"}}
+	tagged := map[string]any{"Null": map[string]any{"elasticmapreduce:ResourceTag/" + names.PoolTag: "false"}}
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("EmrLaunchTaggedClusters"),
 		Actions:    jsii.Strings("elasticmapreduce:RunJobFlow", "elasticmapreduce:AddTags"),
 		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]any{"Null": map[string]any{"aws:RequestTag/" + emrclusters.PoolTag: "false"}},
+		Conditions: &map[string]any{"Null": map[string]any{"aws:RequestTag/" + names.PoolTag: "false"}},
 	}))
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("EmrOperatePoolClusters"),

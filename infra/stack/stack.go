@@ -11,7 +11,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/sparkflow/sparkflow/shared/awsdeps"
+	"github.com/sparkflow/sparkflow/shared/aws/names"
 )
 
 // Props are what differs between deployments.
@@ -84,20 +84,20 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 
 	runName, poolName := p.Name+"-run", p.Name+"-pool"
 	env := map[string]*string{
-		awsdeps.EnvTable:           s.Storage.Table.TableName(),
-		awsdeps.EnvStateMachine:    StateMachineARN(st, runName),
-		awsdeps.EnvServiceRole:     jsii.String(p.EMRServiceRole),
-		awsdeps.EnvInstanceProfile: jsii.String(instanceProfile),
+		names.EnvTable:           s.Storage.Table.TableName(),
+		names.EnvStateMachine:    StateMachineARN(st, runName),
+		names.EnvServiceRole:     jsii.String(p.EMRServiceRole),
+		names.EnvInstanceProfile: jsii.String(instanceProfile),
 	}
 	if p.LogURI != "" {
-		env[awsdeps.EnvLogURI] = jsii.String(p.LogURI)
+		env[names.EnvLogURI] = jsii.String(p.LogURI)
 	}
 	if len(p.SubnetIDs) > 0 {
-		env[awsdeps.EnvSubnets] = jsii.String(strings.Join(p.SubnetIDs, ","))
+		env[names.EnvSubnets] = jsii.String(strings.Join(p.SubnetIDs, ","))
 	}
 	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env, PassRoles: passRoles})
 	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
-	s.Events = NewEvents(st, "Events", s.Functions.ByName["emr-events"], s.Functions.ByName["reconcile"], s.Queues.EventsDLQ, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)))
+	s.Events = NewEvents(st, "Events", s.Functions.ByName[names.FunctionEMREvents], s.Functions.ByName[names.FunctionReconcile], s.Queues.EventsDLQ, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)))
 
 	for _, fn := range s.Functions.ByName {
 		s.Storage.Table.GrantReadWriteData(fn)
@@ -105,7 +105,7 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ResumeRunTasks"),
 			Actions: jsii.Strings("states:SendTaskSuccess", "states:SendTaskFailure"), Resources: jsii.Strings("*")}))
 	}
-	intake := s.Functions.ByName["intake"]
+	intake := s.Functions.ByName[names.FunctionIntake]
 	s.Queues.Runs.GrantConsumeMessages(intake)
 	intake.AddEventSourceMapping(jsii.String("RunsQueue"), &awslambda.EventSourceMappingOptions{
 		EventSourceArn: s.Queues.Runs.QueueArn(), BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true)})
@@ -115,12 +115,12 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	out := func(name string, v *string, desc string) {
 		awscdk.NewCfnOutput(st, jsii.String(name), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
 	}
-	out("RunsQueueUrl", s.Queues.Runs.QueueUrl(), "put run requests here")
-	out("RunsDLQUrl", s.Queues.RunsDLQ.QueueUrl(), "run requests that could not be accepted")
-	out("TableName", s.Storage.Table.TableName(), "pools, clusters, transforms and runs")
-	out("RunStateMachineArn", s.Workflows.Run.StateMachineArn(), "one execution per run, named by the run id")
-	out("PoolStateMachineArn", s.Workflows.Pool.StateMachineArn(), "create, delete and heal pools")
-	out("StepInstanceProfileName", profile.Ref(), "instance profile for step code (denied SparkFlow's table and queues)")
+	out(names.OutputRunsQueueURL, s.Queues.Runs.QueueUrl(), "put run requests here")
+	out(names.OutputRunsDLQURL, s.Queues.RunsDLQ.QueueUrl(), "run requests that could not be accepted")
+	out(names.OutputTableName, s.Storage.Table.TableName(), "pools, clusters, transforms and runs")
+	out(names.OutputRunStateMachineARN, s.Workflows.Run.StateMachineArn(), "one execution per run, named by the run id")
+	out(names.OutputPoolStateMachineARN, s.Workflows.Pool.StateMachineArn(), "create, delete and heal pools")
+	out(names.OutputStepInstanceProfileName, profile.Ref(), "instance profile for step code (denied SparkFlow's table and queues)")
 	return s
 }
 

@@ -6,7 +6,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/sparkflow/sparkflow/shared/dynamostore"
+	"github.com/sparkflow/sparkflow/shared/aws/names"
 )
 
 // Storage is the table of pools, clusters, transforms, runs, reservations and waiting runs.
@@ -26,14 +26,14 @@ func NewStorage(scope constructs.Construct, id string) *Storage {
 		return &awsdynamodb.Attribute{Name: jsii.String(n), Type: awsdynamodb.AttributeType_STRING}
 	}
 	t := awsdynamodb.NewTable(c, jsii.String("Table"), &awsdynamodb.TableProps{
-		PartitionKey:                     str(dynamostore.AttrPK),
-		SortKey:                          str(dynamostore.AttrSK),
+		PartitionKey:                     str(names.TableKey),
+		SortKey:                          str(names.TableSortKey),
 		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
 	})
-	for _, idx := range []string{dynamostore.Index1, dynamostore.Index2, dynamostore.Index3} {
-		k := dynamostore.IndexKeys[idx]
+	for _, idx := range []string{names.TableIndex1, names.TableIndex2, names.TableIndex3} {
+		k := names.TableIndexKeys[idx]
 		t.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: jsii.String(idx), PartitionKey: str(k[0]), SortKey: str(k[1]),
 			ProjectionType: awsdynamodb.ProjectionType_ALL})
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/sparkflow/sparkflow/shared/aws/names"
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
@@ -24,12 +25,13 @@ func StateMachineARN(stack awscdk.Stack, name string) *string {
 // NewWorkflows declares the state machines from the definitions in package workflow.
 func NewWorkflows(scope constructs.Construct, id, runName, poolName string, fns *Functions) *Workflows {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	runDef, err := workflow.RunStateMachine(workflow.Functions{
-		Reserve: *fns.ByName["reserve"].FunctionArn(), Submit: *fns.ByName["submit"].FunctionArn(), Finish: *fns.ByName["finish"].FunctionArn()})
+	arn := func(name string) string { return *fns.ByName[name].FunctionArn() }
+	runDef, err := workflow.Run().ASL(map[string]string{
+		workflow.TaskReserve: arn(names.FunctionReserve), workflow.TaskSubmit: arn(names.FunctionSubmit), workflow.TaskFinish: arn(names.FunctionFinish)})
 	if err != nil {
-		panic(err) // only a programming error: the three functions always exist
+		panic(err) // only a programming error: the definition is fixed and its functions always exist
 	}
-	poolDef, err := workflow.PoolStateMachine(*fns.ByName["pool"].FunctionArn())
+	poolDef, err := workflow.Pool().ASL(map[string]string{workflow.TaskPool: arn(names.FunctionPool)})
 	if err != nil {
 		panic(err)
 	}
@@ -41,9 +43,9 @@ func NewWorkflows(scope constructs.Construct, id, runName, poolName string, fns 
 			StateMachineName: jsii.String(poolName), StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
 			DefinitionBody: awsstepfunctions.DefinitionBody_FromString(jsii.String(string(poolDef)))}),
 	}
-	for _, n := range []string{"reserve", "submit", "finish"} {
+	for _, n := range []string{names.FunctionReserve, names.FunctionSubmit, names.FunctionFinish} {
 		fns.ByName[n].GrantInvoke(w.Run)
 	}
-	fns.ByName["pool"].GrantInvoke(w.Pool)
+	fns.ByName[names.FunctionPool].GrantInvoke(w.Pool)
 	return w
 }

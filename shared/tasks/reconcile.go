@@ -2,8 +2,8 @@ package tasks
 
 import (
 	"context"
-	"sort"
 
+	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/emrevent"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
@@ -20,88 +20,21 @@ type ReconcileReport struct {
 // Reconcile compares SparkFlow's records with what EMR says and applies, through the same handlers as
 // the events, every change an event failed to deliver. It makes at most budget EMR calls (EMR's API is
 // the scarce resource: about 0.5 ListSteps and 1 DescribeCluster per second per account), clusters with
-// active runs first. It also heals pools and dispatches waiting runs.
+// active runs first (core.ReconcileOrder). It also heals pools and dispatches waiting runs.
 func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, error) {
-	var rep ReconcileReport
+	rep := ReconcileReport{}
 	active, err := s.Store.ListRuns(ctx, sparkflow.RunFilter{Active: true})
 	if err != nil {
 		return rep, err
 	}
-	byCluster := map[string][]sparkflow.Run{}
-	for _, r := range active {
-		if r.ClusterID != "" && r.Status.Rank() >= sparkflow.RunSubmitted.Rank() {
-			byCluster[r.ClusterID] = append(byCluster[r.ClusterID], r)
-		}
-	}
-	clusters, err := s.Store.ListClusters(ctx, "")
+	all, err := s.Store.ListClusters(ctx, "")
 	if err != nil {
 		return rep, err
 	}
-	// Clusters with runs on them first, then the rest; stable so that a small budget still covers
-	// everything over several passes only if the order rotates, which the changing run set provides.
-	sort.SliceStable(clusters, func(i, j int) bool {
-		return len(byCluster[clusters[i].ID]) > len(byCluster[clusters[j].ID])
-	})
+	clusters, byCluster := core.ReconcileOrder(all, active)
 	for _, c := range clusters {
-		if c.State.Terminal() {
-			continue
-		}
-		if rep.Calls >= budget {
-			rep.Skipped++
-			continue
-		}
-		info, err := s.Clusters.Describe(ctx, c.ID)
-		rep.Calls++
-		rep.ClustersChecked++
-		if sparkflow.IsCode(err, sparkflow.NotFound) {
-			info = sparkflow.ClusterInfo{ID: c.ID, State: sparkflow.ClusterTerminatedWithErrors, Reason: sparkflow.StateReason{Code: "INTERNAL_ERROR", Message: "cluster no longer exists"}}
-		} else if err != nil {
-			s.Log.Warn("reconcile: describe cluster", "cluster_id", c.ID, "err", err)
-			continue
-		}
-		if info.NormalizedInstanceHours != c.NormalizedInstanceHours {
-			// DescribeCluster is the only source of the hours; recording them costs no extra call.
-			if _, err := s.mutateCluster(ctx, c.ID, func(c *sparkflow.Cluster) (bool, error) {
-				changed := c.NormalizedInstanceHours != info.NormalizedInstanceHours
-				c.NormalizedInstanceHours = info.NormalizedInstanceHours
-				return changed, nil
-			}); err != nil {
-				return rep, err
-			}
-		}
-		if info.State != c.State && info.State.Rank() >= c.State.Rank() {
-			rep.ClustersFixed++
-			if err := s.HandleClusterChange(ctx, emrevent.ClusterChange{ClusterID: c.ID, State: info.State, Reason: info.Reason, Time: s.now()}); err != nil {
-				return rep, err
-			}
-		}
-		runs := byCluster[c.ID]
-		if len(runs) == 0 || info.State.Terminal() {
-			continue
-		}
-		if rep.Calls >= budget {
-			rep.Skipped++
-			continue
-		}
-		steps, err := s.Clusters.ListSteps(ctx, c.ID)
-		rep.Calls++
-		if err != nil {
-			s.Log.Warn("reconcile: list steps", "cluster_id", c.ID, "err", err)
-			continue
-		}
-		byID := map[string]sparkflow.StepInfo{}
-		for _, st := range steps {
-			byID[st.ID] = st
-		}
-		for _, r := range runs {
-			st, ok := byID[r.StepID]
-			if !ok || st.State == r.StepState || st.State.Rank() < r.StepState.Rank() {
-				continue
-			}
-			rep.StepsRepaired++
-			if err := s.HandleStepChange(ctx, emrevent.StepChange{ClusterID: c.ID, StepID: st.ID, Name: st.Name, State: st.State, Message: st.Reason.Message, Time: s.now()}); err != nil {
-				return rep, err
-			}
+		if err := s.reconcileCluster(ctx, c, byCluster[c.ID], budget, &rep); err != nil {
+			return rep, err
 		}
 	}
 	pools, err := s.Store.ListPools(ctx)
@@ -120,4 +53,58 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 		s.Log.Info("reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed)
 	}
 	return rep, nil
+}
+
+// reconcileCluster checks one cluster (DescribeCluster) and, when runs are on it, their steps
+// (ListSteps), within what is left of the budget.
+func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, runs []sparkflow.Run, budget int, rep *ReconcileReport) error {
+	if rep.Calls >= budget {
+		rep.Skipped++
+		return nil
+	}
+	info, err := s.Clusters.Describe(ctx, c.ID)
+	rep.Calls++
+	rep.ClustersChecked++
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		info = sparkflow.ClusterInfo{ID: c.ID, State: sparkflow.ClusterTerminatedWithErrors, Reason: sparkflow.StateReason{Code: "INTERNAL_ERROR", Message: "cluster no longer exists"}}
+	} else if err != nil {
+		s.Log.Warn("reconcile: describe cluster", "cluster_id", c.ID, "err", err)
+		return nil
+	}
+	if info.NormalizedInstanceHours != c.NormalizedInstanceHours {
+		// DescribeCluster is the only source of the hours; recording them costs no extra call.
+		if _, err := s.mutateCluster(ctx, c.ID, func(c *sparkflow.Cluster) (bool, error) {
+			changed := c.NormalizedInstanceHours != info.NormalizedInstanceHours
+			c.NormalizedInstanceHours = info.NormalizedInstanceHours
+			return changed, nil
+		}); err != nil {
+			return err
+		}
+	}
+	if core.ClusterDrifted(c, info) {
+		rep.ClustersFixed++
+		if err := s.HandleClusterChange(ctx, emrevent.ClusterChange{ClusterID: c.ID, State: info.State, Reason: info.Reason, Time: s.now()}); err != nil {
+			return err
+		}
+	}
+	if len(runs) == 0 || info.State.Terminal() {
+		return nil
+	}
+	if rep.Calls >= budget {
+		rep.Skipped++
+		return nil
+	}
+	steps, err := s.Clusters.ListSteps(ctx, c.ID)
+	rep.Calls++
+	if err != nil {
+		s.Log.Warn("reconcile: list steps", "cluster_id", c.ID, "err", err)
+		return nil
+	}
+	for _, st := range core.StepDrifts(runs, steps) {
+		rep.StepsRepaired++
+		if err := s.HandleStepChange(ctx, emrevent.StepChange{ClusterID: c.ID, StepID: st.ID, Name: st.Name, State: st.State, Message: st.Reason.Message, Time: s.now()}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,14 +2,15 @@ package tasks_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sparkflow/sparkflow/shared/contract/backendtest"
 	"github.com/sparkflow/sparkflow/shared/emrevent"
-	"github.com/sparkflow/sparkflow/shared/local"
+	"github.com/sparkflow/sparkflow/shared/local/engine"
+	"github.com/sparkflow/sparkflow/shared/local/localtest"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
@@ -30,41 +31,26 @@ func (c *counting) ListSteps(ctx context.Context, id string) ([]sparkflow.StepIn
 	return c.Clusters.ListSteps(ctx, id)
 }
 
-func engine(t *testing.T, filter func([]byte) [][]byte) *local.Engine {
+func openEngine(t *testing.T, filter func([]byte) [][]byte) *engine.Engine {
 	t.Helper()
-	e, err := local.Open(local.Config{DataDir: filepath.Join(t.TempDir(), "d"), ProvisionDelay: 30 * time.Millisecond,
-		ReconcileInterval: time.Hour, EventFilter: filter, Retry: &workflow.Retry{Interval: 10 * time.Millisecond, BackoffRate: 2, MaxAttempts: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
+	return localtest.New(t, func(c *engine.Config) {
+		c.ProvisionDelay, c.EventFilter = 30*time.Millisecond, filter
+		c.Retry = &workflow.Retry{Interval: 10 * time.Millisecond, BackoffRate: 2, MaxAttempts: 3}
+	})
 }
 
 func eventually(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	backendtest.Eventually(t, 10*time.Second, what, ok)
 }
 
-func readyPool(t *testing.T, e *local.Engine, name string, n int) {
+func readyPool(t *testing.T, e *engine.Engine, name string, n int) {
 	t.Helper()
-	if _, err := e.Service.CreatePool(context.Background(), sparkflow.Pool{Name: name, Tier: "tiny", Clusters: n, StepConcurrency: 2}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "pool ready", func() bool {
-		p, _ := e.Service.GetPool(context.Background(), name)
-		return p.Status == sparkflow.PoolReady
-	})
+	backendtest.ReadyPool(t, e, name, n, 2, 10*time.Second)
 }
 
 func TestReconcileStaysWithinItsBudget(t *testing.T) {
-	e := engine(t, nil)
+	e := openEngine(t, nil)
 	readyPool(t, e, "a", 3)
 	c := &counting{Clusters: e.Service.Clusters}
 	svc := *e.Service
@@ -91,7 +77,7 @@ func TestReconcileStaysWithinItsBudget(t *testing.T) {
 
 func TestReconcilerRepairsALostClusterWhoseEventsWereAllDropped(t *testing.T) {
 	var dropClusterEnd atomic.Bool
-	e := engine(t, func(raw []byte) [][]byte {
+	e := openEngine(t, func(raw []byte) [][]byte {
 		ev, err := emrevent.Parse(raw, true)
 		if err == nil && dropClusterEnd.Load() {
 			if ch, err := ev.Cluster(true); err == nil && ch.State.Ended() {
@@ -139,7 +125,7 @@ func TestReconcilerRepairsALostClusterWhoseEventsWereAllDropped(t *testing.T) {
 }
 
 func TestDeletePoolRefusesActiveRunsUnlessForced(t *testing.T) {
-	e := engine(t, nil)
+	e := openEngine(t, nil)
 	readyPool(t, e, "p", 1)
 	ctx := context.Background()
 	e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "long", Pool: "p", Command: []string{"sleep", "30"}})
@@ -165,7 +151,7 @@ func TestDeletePoolRefusesActiveRunsUnlessForced(t *testing.T) {
 }
 
 func TestSubmitIsIdempotentByRunID(t *testing.T) {
-	e := engine(t, nil)
+	e := openEngine(t, nil)
 	readyPool(t, e, "p", 1)
 	ctx := context.Background()
 	e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}})

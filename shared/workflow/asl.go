@@ -5,122 +5,138 @@ import (
 	"fmt"
 )
 
-// Functions are the ARNs of the Lambda tasks of the run workflow.
-type Functions struct {
-	Reserve, Submit, Finish string
-}
-
-// Input is what a run workflow starts with (the intake task sends it).
-type Input struct {
-	RunID               string `json:"runId"`
-	QueueTimeoutSeconds int    `json:"queueTimeoutSeconds"`
-	TimeoutSeconds      int    `json:"timeoutSeconds"`
-}
-
-// LambdaErrors are the Lambda service errors worth retrying (per the Step Functions documentation).
-var LambdaErrors = []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
-
-// MaxExecutionSeconds bounds a whole execution: every attempt's waits have their own timeouts, and
-// this is a backstop far above their sum.
-const MaxExecutionSeconds = 200 * 24 * 3600
-
-func retry() []map[string]any {
-	return []map[string]any{{
-		"ErrorEquals":     append(append([]string{}, LambdaErrors...), ErrorTransient),
-		"IntervalSeconds": int(TaskRetry.Interval.Seconds()),
-		"BackoffRate":     TaskRetry.BackoffRate,
-		"MaxAttempts":     TaskRetry.MaxAttempts,
-	}}
-}
-
-func waitTask(fn, timeoutPath, resultPath, next, onTimeout, onError string) map[string]any {
-	return map[string]any{
-		"Type":     "Task",
-		"Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-		"Parameters": map[string]any{
-			"FunctionName": fn,
-			"Payload":      map[string]any{"runId.$": "$.runId", "token.$": "$$.Task.Token"},
-		},
-		"TimeoutSecondsPath": timeoutPath,
-		"ResultPath":         resultPath,
-		"Retry":              retry(),
-		"Catch": []map[string]any{
-			{"ErrorEquals": []string{ErrorTimeout}, "ResultPath": "$.error", "Next": onTimeout},
-			{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": onError},
-		},
-		"Next": next,
+// ASL renders d as an Amazon States Language definition, binding each logical task to the function
+// (a Lambda ARN) given for it. It refuses a definition that names a state or task it does not define.
+func (d Definition) ASL(functions map[string]string) ([]byte, error) {
+	if err := d.Check(); err != nil {
+		return nil, err
 	}
-}
-
-func outcome(cause string) map[string]any {
-	return map[string]any{"Type": "Pass", "Result": map[string]any{"cause": cause}, "ResultPath": "$.outcome", "Next": StateFinish}
-}
-
-func failed() map[string]any {
-	return map[string]any{"Type": "Pass", "ResultPath": "$.outcome", "Next": StateFinish,
-		"Parameters": map[string]any{"cause": "SubmitFailed", "error.$": "$.error.Error", "reason.$": "$.error.Cause"}}
-}
-
-// RunStateMachine is the Amazon States Language definition of the run workflow (Standard): the
-// same states, order, retries and timeouts as the local runner in package local.
-func RunStateMachine(f Functions) ([]byte, error) {
-	if f.Reserve == "" || f.Submit == "" || f.Finish == "" {
-		return nil, fmt.Errorf("run state machine: every task needs its function")
+	states := map[string]any{}
+	for _, s := range d.States {
+		st := map[string]any{"Type": string(s.Type)}
+		switch s.Type {
+		case TypeTask:
+			fn := functions[s.Task]
+			if fn == "" {
+				return nil, fmt.Errorf("state %s: no function given for task %q", s.Name, s.Task)
+			}
+			params := map[string]any{"FunctionName": fn}
+			resource := "arn:aws:states:::lambda:invoke"
+			if s.WaitForToken {
+				resource += ".waitForTaskToken"
+			}
+			if whole, ok := s.Payload["$"]; ok && len(s.Payload) == 1 {
+				params["Payload.$"] = whole
+			} else {
+				params["Payload"] = s.Payload
+			}
+			st["Resource"] = resource
+			st["Parameters"] = params
+			if s.TimeoutSeconds > 0 {
+				st["TimeoutSeconds"] = s.TimeoutSeconds
+			}
+			if s.TimeoutSecondsPath != "" {
+				st["TimeoutSecondsPath"] = s.TimeoutSecondsPath
+			}
+			if s.ResultSelector != nil {
+				st["ResultSelector"] = s.ResultSelector
+			}
+			if len(s.Retry) > 0 {
+				var rs []map[string]any
+				for _, r := range s.Retry {
+					rs = append(rs, map[string]any{"ErrorEquals": r.ErrorEquals, "IntervalSeconds": r.IntervalSeconds, "BackoffRate": r.BackoffRate, "MaxAttempts": r.MaxAttempts})
+				}
+				st["Retry"] = rs
+			}
+			if len(s.Catch) > 0 {
+				var cs []map[string]any
+				for _, c := range s.Catch {
+					cs = append(cs, map[string]any{"ErrorEquals": c.ErrorEquals, "ResultPath": c.ResultPath, "Next": c.Next})
+				}
+				st["Catch"] = cs
+			}
+		case TypePass:
+			if s.Result != nil {
+				st["Result"] = s.Result
+			}
+			if s.Parameters != nil {
+				st["Parameters"] = s.Parameters
+			}
+		case TypeChoice:
+			var cs []map[string]any
+			for _, c := range s.Choices {
+				cs = append(cs, map[string]any{"Variable": c.Variable, "BooleanEquals": c.BooleanEquals, "Next": c.Next})
+			}
+			st["Choices"] = cs
+			st["Default"] = s.Default
+		}
+		if s.Type == TypeTask || s.Type == TypePass {
+			if s.ResultPath != "" {
+				st["ResultPath"] = s.ResultPath
+			}
+			if s.OutputPath != "" {
+				st["OutputPath"] = s.OutputPath
+			}
+			if s.End {
+				st["End"] = true
+			} else {
+				st["Next"] = s.Next
+			}
+		}
+		states[s.Name] = st
 	}
-	def := map[string]any{
-		"Comment":        "SparkFlow run: reserve a slot, submit the EMR step and wait for its end, finish; retry per the transform's policy",
-		"StartAt":        StateReserve,
-		"TimeoutSeconds": MaxExecutionSeconds,
-		"States": map[string]any{
-			StateReserve:    waitTask(f.Reserve, "$.queueTimeoutSeconds", "$.grant", StateSubmit, "QueueTimedOut", "ReserveFailed"),
-			"QueueTimedOut": outcome("QueueTimeout"),
-			"ReserveFailed": failed(),
-			StateSubmit:     waitTask(f.Submit, "$.timeoutSeconds", "$.outcome", StateFinish, "RunTimedOut", "SubmitFailed"),
-			"RunTimedOut":   outcome("Timeout"),
-			"SubmitFailed":  failed(),
-			StateFinish: map[string]any{
-				"Type":     "Task",
-				"Resource": "arn:aws:states:::lambda:invoke",
-				"Parameters": map[string]any{
-					"FunctionName": f.Finish,
-					"Payload":      map[string]any{"runId.$": "$.runId", "outcome.$": "$.outcome"},
-				},
-				"ResultSelector": map[string]any{"retry.$": "$.Payload.retry", "status.$": "$.Payload.status"},
-				"ResultPath":     "$.finish",
-				"Retry":          retry(),
-				"Next":           "Again",
-			},
-			"Again": map[string]any{
-				"Type":    "Choice",
-				"Choices": []map[string]any{{"Variable": "$.finish.retry", "BooleanEquals": true, "Next": StateReserve}},
-				"Default": "Done",
-			},
-			"Done": map[string]any{"Type": "Succeed"},
-		},
+	def := map[string]any{"Comment": d.Comment, "StartAt": d.StartAt, "States": states}
+	if d.TimeoutSeconds > 0 {
+		def["TimeoutSeconds"] = d.TimeoutSeconds
 	}
 	return json.MarshalIndent(def, "", "  ")
 }
 
-// PoolStateMachine is the pool workflow: one Lambda task (create, delete or heal a pool) with the same
-// retry policy, bounded in time.
-func PoolStateMachine(poolFunction string) ([]byte, error) {
-	if poolFunction == "" {
-		return nil, fmt.Errorf("pool state machine: the pool task needs its function")
+// Check reports a definition that could not run: a missing start, a transition to no state, a task
+// with no name, a wait with no timeout (a task token can otherwise be waited on for a year).
+func (d Definition) Check() error {
+	known := map[string]bool{}
+	for _, s := range d.States {
+		if known[s.Name] {
+			return fmt.Errorf("state %s is defined twice", s.Name)
+		}
+		known[s.Name] = true
 	}
-	return json.MarshalIndent(map[string]any{
-		"Comment":        "SparkFlow pool: create, delete or heal a pool",
-		"StartAt":        "Pool",
-		"TimeoutSeconds": 3600,
-		"States": map[string]any{
-			"Pool": map[string]any{
-				"Type":           "Task",
-				"Resource":       "arn:aws:states:::lambda:invoke",
-				"Parameters":     map[string]any{"FunctionName": poolFunction, "Payload.$": "$"},
-				"OutputPath":     "$.Payload",
-				"TimeoutSeconds": 900,
-				"Retry":          retry(),
-				"End":            true,
-			},
-		},
-	}, "", "  ")
+	if !known[d.StartAt] {
+		return fmt.Errorf("StartAt %q names no state", d.StartAt)
+	}
+	for _, s := range d.States {
+		var targets []string
+		switch s.Type {
+		case TypeTask, TypePass:
+			if !s.End {
+				targets = append(targets, s.Next)
+			}
+			if s.Type == TypeTask {
+				if s.Task == "" {
+					return fmt.Errorf("state %s: a task needs its task name", s.Name)
+				}
+				if s.WaitForToken && s.TimeoutSeconds == 0 && s.TimeoutSecondsPath == "" {
+					return fmt.Errorf("state %s waits for a task token with no timeout", s.Name)
+				}
+				for _, c := range s.Catch {
+					targets = append(targets, c.Next)
+				}
+			}
+		case TypeChoice:
+			targets = append(targets, s.Default)
+			for _, c := range s.Choices {
+				targets = append(targets, c.Next)
+			}
+		case TypeSucceed:
+		default:
+			return fmt.Errorf("state %s: type %q is not one the interpreter runs", s.Name, s.Type)
+		}
+		for _, t := range targets {
+			if !known[t] {
+				return fmt.Errorf("state %s goes to %q, which is no state", s.Name, t)
+			}
+		}
+	}
+	return nil
 }

@@ -1,84 +1,83 @@
 package workflow
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
-func TestRunStateMachine(t *testing.T) {
-	raw, err := RunStateMachine(Functions{Reserve: "arn:r", Submit: "arn:s", Finish: "arn:f"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var def struct {
-		StartAt        string
-		TimeoutSeconds int
-		States         map[string]map[string]any
-	}
-	if err := json.Unmarshal(raw, &def); err != nil {
-		t.Fatal(err)
-	}
-	if def.StartAt != StateReserve || def.TimeoutSeconds == 0 {
-		t.Fatalf("start %s timeout %d", def.StartAt, def.TimeoutSeconds)
-	}
-	waits := 0
-	for name, st := range def.States {
-		// Every Next names a state.
-		for _, key := range []string{"Next", "Default"} {
-			if n, ok := st[key].(string); ok {
-				if _, ok := def.States[n]; !ok {
-					t.Errorf("%s.%s = %q names no state", name, key, n)
+var update = flag.Bool("update", false, "rewrite the golden ASL files under testdata")
+
+const fn = "arn:aws:lambda:us-east-1:123456789012:function:"
+
+// The rendered state machines are pinned by golden files: a change to the workflow shows up as a
+// reviewed change of its ASL (go test ./shared/workflow -update rewrites them).
+func TestASLGolden(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		def  Definition
+		fns  map[string]string
+	}{
+		{"run.asl.json", Run(), map[string]string{TaskReserve: fn + "reserve", TaskSubmit: fn + "submit", TaskFinish: fn + "finish"}},
+		{"pool.asl.json", Pool(), map[string]string{TaskPool: fn + "pool"}},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			got, err := c.def.ASL(c.fns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("testdata", c.file)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
 				}
 			}
-		}
-		if st["Type"] != "Task" {
-			continue
-		}
-		retries := st["Retry"].([]any)
-		errs := retries[0].(map[string]any)["ErrorEquals"].([]any)
-		if len(errs) != len(LambdaErrors)+1 {
-			t.Errorf("%s retries %v", name, errs)
-		}
-		if st["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken" {
-			waits++
-			if st["TimeoutSecondsPath"] == nil && st["TimeoutSeconds"] == nil {
-				t.Errorf("%s waits for a task token with no timeout", name)
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
 			}
-			payload := st["Parameters"].(map[string]any)["Payload"].(map[string]any)
-			if payload["token.$"] != "$$.Task.Token" {
-				t.Errorf("%s does not pass its task token", name)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("the rendered %s differs from testdata/%s (run with -update if the change is meant):\n%s", c.file, c.file, got)
 			}
-			catches := st["Catch"].([]any)
-			if catches[0].(map[string]any)["ErrorEquals"].([]any)[0] != ErrorTimeout {
-				t.Errorf("%s does not catch its timeout first", name)
+			var v map[string]any
+			if err := json.Unmarshal(got, &v); err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	if waits != 2 {
-		t.Fatalf("%d task-token waits, want Reserve and Submit", waits)
-	}
-	again := def.States["Again"]["Choices"].([]any)[0].(map[string]any)
-	if again["Next"] != StateReserve {
-		t.Fatal("a retry must loop back to Reserve")
-	}
-	if _, err := RunStateMachine(Functions{}); err == nil {
-		t.Fatal("a definition without functions was accepted")
+		})
 	}
 }
 
-func TestPoolStateMachine(t *testing.T) {
-	raw, err := PoolStateMachine("arn:p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var def struct {
-		States map[string]map[string]any
-	}
-	json.Unmarshal(raw, &def)
-	if def.States["Pool"]["TimeoutSeconds"] == nil || def.States["Pool"]["Retry"] == nil || def.States["Pool"]["End"] != true {
-		t.Fatalf("pool task: %+v", def.States["Pool"])
-	}
-	if _, err := PoolStateMachine(""); err == nil {
-		t.Fatal("accepted no function")
+func TestASLRefusesWhatCannotRun(t *testing.T) {
+	ok := Run()
+	for _, c := range []struct {
+		name string
+		mod  func(d *Definition)
+		fns  map[string]string
+		want string
+	}{
+		{"a task without its function", func(d *Definition) {}, map[string]string{TaskReserve: "r"}, "no function given"},
+		{"a transition to no state", func(d *Definition) { d.States[0].Next = "Nowhere" }, nil, "which is no state"},
+		{"a wait with no timeout", func(d *Definition) { d.States[0].TimeoutSecondsPath = "" }, nil, "no timeout"},
+		{"a missing start", func(d *Definition) { d.StartAt = "Begin" }, nil, "StartAt"},
+		{"a state defined twice", func(d *Definition) { d.States = append(d.States, d.States[0]) }, nil, "twice"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := ok
+			d.States = append([]State{}, ok.States...)
+			c.mod(&d)
+			fns := c.fns
+			if fns == nil {
+				fns = map[string]string{TaskReserve: "r", TaskSubmit: "s", TaskFinish: "f"}
+			}
+			_, err := d.ASL(fns)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error saying %q", err, c.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,9 @@
-// Package workflow defines the run workflow once, for both homes: the order of its tasks, the retry
-// policy of each task, and the errors that end it. The local engine runs it in process; the AWS state
-// machine (Step Functions, Standard) is generated from the same constants, so the two cannot drift.
+// Package workflow describes SparkFlow's workflows once, for both homes: their states and order, each
+// task's retry policy and timeout, the errors they catch and the causes those become. The AWS state
+// machines (Step Functions, Standard) are rendered from the description as ASL (asl.go); the local
+// engine runs the very same description with the interpreter in this package (interp.go), which
+// follows Step Functions' semantics for the part of the language the description uses. So the two
+// homes cannot drift: a change to the workflow is one change here.
 //
 //	Reserve (.waitForTaskToken, timeout: the run's queue timeout)
 //	   └─ resumed by Reserve itself or by Dispatch with {clusterId}
@@ -13,13 +16,29 @@
 // ErrorCancelled and goes to Finish, which finds the run ended.
 package workflow
 
-import "time"
+import (
+	"encoding/json"
+	"errors"
+	"time"
 
-// States of the run workflow, in order.
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// States of the run workflow that the homes refer to.
 const (
 	StateReserve = "Reserve"
 	StateSubmit  = "Submit"
 	StateFinish  = "Finish"
+)
+
+// Tasks are the logical names of the workflows' task functions; a home binds each to a function (a
+// Lambda ARN when rendering ASL, a Go function in the interpreter).
+const (
+	TaskReserve = "reserve"
+	TaskSubmit  = "submit"
+	TaskFinish  = "finish"
+	TaskPool    = "pool"
 )
 
 // Retry is a task's retry policy for transient errors (Step Functions' Retry field).
@@ -46,8 +65,101 @@ func (r Retry) Delay(n int) time.Duration {
 const (
 	// ErrorTimeout is Step Functions' name for a wait that ran out of time.
 	ErrorTimeout = "States.Timeout"
+	// ErrorAll matches every error in a Retry or Catch.
+	ErrorAll = "States.ALL"
+	// ErrorTaskFailed matches every error but a timeout.
+	ErrorTaskFailed = "States.TaskFailed"
 	// ErrorCancelled ends the wait of a cancelled run.
 	ErrorCancelled = "SparkFlow.Cancelled"
 	// ErrorTransient marks a task failure worth retrying.
 	ErrorTransient = "SparkFlow.Transient"
+	// ErrorFailed marks a task failure that retrying cannot fix: the workflow's Catch ends the attempt.
+	ErrorFailed = "SparkFlow.Failed"
 )
+
+// LambdaErrors are the Lambda service errors worth retrying (per the Step Functions documentation).
+var LambdaErrors = []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+
+// MaxExecutionSeconds bounds a whole execution: every attempt's waits have their own timeouts, and
+// this is a backstop far above their sum.
+const MaxExecutionSeconds = 200 * 24 * 3600
+
+// Failure is a task failure with the error name a workflow sees (a Lambda function error's type, or
+// SendTaskFailure's error) and its cause.
+type Failure struct {
+	Name  string
+	Cause string
+}
+
+func (f *Failure) Error() string { return f.Name + ": " + f.Cause }
+
+// ErrorName names a task's error for a workflow, the same way on both homes: a Failure keeps its
+// name; transient and internal errors (a throttle, a crash-like failure) are ErrorTransient, which the
+// tasks' Retry retries; anything else (a caller's mistake, a missing record, a conflict retrying
+// cannot fix) is ErrorFailed, which the Catch turns into the attempt's end.
+func ErrorName(err error) string {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Name
+	}
+	switch sparkflow.ErrorCode(err) {
+	case sparkflow.Transient, sparkflow.Internal:
+		return ErrorTransient
+	}
+	return ErrorFailed
+}
+
+// Input is what a run workflow starts with (the intake task sends it).
+type Input struct {
+	RunID               string `json:"runId"`
+	QueueTimeoutSeconds int    `json:"queueTimeoutSeconds"`
+	TimeoutSeconds      int    `json:"timeoutSeconds"`
+}
+
+// TokenInput is the payload of the two waiting tasks, Reserve and Submit.
+type TokenInput struct {
+	RunID string `json:"runId"`
+	Token string `json:"token"`
+}
+
+// FinishInput is the Finish task's payload: the attempt's outcome, or what a Catch caught.
+type FinishInput struct {
+	RunID   string        `json:"runId"`
+	Outcome CaughtOutcome `json:"outcome"`
+}
+
+// CaughtOutcome is an attempt's outcome as the workflow hands it to Finish: the Outcome a resume sent,
+// or one a Catch made of an error (its name in Error, its cause in Reason).
+type CaughtOutcome struct {
+	core.Outcome
+	Error string `json:"error,omitempty"`
+}
+
+// FinishResult tells the workflow whether to go round again.
+type FinishResult struct {
+	Retry  bool                `json:"retry"`
+	Status sparkflow.RunStatus `json:"status"`
+}
+
+// Decode turns what Finish is handed into the attempt's Outcome, the same way on both homes: an
+// Outcome that a resume sent stands as it is; a caught cancellation is a cancelled outcome; any other
+// caught error is SubmitFailed with the error's message (a Lambda function error's cause is its JSON
+// error payload, whose errorMessage is the message).
+func (c CaughtOutcome) Decode() core.Outcome {
+	o := c.Outcome
+	if c.Error == ErrorCancelled {
+		return core.Outcome{StepState: sparkflow.StepCancelled, Cause: core.CauseCancelled}
+	}
+	if c.Error != "" {
+		var payload struct {
+			ErrorMessage string `json:"errorMessage"`
+		}
+		if json.Unmarshal([]byte(o.Reason), &payload) == nil && payload.ErrorMessage != "" {
+			o.Reason = payload.ErrorMessage
+		}
+	}
+	if o.StepState == "" && o.Cause == "" {
+		o.Cause = core.CauseSubmitFailed
+	}
+	return o
+}

@@ -1,0 +1,189 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+func (s *Store) CreateCluster(ctx context.Context, c sparkflow.Cluster) error {
+	c.Version, c.Reservations = 1, nil
+	it := key("CLUSTER#" + c.ID)
+	it["data"], it["version"], it["cap"], it["ready"] = data(c), num(1), num(int64(c.Capacity)), &types.AttributeValueMemberBOOL{Value: c.State.Ready()}
+	it["g2pk"], it["g2sk"] = str("POOLC#"+c.Pool), str(c.ID)
+	it["g1pk"], it["g1sk"] = str("CLUSTERS"), str(c.ID)
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return sparkflow.Errorf(sparkflow.Conflict, "cluster %s exists already", c.ID)
+	}
+	return classify("create cluster", err)
+}
+
+func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkflow.Cluster, error) {
+	res := c.Reservations
+	old := c.Version
+	c.Version++
+	c.Reservations = nil
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key("CLUSTER#" + c.ID),
+		UpdateExpression:         aws.String("SET #d = :d, version = :v, cap = :cap, ready = :ready, g2pk = :g2"),
+		ConditionExpression:      aws.String("attribute_exists(pk) AND version = :old"),
+		ExpressionAttributeNames: map[string]string{"#d": "data"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":d": data(c), ":v": num(c.Version), ":cap": num(int64(c.Capacity)),
+			":ready": &types.AttributeValueMemberBOOL{Value: c.State.Ready()}, ":g2": str("POOLC#" + c.Pool), ":old": num(old)},
+	})
+	c.Reservations = res
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if _, gerr := s.GetCluster(ctx, c.ID); gerr != nil {
+			return c, gerr
+		}
+		return c, sparkflow.Errorf(sparkflow.Conflict, "cluster %s changed since version %d", c.ID, old)
+	}
+	return c, classify("update cluster", err)
+}
+
+func clusterOf(item map[string]types.AttributeValue) (sparkflow.Cluster, error) {
+	c, err := decode[sparkflow.Cluster](item)
+	if err != nil {
+		return c, err
+	}
+	c.Reservations = []string{}
+	if ss, ok := item["res"].(*types.AttributeValueMemberSS); ok {
+		c.Reservations = append(c.Reservations, ss.Value...)
+		sort.Strings(c.Reservations)
+	}
+	return c, nil
+}
+
+func (s *Store) GetCluster(ctx context.Context, id string) (sparkflow.Cluster, error) {
+	item, err := s.get(ctx, "CLUSTER#"+id)
+	if err != nil {
+		return sparkflow.Cluster{}, err
+	}
+	if item == nil {
+		return sparkflow.Cluster{}, sparkflow.Errorf(sparkflow.NotFound, "cluster %q not found", id)
+	}
+	return clusterOf(item)
+}
+
+func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Cluster, error) {
+	var items []map[string]types.AttributeValue
+	var err error
+	if pool == "" {
+		items, err = s.queryIndex(ctx, Index1, "CLUSTERS", true, nil, nil, 0)
+	} else {
+		items, err = s.queryIndex(ctx, Index2, "POOLC#"+pool, true, nil, nil, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sparkflow.Cluster, 0, len(items))
+	for _, it := range items {
+		// Index reads may lag: the reservations come from the table itself.
+		c, err := s.GetCluster(ctx, it["g1sk"].(*types.AttributeValueMemberS).Value)
+		if sparkflow.IsCode(err, sparkflow.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (s *Store) DeleteCluster(ctx context.Context, id string) error {
+	old, err := s.deleteExisting(ctx, "CLUSTER#"+id, "cluster", id)
+	if err != nil {
+		return err
+	}
+	if ss, ok := old["res"].(*types.AttributeValueMemberSS); ok {
+		for _, run := range ss.Value {
+			_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key("RES#" + run),
+				ConditionExpression: aws.String("cl = :c"), ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(id)}})
+			var ccf *types.ConditionalCheckFailedException
+			if err != nil && !errors.As(err, &ccf) {
+				return classify("delete reservation", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) held(ctx context.Context, runID string) (string, error) {
+	item, err := s.get(ctx, "RES#"+runID)
+	if err != nil || item == nil {
+		return "", err
+	}
+	return item["cl"].(*types.AttributeValueMemberS).Value, nil
+}
+
+func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, error) {
+	if held, err := s.held(ctx, runID); err != nil || held != "" {
+		return held, err
+	}
+	res := key("RES#" + runID)
+	res["cl"] = str(clusterID)
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: res, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Update: &types.Update{TableName: &s.table, Key: key("CLUSTER#" + clusterID),
+			UpdateExpression:          aws.String("ADD res :run"),
+			ConditionExpression:       aws.String("attribute_exists(pk) AND ready = :true AND (attribute_not_exists(res) OR size(res) < cap)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":run": &types.AttributeValueMemberSS{Value: []string{runID}}, ":true": &types.AttributeValueMemberBOOL{Value: true}}}},
+	}})
+	if err == nil {
+		return clusterID, nil
+	}
+	failed, ok := cancelled(err)
+	if !ok || len(failed) != 2 {
+		return "", classify("reserve", err)
+	}
+	if failed[0] {
+		return s.held(ctx, runID) // another reserver for this run won: the same answer
+	}
+	if failed[1] {
+		c, gerr := s.GetCluster(ctx, clusterID)
+		if gerr != nil {
+			return "", gerr
+		}
+		if !c.State.Ready() {
+			return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is %s, not ready", clusterID, c.State)
+		}
+		return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is full (%d of %d slots held)", clusterID, len(c.Reservations), c.Capacity)
+	}
+	return "", classify("reserve", err)
+}
+
+func (s *Store) Release(ctx context.Context, runID, clusterID string) error {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: &s.table, Key: key("RES#" + runID), ConditionExpression: aws.String("cl = :c"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(clusterID)}}},
+		{Update: &types.Update{TableName: &s.table, Key: key("CLUSTER#" + clusterID), UpdateExpression: aws.String("DELETE res :run"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":run": &types.AttributeValueMemberSS{Value: []string{runID}}}}},
+	}})
+	if err == nil {
+		return nil
+	}
+	failed, ok := cancelled(err)
+	if !ok || len(failed) != 2 {
+		return classify("release", err)
+	}
+	if failed[1] && !failed[0] {
+		// The cluster is gone; its reservation item is all that is left.
+		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key("RES#" + runID),
+			ConditionExpression: aws.String("cl = :c"), ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(clusterID)}})
+		var ccf *types.ConditionalCheckFailedException
+		if err != nil && !errors.As(err, &ccf) {
+			return classify("release", err)
+		}
+	}
+	return nil // not held there: releasing twice frees one
+}

@@ -1,0 +1,173 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+func runItem(r sparkflow.Run) map[string]types.AttributeValue {
+	it := key("RUN#" + r.ID)
+	sk := sortKey(r.CreatedAt, r.ID)
+	it["data"], it["version"], it["st"], it["pl"], it["tf"] = data(r), num(r.Version), str(string(r.Status)), str(r.Pool), str(r.Transform)
+	it["g1pk"], it["g1sk"] = str("RUNS"), str(sk)
+	it["g2pk"], it["g2sk"] = str("TRANSFORM#"+r.Transform), str(sk)
+	if !r.Status.Terminal() {
+		it["g3pk"], it["g3sk"] = str("ACTIVE"), str(sk)
+	}
+	return it
+}
+
+func (s *Store) CreateRun(ctx context.Context, r sparkflow.Run) (bool, error) {
+	r.Version = 1
+	err := s.putVersioned(ctx, runItem(r), 0, "run", r.ID)
+	if sparkflow.IsCode(err, sparkflow.Conflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s *Store) GetRun(ctx context.Context, id string) (sparkflow.Run, error) {
+	return getDoc[sparkflow.Run](ctx, s, "RUN#"+id, "run", id)
+}
+
+func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
+	old := r.Version
+	r.Version++
+	return r, s.putVersioned(ctx, runItem(r), max(old, 1), "run", r.ID)
+}
+
+func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {
+	index, pk := Index1, "RUNS"
+	switch {
+	case f.Active:
+		index, pk = Index3, "ACTIVE"
+	case f.Transform != "":
+		index, pk = Index2, "TRANSFORM#"+f.Transform
+	}
+	var conds []string
+	vals := map[string]types.AttributeValue{}
+	if f.Transform != "" && index != Index2 {
+		conds, vals[":t"] = append(conds, "tf = :t"), str(f.Transform)
+	}
+	if f.Pool != "" {
+		conds, vals[":p"] = append(conds, "pl = :p"), str(f.Pool)
+	}
+	if f.Status != "" {
+		conds, vals[":s"] = append(conds, "st = :s"), str(string(f.Status))
+	}
+	in := &dynamodb.QueryInput{IndexName: aws.String(index), KeyConditionExpression: aws.String(IndexKeys[index][0] + " = :pk"), ScanIndexForward: aws.Bool(false)}
+	vals[":pk"] = str(pk)
+	in.ExpressionAttributeValues = vals
+	if len(conds) > 0 {
+		expr := conds[0]
+		for _, c := range conds[1:] {
+			expr += " AND " + c
+		}
+		in.FilterExpression = aws.String(expr)
+	}
+	items, err := s.query(ctx, in, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll[sparkflow.Run](items)
+}
+
+func (s *Store) waiterKey(ctx context.Context, pool, runID string) (string, error) {
+	item, err := s.get(ctx, "WAITRUN#"+pool+"#"+runID)
+	if err != nil || item == nil {
+		return "", err
+	}
+	return item["wsk"].(*types.AttributeValueMemberS).Value, nil
+}
+
+func (s *Store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
+	for try := 0; try < 3; try++ {
+		wsk, err := s.waiterKey(ctx, w.Pool, w.RunID)
+		if err != nil {
+			return err
+		}
+		if wsk != "" {
+			_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table,
+				Key:                       map[string]types.AttributeValue{AttrPK: str("WAIT#" + w.Pool), AttrSK: str(wsk)},
+				UpdateExpression:          aws.String("SET tok = :t"),
+				ConditionExpression:       aws.String("attribute_exists(pk)"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(w.Token)}})
+			return classify("enqueue", err)
+		}
+		// Place: acceptance time, then the time of this enqueue, then the run id.
+		wsk = fmt.Sprintf("%020d#%020d#%s", w.Since.UnixNano(), time.Now().UnixNano(), w.RunID)
+		idx := key("WAITRUN#" + w.Pool + "#" + w.RunID)
+		idx["wsk"] = str(wsk)
+		item := map[string]types.AttributeValue{AttrPK: str("WAIT#" + w.Pool), AttrSK: str(wsk), "run": str(w.RunID), "tok": str(w.Token), "since": num(w.Since.UnixNano())}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &s.table, Item: idx, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+			{Put: &types.Put{TableName: &s.table, Item: item}},
+		}})
+		if _, ok := cancelled(err); ok {
+			continue // enqueued meanwhile: update its token instead
+		}
+		return classify("enqueue", err)
+	}
+	return sparkflow.Errorf(sparkflow.Transient, "enqueue %s: contended", w.RunID)
+}
+
+func (s *Store) Waiters(ctx context.Context, pool string, limit int) ([]sparkflow.Waiter, error) {
+	items, err := s.query(ctx, &dynamodb.QueryInput{KeyConditionExpression: aws.String("pk = :pk"), ConsistentRead: aws.Bool(true),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("WAIT#" + pool)}, ScanIndexForward: aws.Bool(true)}, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sparkflow.Waiter, 0, len(items))
+	for _, it := range items {
+		since, _ := strconv.ParseInt(it["since"].(*types.AttributeValueMemberN).Value, 10, 64)
+		out = append(out, sparkflow.Waiter{Pool: pool, RunID: it["run"].(*types.AttributeValueMemberS).Value,
+			Token: it["tok"].(*types.AttributeValueMemberS).Value, Since: time.Unix(0, since).UTC()})
+	}
+	return out, nil
+}
+
+func (s *Store) RemoveWaiter(ctx context.Context, pool, runID string) (bool, error) {
+	wsk, err := s.waiterKey(ctx, pool, runID)
+	if err != nil || wsk == "" {
+		return false, err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: &s.table, Key: key("WAITRUN#" + pool + "#" + runID), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		{Delete: &types.Delete{TableName: &s.table, Key: map[string]types.AttributeValue{AttrPK: str("WAIT#" + pool), AttrSK: str(wsk)}}},
+	}})
+	if _, ok := cancelled(err); ok {
+		return false, nil // another remover won
+	}
+	if err != nil {
+		return false, classify("remove waiter", err)
+	}
+	return true, nil
+}
+
+func (s *Store) PutRejected(ctx context.Context, r sparkflow.Rejected) error {
+	it := key("REJECTED#" + r.ID)
+	it["data"], it["g1pk"], it["g1sk"] = data(r), str("REJECTED"), str(sortKey(r.At, r.ID))
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil // kept already
+	}
+	return classify("put rejected", err)
+}
+
+func (s *Store) ListRejected(ctx context.Context, limit int) ([]sparkflow.Rejected, error) {
+	items, err := s.queryIndex(ctx, Index1, "REJECTED", false, nil, nil, limit)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll[sparkflow.Rejected](items)
+}

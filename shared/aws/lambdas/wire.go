@@ -1,0 +1,79 @@
+// Package awsdeps wires the AWS home for a Lambda entrypoint: it reads the function's configuration
+// from its environment once, builds every adapter from one aws.Config, and returns the handlers.
+package lambdas
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/emr"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/sparkflow/sparkflow/shared/aws/dynamostore"
+	"github.com/sparkflow/sparkflow/shared/aws/emrclusters"
+	"github.com/sparkflow/sparkflow/shared/aws/names"
+	"github.com/sparkflow/sparkflow/shared/aws/sfnworkflow"
+	"github.com/sparkflow/sparkflow/shared/tasks"
+	"github.com/sparkflow/sparkflow/shared/tiers"
+)
+
+// DefaultReconcileBudget keeps a reconcile pass within EMR's throttling (about 0.5 DescribeCluster
+// and ListSteps calls per second per account; a 5-minute schedule with 60 calls stays far below).
+const DefaultReconcileBudget = 60
+
+// New builds the handlers from the environment.
+func New(ctx context.Context) (*Handlers, error) {
+	env := func(k string) string { return strings.TrimSpace(os.Getenv(k)) }
+	for _, k := range []string{names.EnvTable, names.EnvStateMachine, names.EnvServiceRole, names.EnvInstanceProfile} {
+		if env(k) == "" {
+			return nil, fmt.Errorf("environment variable %s is not set (the CDK stack sets it)", k)
+		}
+	}
+	budget := DefaultReconcileBudget
+	if v := env(names.EnvBudget); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s=%q is not a positive number", names.EnvBudget, v)
+		}
+		budget = n
+	}
+	catalog, err := tiers.Load(env(names.EnvTiers))
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	var subnets []string
+	if v := env(names.EnvSubnets); v != "" {
+		subnets = strings.Split(v, ",")
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	flows := sfnworkflow.New(sfn.NewFromConfig(cfg), env(names.EnvStateMachine))
+	svc := tasks.New(tasks.Service{
+		Store: dynamostore.New(dynamodb.NewFromConfig(cfg), env(names.EnvTable)),
+		Clusters: emrclusters.New(emr.NewFromConfig(cfg), emrclusters.Config{ServiceRole: env(names.EnvServiceRole), InstanceProfile: env(names.EnvInstanceProfile),
+			LogURI: env(names.EnvLogURI), SubnetIDs: subnets}),
+		Callbacks: flows,
+		Tiers:     catalog,
+		Log:       log,
+	})
+	return &Handlers{Service: svc, Starter: flows, Log: log, ReconcileBudget: budget}, nil
+}
+
+// MustNew is New for a main: it exits with the reason when the function is misconfigured.
+func MustNew(ctx context.Context) *Handlers {
+	h, err := New(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sparkflow:", err)
+		os.Exit(1)
+	}
+	return h
+}

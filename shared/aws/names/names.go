@@ -1,0 +1,58 @@
+// Package names holds what the CDK stack and the code that runs in or against it must spell the same
+// way: the functions' environment variables, the stack's outputs, the function names and the tag that
+// marks a pool's clusters. It imports nothing, so the CDK app depends on it without linking the Lambda
+// runtime or any AWS SDK client.
+package names
+
+// Environment variables the stack sets on every function.
+const (
+	EnvTable           = "SPARKFLOW_TABLE"
+	EnvStateMachine    = "SPARKFLOW_RUN_STATE_MACHINE"
+	EnvServiceRole     = "SPARKFLOW_EMR_SERVICE_ROLE"
+	EnvInstanceProfile = "SPARKFLOW_EMR_INSTANCE_PROFILE"
+	EnvLogURI          = "SPARKFLOW_EMR_LOG_URI"
+	EnvSubnets         = "SPARKFLOW_EMR_SUBNETS"
+	EnvBudget          = "SPARKFLOW_RECONCILE_BUDGET"
+	EnvTiers           = "SPARKFLOW_TIER_FILE"
+)
+
+// Outputs of the stack that the CLI, the UI and the tests read.
+const (
+	OutputRunsQueueURL            = "RunsQueueUrl"
+	OutputRunsDLQURL              = "RunsDLQUrl"
+	OutputTableName               = "TableName"
+	OutputRunStateMachineARN      = "RunStateMachineArn"
+	OutputPoolStateMachineARN     = "PoolStateMachineArn"
+	OutputStepInstanceProfileName = "StepInstanceProfileName"
+)
+
+// Function names: each is built from functions/<name> into <assets>/<name>/bootstrap.
+const (
+	FunctionIntake    = "intake"
+	FunctionReserve   = "reserve"
+	FunctionSubmit    = "submit"
+	FunctionFinish    = "finish"
+	FunctionEMREvents = "emr-events"
+	FunctionReconcile = "reconcile"
+	FunctionPool      = "pool"
+)
+
+// Functions lists every function name.
+var Functions = []string{FunctionIntake, FunctionReserve, FunctionSubmit, FunctionFinish, FunctionEMREvents, FunctionReconcile, FunctionPool}
+
+// PoolTag is the EMR cluster tag that names a cluster's pool; the functions' IAM policies allow EMR
+// calls only on clusters that carry it.
+const PoolTag = "sparkflow:pool"
+
+// The table's key attributes and indexes (the DynamoDB store reads and writes them; the stack declares
+// them).
+const (
+	TableKey     = "pk"
+	TableSortKey = "sk"
+	TableIndex1  = "gsi1" // lists: pools, transforms, all runs (newest first), rejected requests
+	TableIndex2  = "gsi2" // clusters of a pool, all clusters, runs of a transform (newest first)
+	TableIndex3  = "gsi3" // sparse: runs not yet ended
+)
+
+// TableIndexKeys names the partition and sort key attributes of each index.
+var TableIndexKeys = map[string][2]string{TableIndex1: {"g1pk", "g1sk"}, TableIndex2: {"g2pk", "g2sk"}, TableIndex3: {"g3pk", "g3sk"}}

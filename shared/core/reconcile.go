@@ -1,0 +1,51 @@
+package core
+
+import (
+	"sort"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// ReconcileOrder orders a reconcile pass: the clusters not yet gone, those with the most submitted
+// runs first (their lost events matter most), each with its submitted runs. A pass whose EMR budget
+// runs out leaves the rest for the next pass; the changing run set rotates the order between passes.
+func ReconcileOrder(clusters []sparkflow.Cluster, active []sparkflow.Run) ([]sparkflow.Cluster, map[string][]sparkflow.Run) {
+	byCluster := map[string][]sparkflow.Run{}
+	for _, r := range active {
+		if r.ClusterID != "" && r.Status.Rank() >= sparkflow.RunSubmitted.Rank() && !r.Status.Terminal() {
+			byCluster[r.ClusterID] = append(byCluster[r.ClusterID], r)
+		}
+	}
+	var live []sparkflow.Cluster
+	for _, c := range clusters {
+		if !c.State.Terminal() {
+			live = append(live, c)
+		}
+	}
+	sort.SliceStable(live, func(i, j int) bool { return len(byCluster[live[i].ID]) > len(byCluster[live[j].ID]) })
+	return live, byCluster
+}
+
+// ClusterDrifted reports whether EMR's view of a cluster is ahead of SparkFlow's record: a state
+// change whose event was lost (or has not arrived yet).
+func ClusterDrifted(c sparkflow.Cluster, info sparkflow.ClusterInfo) bool {
+	return info.State != c.State && info.State.Rank() >= c.State.Rank()
+}
+
+// StepDrifts returns the steps of runs whose EMR state is ahead of the run's record of it, in the
+// runs' order: the step changes an event failed to deliver.
+func StepDrifts(runs []sparkflow.Run, steps []sparkflow.StepInfo) []sparkflow.StepInfo {
+	byID := make(map[string]sparkflow.StepInfo, len(steps))
+	for _, st := range steps {
+		byID[st.ID] = st
+	}
+	var out []sparkflow.StepInfo
+	for _, r := range runs {
+		st, ok := byID[r.StepID]
+		if !ok || st.State == r.StepState || st.State.Rank() < r.StepState.Rank() {
+			continue
+		}
+		out = append(out, st)
+	}
+	return out
+}

@@ -1,0 +1,46 @@
+package display
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+func TestFormats(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{845 * time.Millisecond, "845ms"},
+		{1234567 * time.Microsecond, "1.2s"},
+		{90*time.Second + 400*time.Millisecond, "1m30s"},
+	} {
+		if got := Duration(c.d); got != c.want {
+			t.Errorf("Duration(%v) = %q, want %q", c.d, got, c.want)
+		}
+	}
+	if got := Truncate("héllo wörld", 6); got != "héllo…" {
+		t.Errorf("Truncate cut %q", got)
+	}
+	if got := Truncate("short", 6); got != "short" {
+		t.Errorf("Truncate changed %q", got)
+	}
+	now := time.Date(2026, 11, 24, 12, 0, 10, 0, time.UTC)
+	start := now.Add(-3 * time.Second)
+	if got := RunTime(now, sparkflow.Run{StartedAt: &start}); got != "3s" {
+		t.Errorf("RunTime of a running run = %q", got)
+	}
+	if got := RunTime(now, sparkflow.Run{}); got != "-" {
+		t.Errorf("RunTime before start = %q", got)
+	}
+	if got := Ago(now, time.Time{}); got != "-" {
+		t.Errorf("Ago of no time = %q", got)
+	}
+	if got := KV(map[string]string{"b": "2", "a": "1"}); got != "a=1\nb=2\n" {
+		t.Errorf("KV = %q", got)
+	}
+	if got := ShortID("6f1c2b8e-3d4a-4b5c"); got != "6f1c2b8e" {
+		t.Errorf("ShortID = %q", got)
+	}
+}

@@ -1,0 +1,231 @@
+// Package local is SparkFlow's embedded home: one process with no AWS account. It wires the SQLite
+// store, the local clusters, an in-process event bus (EventBridge), task tokens (Step Functions'
+// callbacks) and a workflow runner that runs the run workflow of package workflow, with the same task
+// order, retries and timeouts as the AWS state machine. Every accepted run is in the database before
+// Submit returns, and a restarted engine resumes every run that had not ended.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/local/localcluster"
+	"github.com/sparkflow/sparkflow/shared/local/sqlitestore"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/tasks"
+	"github.com/sparkflow/sparkflow/shared/tiers"
+	"github.com/sparkflow/sparkflow/shared/workflow"
+)
+
+// Config configures an engine. Only DataDir is required.
+type Config struct {
+	DataDir string
+	// TierFile extends or overrides the built-in tiers ("" for none).
+	TierFile string
+	// ProvisionDelay is how long a local cluster takes to become ready (default 2 s).
+	ProvisionDelay time.Duration
+	// ReconcileInterval is how often the reconciler runs (default 30 s; it also runs at start).
+	ReconcileInterval time.Duration
+	// ReconcileBudget is the most EMR calls one reconcile pass makes (default 100; locally there is
+	// no throttling, but the pass is written for EMR's).
+	ReconcileBudget int
+	// WorkDir is where step processes run (default: the current directory).
+	WorkDir string
+	// EventFilter, for tests, sees every event and returns what is delivered: none (a lost event),
+	// one, or several (duplicates, or held-back events released out of order).
+	EventFilter func([]byte) [][]byte
+	// Retry overrides the task retry policy (tests use a fast one).
+	Retry *workflow.Retry
+	// Store replaces the SQLite store in DataDir (tests run the engine on the DynamoDB store); the
+	// engine does not close it.
+	Store sparkflow.Store
+	Log   *slog.Logger
+}
+
+// Engine is a running local SparkFlow.
+type Engine struct {
+	cfg        Config
+	Service    *tasks.Service
+	Store      sparkflow.Store
+	closeStore func() error
+	Clusters   *localcluster.Clusters
+	flows      *workflow.Interpreter
+	bus        *bus
+	log        *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open starts an engine on cfg.DataDir, resuming what an earlier engine left there.
+func Open(cfg Config) (*Engine, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("local engine: a data directory is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = 30 * time.Second
+	}
+	if cfg.ReconcileBudget == 0 {
+		cfg.ReconcileBudget = 100
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	catalog, err := tiers.Load(cfg.TierFile)
+	if err != nil {
+		return nil, err
+	}
+	var store sparkflow.Store = cfg.Store
+	var closeStore func() error = func() error { return nil }
+	if store == nil {
+		db, err := sqlitestore.Open(filepath.Join(cfg.DataDir, "sparkflow.db"))
+		if err != nil {
+			return nil, err
+		}
+		store, closeStore = db, db.Close
+	}
+	e := &Engine{cfg: cfg, Store: store, closeStore: closeStore, log: cfg.Log}
+	e.bus = newBus(cfg.EventFilter, cfg.Log)
+	e.Clusters, err = localcluster.Open(localcluster.Config{
+		Dir: filepath.Join(cfg.DataDir, "emr"), ProvisionDelay: cfg.ProvisionDelay, WorkDir: cfg.WorkDir,
+		Emit: e.bus.publish, Log: cfg.Log,
+	})
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	// The service resumes workflows through the interpreter, which runs the service's tasks: the
+	// callbacks are bound once both exist.
+	callbacks := &lateCallbacks{}
+	e.Service = tasks.New(tasks.Service{Store: store, Clusters: e.Clusters, Callbacks: callbacks, Tiers: catalog, Log: cfg.Log})
+	e.flows, err = workflow.NewInterpreter(workflow.Run(), e.Service.RunTasks(), workflow.Options{
+		Log: cfg.Log, Retry: cfg.Retry,
+		OnEnd: func(name string, r workflow.Result) {
+			if r.Status != workflow.Succeeded {
+				e.log.Error("workflow ended without finishing its run", "run_id", name, "status", r.Status, "error", r.Error, "cause", r.Cause)
+			}
+		},
+	})
+	if err != nil {
+		e.Clusters.Close()
+		closeStore()
+		return nil, err
+	}
+	callbacks.Callbacks = e.flows
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.bus.start(e.ctx, e.Service.HandleEvent)
+	if err := e.resume(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.wg.Add(1)
+	go e.reconcileLoop()
+	return e, nil
+}
+
+// lateCallbacks lets the service be built before the interpreter that resumes its tasks.
+type lateCallbacks struct{ sparkflow.Callbacks }
+
+// resume restarts the workflow of every run that has not ended, where it stood: its waits keep the
+// time they began, so a restart never extends a timeout.
+func (e *Engine) resume() error {
+	runs, err := e.Store.ListRuns(e.ctx, sparkflow.RunFilter{Active: true})
+	if err != nil {
+		return fmt.Errorf("resume runs: %w", err)
+	}
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		r := runs[i]
+		entered := map[string]time.Time{workflow.StateReserve: attemptStart(r)}
+		if r.ReservedAt != nil {
+			entered[workflow.StateSubmit] = *r.ReservedAt
+		}
+		e.startWorkflow(r, &workflow.Resume{At: workflow.StateReserve, EnteredAt: entered})
+	}
+	if len(runs) > 0 {
+		e.log.Info("resumed runs", "count", len(runs))
+	}
+	return nil
+}
+
+func (e *Engine) reconcileLoop() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		if _, err := e.Service.Reconcile(e.ctx, e.cfg.ReconcileBudget); err != nil && e.ctx.Err() == nil {
+			e.log.Warn("reconcile", "err", err)
+		}
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Reconcile runs one reconcile pass now.
+func (e *Engine) Reconcile(ctx context.Context) (tasks.ReconcileReport, error) {
+	return e.Service.Reconcile(ctx, e.cfg.ReconcileBudget)
+}
+
+// Submit accepts a run request (the local runs queue: durable in the database before it returns) and
+// starts its workflow.
+func (e *Engine) Submit(ctx context.Context, req sparkflow.RunRequest) (sparkflow.Run, error) {
+	r, _, err := e.Service.Accept(ctx, req)
+	if err != nil {
+		return r, err
+	}
+	e.startWorkflow(r, nil)
+	return r, nil
+}
+
+// startWorkflow starts run's workflow unless it runs already (an execution is named by its run id).
+func (e *Engine) startWorkflow(r sparkflow.Run, resume *workflow.Resume) {
+	in, _ := json.Marshal(workflow.Input{RunID: r.ID, QueueTimeoutSeconds: r.QueueTimeoutSeconds, TimeoutSeconds: r.TimeoutSeconds})
+	if _, err := e.flows.Start(e.ctx, r.ID, in, resume); err != nil {
+		e.log.Error("start workflow", "run_id", r.ID, "err", err)
+	}
+}
+
+// Active reports how many workflows are running.
+func (e *Engine) Active() int { return e.flows.Active() }
+
+// attemptStart is when the run's current attempt began waiting.
+func attemptStart(r sparkflow.Run) time.Time {
+	for _, t := range r.History {
+		if t.Attempt == r.Attempt {
+			return t.At
+		}
+	}
+	return r.CreatedAt
+}
+
+// LogDir returns where a run's current step writes its logs ("" before it has a step).
+func (e *Engine) LogDir(r sparkflow.Run) string {
+	if r.StepID == "" {
+		return ""
+	}
+	return e.Clusters.LogDir(r.ClusterID, r.StepID)
+}
+
+// Close stops the engine: workflows stop where they wait (the next Open resumes them), step processes
+// are killed (the next Open reports them INTERRUPTED), and the database is closed.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.wg.Wait()
+	e.flows.Wait()
+	e.bus.close()
+	e.Clusters.Close()
+	return e.closeStore()
+}

@@ -1,0 +1,128 @@
+package localcluster
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// Launch starts a local cluster: STARTING now, WAITING after the provisioning delay.
+func (c *Clusters) Launch(ctx context.Context, spec sparkflow.LaunchSpec) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return "", sparkflow.Errorf(sparkflow.Transient, "local clusters are shut down")
+	}
+	conc := spec.Pool.StepConcurrency
+	if conc < 1 {
+		conc = 1
+	}
+	cl := &cluster{ID: newID("j-"), Name: spec.Name, State: sparkflow.ClusterStarting, Concurrency: conc, CreatedAt: time.Now().UTC()}
+	c.state.Clusters[cl.ID] = cl
+	if err := c.save(); err != nil {
+		delete(c.state.Clusters, cl.ID)
+		return "", err
+	}
+	c.emitCluster(cl)
+	c.scheduleReady(cl.ID)
+	c.cfg.Log.Info("local cluster starting", "cluster_id", cl.ID, "name", cl.Name)
+	return cl.ID, nil
+}
+
+func (c *Clusters) scheduleReady(id string) {
+	c.timers = append(c.timers, time.AfterFunc(c.cfg.ProvisionDelay, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		cl := c.state.Clusters[id]
+		if c.closed || cl == nil || cl.State.Ended() || cl.State.Ready() {
+			return
+		}
+		cl.State, cl.ReadyAt = sparkflow.ClusterWaiting, time.Now().UTC()
+		cl.Reason = sparkflow.StateReason{Message: "Cluster ready to run steps."}
+		c.saveOrLog()
+		c.emitCluster(cl)
+		c.startPending(cl)
+	}))
+}
+
+func (c *Clusters) get(id string) (*cluster, error) {
+	cl := c.state.Clusters[id]
+	if cl == nil {
+		return nil, sparkflow.Errorf(sparkflow.NotFound, "cluster %s does not exist", id)
+	}
+	return cl, nil
+}
+
+// Describe returns a cluster's state.
+func (c *Clusters) Describe(ctx context.Context, id string) (sparkflow.ClusterInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, err := c.get(id)
+	if err != nil {
+		return sparkflow.ClusterInfo{}, err
+	}
+	return sparkflow.ClusterInfo{ID: cl.ID, Name: cl.Name, State: cl.State, Reason: cl.Reason, NormalizedInstanceHours: c.hours(cl)}, nil
+}
+
+// hours counts started hours since creation, like EMR's normalized instance hours of a one-unit
+// cluster.
+func (c *Clusters) hours(cl *cluster) int {
+	end := time.Now()
+	if !cl.EndedAt.IsZero() {
+		end = cl.EndedAt
+	}
+	return int(end.Sub(cl.CreatedAt).Hours()) + 1
+}
+
+// Terminate ends a cluster: its steps are cancelled, then it is TERMINATED (USER_REQUEST).
+func (c *Clusters) Terminate(ctx context.Context, id string) error {
+	return c.end(id, sparkflow.StateReason{Code: "USER_REQUEST", Message: "Terminated by user request"})
+}
+
+// Fail simulates the loss of a cluster (for tests and demos): its steps die and it ends
+// TERMINATED_WITH_ERRORS with the given reason code (INSTANCE_FAILURE by default).
+func (c *Clusters) Fail(id, code string) error {
+	if code == "" {
+		code = "INSTANCE_FAILURE"
+	}
+	return c.end(id, sparkflow.StateReason{Code: code, Message: "simulated failure of local cluster"})
+}
+
+func (c *Clusters) end(id string, reason sparkflow.StateReason) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, err := c.get(id)
+	if err != nil {
+		return err
+	}
+	if cl.State.Ended() {
+		return nil
+	}
+	cl.State, cl.Reason = sparkflow.ClusterTerminating, reason
+	c.saveOrLog()
+	c.emitCluster(cl)
+	c.terminated(cl, reason)
+	return nil
+}
+
+// terminated finishes a termination. Called with mu held.
+func (c *Clusters) terminated(cl *cluster, reason sparkflow.StateReason) {
+	for _, st := range cl.Steps {
+		if st.State.Terminal() {
+			continue
+		}
+		if p := c.procs[st.ID]; p != nil && p.Process != nil {
+			signalGroup(p.Process.Pid, syscall.SIGKILL)
+		}
+		c.endStep(cl, st, sparkflow.StepCancelled, "cluster terminated")
+	}
+	state := sparkflow.ClusterTerminated
+	if reason.Code != "USER_REQUEST" && reason.Code != "ALL_STEPS_COMPLETED" {
+		state = sparkflow.ClusterTerminatedWithErrors
+	}
+	cl.State, cl.Reason, cl.EndedAt = state, reason, time.Now().UTC()
+	c.saveOrLog()
+	c.emitCluster(cl)
+}

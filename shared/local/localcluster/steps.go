@@ -1,0 +1,221 @@
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// AddStep queues a step; it starts when the cluster is ready and has a free slot.
+func (c *Clusters) AddStep(ctx context.Context, id string, spec sparkflow.StepSpec) (string, error) {
+	if len(spec.Args) == 0 {
+		return "", sparkflow.FieldError("args", "a step needs a command line")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, err := c.get(id)
+	if err != nil {
+		return "", err
+	}
+	if cl.State.Ended() {
+		return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is %s: steps can be added only while it is STARTING, BOOTSTRAPPING, RUNNING or WAITING", id, cl.State)
+	}
+	st := &step{ID: newID("s-"), Name: spec.Name, Args: spec.Args, State: sparkflow.StepPending, CreatedAt: time.Now().UTC()}
+	st.LogDir = stepLogDir(c.cfg.Dir, cl.ID, st.ID)
+	cl.Steps = append(cl.Steps, st)
+	if len(cl.Steps) > maxStepsKept {
+		cl.Steps = cl.Steps[len(cl.Steps)-maxStepsKept:]
+	}
+	if err := c.save(); err != nil {
+		cl.Steps = cl.Steps[:len(cl.Steps)-1]
+		return "", err
+	}
+	c.emitStep(cl, st)
+	c.startPending(cl)
+	return st.ID, nil
+}
+
+// ListSteps lists a cluster's steps, newest first.
+func (c *Clusters) ListSteps(ctx context.Context, id string) ([]sparkflow.StepInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, err := c.get(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sparkflow.StepInfo, 0, len(cl.Steps))
+	for i := len(cl.Steps) - 1; i >= 0; i-- {
+		st := cl.Steps[i]
+		out = append(out, sparkflow.StepInfo{ID: st.ID, Name: st.Name, State: st.State, Reason: st.Reason, LogURI: st.LogDir})
+	}
+	return out, nil
+}
+
+// CancelStep cancels a pending step at once and a running one with SIGTERM (SIGKILL after the grace
+// period). Cancelling an ended step is a no-op, as in EMR.
+func (c *Clusters) CancelStep(ctx context.Context, id, stepID string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, err := c.get(id)
+	if err != nil {
+		return err
+	}
+	for _, st := range cl.Steps {
+		if st.ID != stepID {
+			continue
+		}
+		switch st.State {
+		case sparkflow.StepPending:
+			c.endStep(cl, st, sparkflow.StepCancelled, "cancelled before it started")
+		case sparkflow.StepRunning:
+			st.Cancel = true
+			st.State = sparkflow.StepCancelPending
+			c.saveOrLog()
+			c.emitStep(cl, st)
+			if p := c.procs[st.ID]; p != nil && p.Process != nil {
+				signalGroup(p.Process.Pid, syscall.SIGTERM)
+				pid := p.Process.Pid
+				c.timers = append(c.timers, time.AfterFunc(c.cfg.KillGrace, func() { signalGroup(pid, syscall.SIGKILL) }))
+			}
+		}
+		return nil
+	}
+	return sparkflow.Errorf(sparkflow.NotFound, "step %s not found on cluster %s", stepID, id)
+}
+
+// endStep moves a step to a final state and reports it. Called with mu held.
+func (c *Clusters) endStep(cl *cluster, st *step, state sparkflow.StepState, msg string) {
+	if st.State.Terminal() {
+		return
+	}
+	st.State = state
+	st.Reason = sparkflow.StateReason{Message: msg}
+	delete(c.procs, st.ID)
+	c.saveOrLog()
+	c.emitStep(cl, st)
+}
+
+func (c *Clusters) running(cl *cluster) int {
+	n := 0
+	for _, st := range cl.Steps {
+		if st.State == sparkflow.StepRunning || st.State == sparkflow.StepCancelPending {
+			n++
+		}
+	}
+	return n
+}
+
+// startPending starts pending steps while slots are free, oldest first. Called with mu held.
+func (c *Clusters) startPending(cl *cluster) {
+	if c.closed || !cl.State.Ready() {
+		return
+	}
+	for _, st := range cl.Steps {
+		if c.running(cl) >= cl.Concurrency {
+			return
+		}
+		if st.State != sparkflow.StepPending {
+			continue
+		}
+		if cl.State == sparkflow.ClusterWaiting {
+			cl.State = sparkflow.ClusterRunning
+			cl.Reason = sparkflow.StateReason{Message: "Running step"}
+			c.emitCluster(cl)
+		}
+		c.start(cl, st)
+	}
+}
+
+// start runs a step's process. Called with mu held.
+func (c *Clusters) start(cl *cluster, st *step) {
+	if err := os.MkdirAll(st.LogDir, 0o755); err != nil {
+		c.endStep(cl, st, sparkflow.StepFailed, "cannot create log directory: "+err.Error())
+		return
+	}
+	stdout, err1 := os.Create(filepath.Join(st.LogDir, "stdout"))
+	stderr, err2 := os.Create(filepath.Join(st.LogDir, "stderr"))
+	if err := errors.Join(err1, err2); err != nil {
+		c.endStep(cl, st, sparkflow.StepFailed, "cannot create log files: "+err.Error())
+		return
+	}
+	cmd := exec.Command(st.Args[0], st.Args[1:]...)
+	cmd.Dir = c.cfg.WorkDir
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Env = append(os.Environ(), "SPARKFLOW_CLUSTER_ID="+cl.ID, "SPARKFLOW_STEP_ID="+st.ID, "SPARKFLOW_STEP_NAME="+st.Name)
+	cmd.SysProcAttr = procAttr()
+	st.State = sparkflow.StepRunning
+	if err := cmd.Start(); err != nil {
+		stdout.Close()
+		stderr.Close()
+		st.State = sparkflow.StepPending
+		c.endStep(cl, st, sparkflow.StepFailed, fmt.Sprintf("cannot start %q: %v", st.Args[0], err))
+		return
+	}
+	c.procs[st.ID] = cmd
+	c.saveOrLog()
+	c.emitStep(cl, st)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		err := cmd.Wait()
+		stdout.Close()
+		stderr.Close()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed {
+			return // the engine is stopping; the next Open reports the step INTERRUPTED
+		}
+		switch {
+		case st.State.Terminal():
+		case st.Cancel:
+			c.endStep(cl, st, sparkflow.StepCancelled, "cancelled by request")
+		case err != nil:
+			c.endStep(cl, st, sparkflow.StepFailed, exitMessage(err))
+		default:
+			c.endStep(cl, st, sparkflow.StepCompleted, "")
+		}
+		if cl.State == sparkflow.ClusterRunning && c.running(cl) == 0 && !c.hasPending(cl) {
+			cl.State = sparkflow.ClusterWaiting
+			cl.Reason = sparkflow.StateReason{Message: "Cluster ready after last step completed."}
+			c.saveOrLog()
+			c.emitCluster(cl)
+		}
+		c.startPending(cl)
+	}()
+}
+
+func (c *Clusters) hasPending(cl *cluster) bool {
+	for _, st := range cl.Steps {
+		if st.State == sparkflow.StepPending {
+			return true
+		}
+	}
+	return false
+}
+
+func exitMessage(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Sprintf("the step's process was killed by signal %s; see its stderr", ws.Signal())
+		}
+		return fmt.Sprintf("the step's process exited with code %d; see its stderr", ee.ExitCode())
+	}
+	return err.Error()
+}
+
+// LogDir returns the log directory of a step (it may not exist yet).
+func (c *Clusters) LogDir(clusterID, stepID string) string {
+	return stepLogDir(c.cfg.Dir, clusterID, stepID)
+}
+
+func stepLogDir(dir, clusterID, stepID string) string {
+	return filepath.Join(dir, "logs", clusterID, "steps", stepID)
+}

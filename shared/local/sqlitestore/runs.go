@@ -1,0 +1,135 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *Store) CreateRun(ctx context.Context, r sparkflow.Run) (bool, error) {
+	r.Version = 1
+	res, err := s.db.ExecContext(ctx, `INSERT INTO runs(id, transform, pool, status, terminal, created, version, data)
+		VALUES(?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(id) DO NOTHING`,
+		r.ID, r.Transform, r.Pool, string(r.Status), boolInt(r.Status.Terminal()), nanos(r.CreatedAt), marshal(r))
+	if err != nil {
+		return false, classify("create run", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (s *Store) GetRun(ctx context.Context, id string) (sparkflow.Run, error) {
+	var r sparkflow.Run
+	err := s.getDoc(ctx, &r, `SELECT data FROM runs WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, notFound("run", id)
+	}
+	return r, classify("get run", err)
+}
+
+func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
+	old := r.Version
+	r.Version++
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, terminal = ?, pool = ?, version = ?, data = ? WHERE id = ? AND version = ?`,
+		string(r.Status), boolInt(r.Status.Terminal()), r.Pool, r.Version, marshal(r), r.ID, old)
+	if err != nil {
+		return r, classify("update run", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.GetRun(ctx, r.ID); err != nil {
+			return r, err
+		}
+		return r, sparkflow.Errorf(sparkflow.Conflict, "run %s changed since version %d", r.ID, old)
+	}
+	return r, nil
+}
+
+func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {
+	var where []string
+	var args []any
+	if f.Transform != "" {
+		where, args = append(where, "transform = ?"), append(args, f.Transform)
+	}
+	if f.Pool != "" {
+		where, args = append(where, "pool = ?"), append(args, f.Pool)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Active {
+		where = append(where, "terminal = 0")
+	}
+	q := `SELECT data FROM runs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created DESC, id DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	return list[sparkflow.Run](ctx, s.db, q, args...)
+}
+
+func (s *Store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO waiters(pool, run_id, token, since, seq)
+		VALUES(?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM waiters))
+		ON CONFLICT(pool, run_id) DO UPDATE SET token = excluded.token`, w.Pool, w.RunID, w.Token, nanos(w.Since))
+	return classify("enqueue", err)
+}
+
+func (s *Store) Waiters(ctx context.Context, pool string, limit int) ([]sparkflow.Waiter, error) {
+	q := `SELECT pool, run_id, token, since FROM waiters WHERE pool = ? ORDER BY since, seq`
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, pool)
+	if err != nil {
+		return nil, classify("waiters", err)
+	}
+	defer rows.Close()
+	out := []sparkflow.Waiter{}
+	for rows.Next() {
+		var w sparkflow.Waiter
+		var since int64
+		if err := rows.Scan(&w.Pool, &w.RunID, &w.Token, &since); err != nil {
+			return nil, classify("waiters", err)
+		}
+		w.Since = time.Unix(0, since).UTC()
+		out = append(out, w)
+	}
+	return out, classify("waiters", rows.Err())
+}
+
+func (s *Store) RemoveWaiter(ctx context.Context, pool, runID string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM waiters WHERE pool = ? AND run_id = ?`, pool, runID)
+	if err != nil {
+		return false, classify("remove waiter", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (s *Store) PutRejected(ctx context.Context, r sparkflow.Rejected) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO rejected(id, at, data) VALUES(?, ?, ?) ON CONFLICT(id) DO NOTHING`, r.ID, nanos(r.At), marshal(r))
+	return classify("put rejected", err)
+}
+
+func (s *Store) ListRejected(ctx context.Context, limit int) ([]sparkflow.Rejected, error) {
+	q := `SELECT data FROM rejected ORDER BY at DESC`
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	return list[sparkflow.Rejected](ctx, s.db, q)
+}

@@ -1,0 +1,50 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/workflow"
+)
+
+// Cancel asks for a run to end as CANCELLED: a run without a step ends at once (its waiting workflow
+// is told); a run with a step has it cancelled, and the step's end finishes the run.
+func (s *Service) Cancel(ctx context.Context, runID string) (sparkflow.Run, error) {
+	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+		if r.Status.Terminal() {
+			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s has ended already (%s)", r.ID, r.Status)
+		}
+		if r.CancelRequested {
+			return false, nil
+		}
+		r.CancelRequested = true
+		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: s.now(), Note: "cancel requested"})
+		return true, nil
+	})
+	if err != nil {
+		return r, err
+	}
+	if r.StepID != "" && !r.StepState.Terminal() {
+		if err := s.Clusters.CancelStep(ctx, r.ClusterID, r.StepID); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return r, fmt.Errorf("cancel step %s of run %s: %w", r.StepID, runID, err)
+		}
+		s.Log.Info("step cancel sent", "run_id", runID, "step_id", r.StepID)
+		return r, nil
+	}
+	if r.Status.Rank() >= sparkflow.RunSubmitted.Rank() {
+		return r, nil // submit is under way: it sees the request and cancels its step
+	}
+	// No step: end it now and stop the waiting workflow.
+	token := r.Token
+	if _, err := s.Finish(ctx, runID, core.Outcome{StepState: sparkflow.StepCancelled, Cause: core.CauseCancelled}); err != nil {
+		return r, err
+	}
+	if token != "" {
+		if err := s.Callbacks.SendTaskFailure(ctx, token, workflow.ErrorCancelled, "cancelled by request"); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			s.Log.Warn("stop waiting workflow", "run_id", runID, "err", err)
+		}
+	}
+	return s.Store.GetRun(ctx, runID)
+}

@@ -1,0 +1,81 @@
+package tasks
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// Accept validates a run request and records the run as QUEUED. A request whose id was accepted
+// before returns that run and created=false (SQS delivers at least once). The caller then starts the
+// run's workflow (named by the run id, so a second start is a no-op).
+func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkflow.Run, bool, error) {
+	if err := req.Validate(); err != nil {
+		return sparkflow.Run{}, false, err
+	}
+	if req.ID != "" {
+		if _, err := uuid.Parse(req.ID); err != nil {
+			return sparkflow.Run{}, false, sparkflow.FieldError("id", "%q is not a UUID; leave it out to get one", req.ID)
+		}
+		if r, err := s.Store.GetRun(ctx, req.ID); err == nil {
+			return r, false, nil
+		}
+	}
+	t, err := s.Store.GetTransform(ctx, req.Transform)
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		return sparkflow.Run{}, false, sparkflow.FieldError("transform", "transform %q does not exist (sparkflow transform list shows the known ones)", req.Transform)
+	}
+	if err != nil {
+		return sparkflow.Run{}, false, err
+	}
+	p, err := s.Store.GetPool(ctx, t.Pool)
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		return sparkflow.Run{}, false, sparkflow.FieldError("transform", "transform %s is assigned to pool %q, which does not exist; create the pool or move the transform (sparkflow transform edit %s --pool P)", t.Name, t.Pool, t.Name)
+	}
+	if err != nil {
+		return sparkflow.Run{}, false, err
+	}
+	if p.Status == sparkflow.PoolDeleting {
+		return sparkflow.Run{}, false, sparkflow.Errorf(sparkflow.Conflict, "pool %s of transform %s is being deleted", p.Name, t.Name)
+	}
+	id := req.ID
+	if id == "" {
+		id = s.NewID()
+	}
+	now := s.now()
+	r := sparkflow.Run{
+		ID: id, Transform: t.Name, Pool: t.Pool, Params: req.Params, Attempt: 1,
+		MaxAttempts: t.MaxAttempts, TimeoutSeconds: t.TimeoutSeconds, QueueTimeoutSeconds: t.QueueTimeoutSeconds,
+		CreatedAt: now, UpdatedAt: now, History: []sparkflow.Transition{},
+	}
+	if _, err := core.Step(t, r); err != nil {
+		return sparkflow.Run{}, false, err
+	}
+	r.SetStatus(sparkflow.RunQueued, now, "")
+	created, err := s.Store.CreateRun(ctx, r)
+	if err != nil {
+		return r, false, err
+	}
+	if !created {
+		r, err = s.Store.GetRun(ctx, id)
+		return r, false, err
+	}
+	// Take the run's place in its pool's FIFO now, so runs are served in acceptance order however
+	// their workflows are scheduled. (A crash before this line is mended by Reserve, which enqueues.)
+	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
+		return r, true, err
+	}
+	s.Log.Info("run accepted", "run_id", id, "transform", t.Name, "pool", t.Pool)
+	return r, true, nil
+}
+
+// Reject keeps a request that could not be accepted, with its reason.
+func (s *Service) Reject(ctx context.Context, id, body string, cause error) error {
+	if id == "" {
+		id = s.NewID()
+	}
+	return s.Store.PutRejected(ctx, sparkflow.Rejected{ID: id, Body: body, Reason: cause.Error(), At: s.now()})
+}

@@ -1,0 +1,265 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/tiers"
+)
+
+// CreatePool validates p, records it and launches its clusters.
+func (s *Service) CreatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.PoolView, error) {
+	if p.Tier == "" {
+		return sparkflow.PoolView{}, sparkflow.FieldError("tier", "is required; known tiers: %s", tierNames(s.Tiers))
+	}
+	tier, err := s.Tiers.Get(p.Tier)
+	if err != nil {
+		return sparkflow.PoolView{}, err
+	}
+	if err := p.Normalize(tier); err != nil {
+		return sparkflow.PoolView{}, err
+	}
+	now := s.now()
+	p.Status, p.CreatedAt, p.UpdatedAt = sparkflow.PoolCreating, now, now
+	if err := s.Store.CreatePool(ctx, p); err != nil {
+		return sparkflow.PoolView{}, err
+	}
+	s.Log.Info("pool created", "pool", p.Name, "tier", p.Tier, "clusters", p.Clusters)
+	if err := s.Heal(ctx, p.Name); err != nil {
+		return sparkflow.PoolView{}, fmt.Errorf("launch clusters of pool %s: %w", p.Name, err)
+	}
+	return s.GetPool(ctx, p.Name)
+}
+
+func tierNames(c *tiers.Catalog) string {
+	var n []string
+	for _, t := range c.All() {
+		n = append(n, t.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// GetPool returns a pool with its clusters.
+func (s *Service) GetPool(ctx context.Context, name string) (sparkflow.PoolView, error) {
+	p, err := s.Store.GetPool(ctx, name)
+	if err != nil {
+		return sparkflow.PoolView{}, err
+	}
+	cs, err := s.Store.ListClusters(ctx, name)
+	if err != nil {
+		return sparkflow.PoolView{}, err
+	}
+	v := sparkflow.PoolView{Pool: p, ClusterRecords: cs}
+	for _, c := range cs {
+		if c.State.Ready() {
+			v.Ready++
+			v.SlotsTotal += c.Capacity
+		}
+		if !c.State.Terminal() {
+			v.SlotsUsed += len(c.Reservations)
+		}
+	}
+	return v, nil
+}
+
+// ListPools returns every pool with its clusters.
+func (s *Service) ListPools(ctx context.Context) ([]sparkflow.PoolView, error) {
+	ps, err := s.Store.ListPools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sparkflow.PoolView, 0, len(ps))
+	for _, p := range ps {
+		v, err := s.GetPool(ctx, p.Name)
+		if err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return nil, err
+		}
+		if err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// ClusterName names a pool's cluster so that an event for a cluster not yet recorded can be traced
+// to its pool.
+func ClusterName(pool string) string {
+	return "sparkflow:" + pool + ":" + uuid.NewString()[:8]
+}
+
+func poolOfClusterName(name string) (string, bool) {
+	parts := strings.Split(name, ":")
+	if len(parts) != 3 || parts[0] != "sparkflow" || parts[1] == "" {
+		return "", false
+	}
+	return parts[1], true
+}
+
+// HealLeaseTime bounds how long a healer may hold a pool's heal lease; a healer that died is
+// replaced after it by the next event or reconcile pass.
+const HealLeaseTime = 5 * time.Minute
+
+// Heal brings a pool to its cluster count (launching replacements for lost clusters), updates its
+// status, and, for a pool being deleted, removes the records once every cluster is gone. Launches
+// happen under the pool's heal lease: a second healer finding the lease held leaves the work to the
+// holder, which plans again after its launches before it lets go.
+func (s *Service) Heal(ctx context.Context, name string) error {
+	p, err := s.Store.GetPool(ctx, name)
+	if err != nil {
+		return err
+	}
+	cs, err := s.Store.ListClusters(ctx, name)
+	if err != nil {
+		return err
+	}
+	if p.Status == sparkflow.PoolDeleting {
+		return s.finishDelete(ctx, p, cs)
+	}
+	if plan := core.PlanPool(p, cs); plan.Launch == 0 {
+		return s.setPoolStatus(ctx, name, plan.Status)
+	}
+	// Take the lease: a conditional write on the version we read.
+	now := s.now()
+	if p.HealLease != nil && now.Before(p.HealLease.Add(HealLeaseTime)) {
+		return nil
+	}
+	p.HealLease = &now
+	p, err = s.Store.UpdatePool(ctx, p)
+	if sparkflow.IsCode(err, sparkflow.Conflict) {
+		return nil // another healer got it
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if _, err := s.mutatePool(ctx, name, func(p *sparkflow.Pool) bool {
+			p.HealLease = nil
+			return true
+		}); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			s.Log.Warn("release heal lease", "pool", name, "err", err)
+		}
+	}()
+	tier, err := s.Tiers.Get(p.Tier)
+	if err != nil {
+		return err
+	}
+	for {
+		cs, err := s.Store.ListClusters(ctx, name)
+		if err != nil {
+			return err
+		}
+		plan := core.PlanPool(p, cs)
+		if err := s.setPoolStatus(ctx, name, plan.Status); err != nil {
+			return err
+		}
+		if plan.Launch == 0 {
+			return nil
+		}
+		for i := 0; i < plan.Launch; i++ {
+			if err := s.launch(ctx, p, tier); err != nil {
+				return err
+			}
+		}
+		if p, err = s.Store.GetPool(ctx, name); err != nil || p.Status == sparkflow.PoolDeleting {
+			return err
+		}
+	}
+}
+
+func (s *Service) setPoolStatus(ctx context.Context, name string, status sparkflow.PoolStatus) error {
+	_, err := s.mutatePool(ctx, name, func(p *sparkflow.Pool) bool {
+		if p.Status == sparkflow.PoolDeleting || p.Status == status {
+			return false
+		}
+		p.Status = status
+		s.Log.Info("pool status", "pool", name, "status", status)
+		return true
+	})
+	return err
+}
+
+func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.Tier) error {
+	name := ClusterName(p.Name)
+	id, err := s.Clusters.Launch(ctx, sparkflow.LaunchSpec{Name: name, Pool: p, Tier: tier})
+	if err != nil {
+		return fmt.Errorf("launch cluster for pool %s: %w", p.Name, err)
+	}
+	now := s.now()
+	err = s.Store.CreateCluster(ctx, sparkflow.Cluster{
+		ID: id, Pool: p.Name, State: sparkflow.ClusterStarting, Capacity: p.StepConcurrency,
+		CreatedAt: now, StateTime: time.Time{},
+	})
+	if sparkflow.IsCode(err, sparkflow.Conflict) {
+		err = nil // its first event recorded it already
+	}
+	s.Log.Info("cluster launched", "pool", p.Name, "cluster_id", id)
+	return err
+}
+
+// DeletePool terminates a pool's clusters; the records go when the clusters are gone. A pool with
+// active runs is refused unless force, which cancels them.
+func (s *Service) DeletePool(ctx context.Context, name string, force bool) error {
+	if _, err := s.Store.GetPool(ctx, name); err != nil {
+		return err
+	}
+	active, err := s.Store.ListRuns(ctx, sparkflow.RunFilter{Pool: name, Active: true})
+	if err != nil {
+		return err
+	}
+	if len(active) > 0 && !force {
+		return sparkflow.Errorf(sparkflow.Conflict, "pool %s has %d active runs; wait for them, cancel them, or delete with --force to cancel them", name, len(active))
+	}
+	for _, r := range active {
+		if _, err := s.Cancel(ctx, r.ID); err != nil && !sparkflow.IsCode(err, sparkflow.Conflict) {
+			return err
+		}
+	}
+	if _, err := s.mutatePool(ctx, name, func(p *sparkflow.Pool) bool {
+		if p.Status == sparkflow.PoolDeleting {
+			return false
+		}
+		p.Status = sparkflow.PoolDeleting
+		return true
+	}); err != nil {
+		return err
+	}
+	cs, err := s.Store.ListClusters(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.State.Ended() {
+			continue
+		}
+		if err := s.Clusters.Terminate(ctx, c.ID); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return fmt.Errorf("terminate cluster %s: %w", c.ID, err)
+		}
+	}
+	s.Log.Info("pool deleting", "pool", name)
+	return s.Heal(ctx, name)
+}
+
+func (s *Service) finishDelete(ctx context.Context, p sparkflow.Pool, cs []sparkflow.Cluster) error {
+	for _, c := range cs {
+		if !c.State.Terminal() {
+			return nil // the TERMINATED events finish the job
+		}
+	}
+	for _, c := range cs {
+		if err := s.Store.DeleteCluster(ctx, c.ID); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return err
+		}
+	}
+	err := s.Store.DeletePool(ctx, p.Name)
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		err = nil
+	}
+	s.Log.Info("pool deleted", "pool", p.Name)
+	return err
+}

@@ -1,0 +1,196 @@
+package tasks
+
+import (
+	"context"
+
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// Grant is the output that resumes a workflow waiting for a slot.
+type Grant struct {
+	ClusterID string `json:"clusterId"`
+}
+
+// Reserve is the first task of an attempt (called with a task token): it gives the run a slot on
+// the least-loaded ready cluster of its pool and resumes the workflow at once, or puts the run in its
+// pool's FIFO, to be resumed by Dispatch when a slot frees or a cluster becomes ready. Runs are served
+// in acceptance order: a run takes a free slot only if there are more free slots than runs ahead of it.
+// Idempotent: a run that holds a slot already is resumed with it.
+func (s *Service) Reserve(ctx context.Context, runID, token string) error {
+	// The token goes on the run before we look for a slot: a Dispatch that grants us a slot from now
+	// on resumes this token, and one that granted it before left the slot for the look below to find.
+	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+		if r.Status.Terminal() || r.CancelRequested {
+			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s is %s%s", runID, r.Status, map[bool]string{true: " (cancel requested)"}[r.CancelRequested])
+		}
+		r.Token = token
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for try := 0; try < conflictRetries; try++ {
+		waiters, err := s.Store.Waiters(ctx, r.Pool, 0)
+		if err != nil {
+			return err
+		}
+		ahead := len(waiters)
+		for i, w := range waiters {
+			if w.RunID == runID {
+				ahead = i
+				break
+			}
+		}
+		clusters, err := s.Store.ListClusters(ctx, r.Pool)
+		if err != nil {
+			return err
+		}
+		if held := holder(clusters, runID); held != "" {
+			return s.grant(ctx, r.Pool, runID, held, token)
+		}
+		if core.FreeSlots(clusters) <= ahead {
+			break
+		}
+		c, _ := core.ChooseCluster(clusters, runID)
+		got, err := s.Store.Reserve(ctx, runID, c.ID)
+		if sparkflow.IsCode(err, sparkflow.Conflict) {
+			continue // someone took the slot first; look again
+		}
+		if err != nil {
+			return err
+		}
+		return s.grant(ctx, r.Pool, runID, got, token)
+	}
+	// No slot for us: wait in the FIFO, in acceptance order.
+	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: runID, Token: token, Since: r.CreatedAt}); err != nil {
+		return err
+	}
+	if _, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+		if r.Status != sparkflow.RunQueued {
+			return false, nil
+		}
+		r.SetStatus(sparkflow.RunWaiting, s.now(), "waiting for a free slot in pool "+r.Pool)
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	// A slot may have freed between the look and the enqueue: dispatch closes that gap.
+	return s.Dispatch(ctx, r.Pool)
+}
+
+func holder(clusters []sparkflow.Cluster, runID string) string {
+	for _, c := range clusters {
+		if c.Holds(runID) {
+			return c.ID
+		}
+	}
+	return ""
+}
+
+// grant records that run holds a slot on cluster and resumes its workflow. The caller that writes
+// the grant resumes the token the run holds at that moment (none when its workflow has not reached
+// Reserve yet: Reserve then finds the slot); a Reserve that finds its slot granted already resumes its
+// own token (own). No one else resumes: by then the run's token may be Submit's.
+func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string) error {
+	if _, err := s.Store.RemoveWaiter(ctx, pool, runID); err != nil {
+		return err
+	}
+	wrote := false
+	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+		if r.ClusterID == clusterID && r.ReservedAt != nil {
+			wrote = false
+			return false, nil
+		}
+		wrote = true
+		now := s.now()
+		r.ClusterID, r.ReservedAt = clusterID, &now
+		if r.Status == sparkflow.RunQueued {
+			r.SetStatus(sparkflow.RunWaiting, now, "")
+		}
+		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: "slot on " + clusterID})
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	token := own
+	if wrote {
+		token = r.Token
+		s.Log.Info("slot granted", "run_id", runID, "cluster_id", clusterID, "pool", pool)
+	}
+	return s.resume(ctx, token, Grant{ClusterID: clusterID})
+}
+
+// Dispatch hands free slots of a pool to its waiting runs, oldest first. Safe to call at any time and
+// from several places at once: each waiter is won by one caller only. A waiter whose workflow has not
+// reached Reserve yet (no token) gets its slot held; Reserve then finds it and goes on at once.
+func (s *Service) Dispatch(ctx context.Context, pool string) error {
+	for {
+		waiters, err := s.Store.Waiters(ctx, pool, 0)
+		if err != nil || len(waiters) == 0 {
+			return err
+		}
+		clusters, err := s.Store.ListClusters(ctx, pool)
+		if err != nil {
+			return err
+		}
+		progressed := false
+		for _, w := range waiters {
+			r, err := s.Store.GetRun(ctx, w.RunID)
+			if sparkflow.IsCode(err, sparkflow.NotFound) || (err == nil && r.Status.Terminal()) {
+				if _, err := s.Store.RemoveWaiter(ctx, pool, w.RunID); err != nil {
+					return err
+				}
+				progressed = true
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			c, ok := core.ChooseCluster(clusters, w.RunID)
+			if !ok {
+				return nil // no free slot: the next release or ready cluster dispatches again
+			}
+			got, err := s.Store.Reserve(ctx, w.RunID, c.ID)
+			if sparkflow.IsCode(err, sparkflow.Conflict) {
+				progressed = true // someone else took it; look again with fresh counts
+				break
+			}
+			if err != nil {
+				return err
+			}
+			won, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
+			if err != nil {
+				return err
+			}
+			if won {
+				if err := s.grant(ctx, pool, w.RunID, got, ""); err != nil {
+					return err
+				}
+			}
+			progressed = true
+			break // counts changed; list again
+		}
+		if !progressed {
+			return nil
+		}
+	}
+}
+
+// release frees whatever slot or FIFO place the run holds and dispatches the pool.
+func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
+	if _, err := s.Store.RemoveWaiter(ctx, r.Pool, r.ID); err != nil {
+		return err
+	}
+	clusters, err := s.Store.ListClusters(ctx, r.Pool)
+	if err != nil {
+		return err
+	}
+	if held := holder(clusters, r.ID); held != "" {
+		if err := s.Store.Release(ctx, r.ID, held); err != nil {
+			return err
+		}
+	}
+	return s.Dispatch(ctx, r.Pool)
+}
