@@ -165,11 +165,11 @@ func TestTaskErrorsAreNamedForStepFunctions(t *testing.T) {
 		ctx := context.Background()
 		var ie messages.InvokeResponse_Error
 		err := h.Reserve(ctx, workflow.TokenInput{RunID: "nope", Token: "t"})
-		if !errors.As(err, &ie) || ie.Type != workflow.ErrorFailed {
+		if !errors.As(err, &ie) || ie.Type != workflow.ErrorNotFound {
 			t.Fatalf("reserve of an unknown run: %#v", err)
 		}
 		_, err = h.Pool(ctx, lambdas.PoolInput{Action: "grow"})
-		if !errors.As(err, &ie) || ie.Type != workflow.ErrorFailed || !strings.Contains(ie.Message, "create, delete, heal") {
+		if !errors.As(err, &ie) || ie.Type != workflow.ErrorInvalid || !strings.Contains(ie.Message, "create, delete, heal") {
 			t.Fatalf("bad pool action: %#v", err)
 		}
 		out, err := h.Pool(ctx, lambdas.PoolInput{Action: "heal", Name: "etl"})

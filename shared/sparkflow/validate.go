@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Limits from EMR and Step Functions (see shared/aws-facts.md); a request over them is refused before
@@ -240,9 +242,16 @@ func Expand(s string, params map[string]string) string {
 }
 
 // Validate checks a run request's shape (the transform's existence is checked by the caller).
-func (r RunRequest) Validate() error {
+func (r *RunRequest) Validate() error {
 	if err := ValidateName("transform", r.Transform); err != nil {
 		return err
+	}
+	if r.ID != "" {
+		id, err := CanonicalRunID(r.ID)
+		if err != nil {
+			return err
+		}
+		r.ID = id
 	}
 	for k := range r.Params {
 		if !paramRE.MatchString(k) {
@@ -250,4 +259,15 @@ func (r RunRequest) Validate() error {
 		}
 	}
 	return nil
+}
+
+// CanonicalRunID returns a run id in its one canonical form (a UUID in lower case, as uuid.NewString
+// writes it). An id in upper case is the same id; braces, a urn:uuid: prefix or any other form are
+// refused rather than read as a different run.
+func CanonicalRunID(id string) (string, error) {
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return "", FieldError("id", "%q is not a UUID written as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx; leave it out to get one", id)
+	}
+	return u.String(), nil
 }

@@ -3,8 +3,6 @@ package tasks
 import (
 	"context"
 
-	"github.com/google/uuid"
-
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
@@ -17,9 +15,6 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 		return sparkflow.Run{}, false, err
 	}
 	if req.ID != "" {
-		if _, err := uuid.Parse(req.ID); err != nil {
-			return sparkflow.Run{}, false, sparkflow.FieldError("id", "%q is not a UUID; leave it out to get one", req.ID)
-		}
 		if r, err := s.Store.GetRun(ctx, req.ID); err == nil {
 			return r, false, nil
 		}

@@ -19,6 +19,8 @@ package workflow
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
@@ -73,8 +75,13 @@ const (
 	ErrorCancelled = "SparkFlow.Cancelled"
 	// ErrorTransient marks a task failure worth retrying.
 	ErrorTransient = "SparkFlow.Transient"
-	// ErrorFailed marks a task failure that retrying cannot fix: the workflow's Catch ends the attempt.
-	ErrorFailed = "SparkFlow.Failed"
+	// ErrorFailed marks a task failure that retrying cannot fix (an unclassified one); the other
+	// SparkFlow.* names say which kind: the workflow's Catch ends the attempt on any of them, and a
+	// caller of the pool workflow maps them back to the domain's error codes (CodeOf).
+	ErrorFailed   = "SparkFlow.Failed"
+	ErrorInvalid  = "SparkFlow.Invalid"
+	ErrorNotFound = "SparkFlow.NotFound"
+	ErrorConflict = "SparkFlow.Conflict"
 )
 
 // LambdaErrors are the Lambda service errors worth retrying (per the Step Functions documentation).
@@ -95,8 +102,8 @@ func (f *Failure) Error() string { return f.Name + ": " + f.Cause }
 
 // ErrorName names a task's error for a workflow, the same way on both homes: a Failure keeps its
 // name; transient and internal errors (a throttle, a crash-like failure) are ErrorTransient, which the
-// tasks' Retry retries; anything else (a caller's mistake, a missing record, a conflict retrying
-// cannot fix) is ErrorFailed, which the Catch turns into the attempt's end.
+// tasks' Retry retries; a caller's mistake, a missing record or a conflict retrying cannot fix are
+// ErrorInvalid, ErrorNotFound and ErrorConflict, which the Catch turns into the attempt's end.
 func ErrorName(err error) string {
 	var f *Failure
 	if errors.As(err, &f) {
@@ -105,9 +112,54 @@ func ErrorName(err error) string {
 	switch sparkflow.ErrorCode(err) {
 	case sparkflow.Transient, sparkflow.Internal:
 		return ErrorTransient
+	case sparkflow.Invalid:
+		return ErrorInvalid
+	case sparkflow.NotFound:
+		return ErrorNotFound
+	case sparkflow.Conflict:
+		return ErrorConflict
 	}
 	return ErrorFailed
 }
+
+// CodeOf is the domain's error code of a task error's name (the inverse of ErrorName).
+func CodeOf(name string) sparkflow.Code {
+	switch name {
+	case ErrorTransient:
+		return sparkflow.Transient
+	case ErrorInvalid:
+		return sparkflow.Invalid
+	case ErrorNotFound:
+		return sparkflow.NotFound
+	case ErrorConflict:
+		return sparkflow.Conflict
+	}
+	return sparkflow.Internal
+}
+
+// ErrorOf rebuilds a domain error from a task failure as Step Functions reports it: the error name
+// and the cause, which for a Lambda function error is its JSON payload. A message that starts with a
+// field name ("pool: ...") keeps the field.
+func ErrorOf(name, cause string) error {
+	msg := cause
+	var payload struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}
+	if json.Unmarshal([]byte(cause), &payload) == nil && payload.ErrorMessage != "" {
+		msg = payload.ErrorMessage
+		if name == "" {
+			name = payload.ErrorType
+		}
+	}
+	e := &sparkflow.Error{Code: CodeOf(name), Message: msg}
+	if field, rest, ok := strings.Cut(msg, ": "); ok && fieldRE.MatchString(field) && e.Code == sparkflow.Invalid {
+		e.Field, e.Message = field, rest
+	}
+	return e
+}
+
+var fieldRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9.]*$`)
 
 // Input is what a run workflow starts with (the intake task sends it).
 type Input struct {

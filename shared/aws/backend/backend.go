@@ -28,6 +28,7 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tasks"
 	"github.com/sparkflow/sparkflow/shared/tiers"
+	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
 // Outputs are the stack outputs the backend needs.
@@ -116,8 +117,9 @@ func (b *Backend) admin(ctx context.Context, in lambdas.PoolInput, out any) erro
 			return nil
 		case types.ExecutionStatusRunning, types.ExecutionStatusPendingRedrive:
 		default:
-			// The task's own error message says what is wrong (validation, conflict).
-			return sparkflow.Errorf(sparkflow.Invalid, "%s", aws.ToString(d.Cause))
+			// The task's own error says what is wrong (validation, not found, conflict), in the
+			// names both homes give errors.
+			return workflow.ErrorOf(aws.ToString(d.Error), aws.ToString(d.Cause))
 		}
 		select {
 		case <-ctx.Done():
@@ -177,6 +179,9 @@ func (b *Backend) DeleteTransform(ctx context.Context, name string) error {
 // SubmitRun puts the request on the runs queue with a new run id, so the run can be followed at once;
 // the intake function records it (a request it cannot accept is kept as rejected, with the reason).
 func (b *Backend) SubmitRun(ctx context.Context, req sparkflow.RunRequest) (sparkflow.Run, error) {
+	if err := req.Validate(); err != nil {
+		return sparkflow.Run{}, err
+	}
 	if req.ID == "" {
 		req.ID = uuid.NewString()
 	}

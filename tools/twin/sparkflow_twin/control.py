@@ -1,0 +1,99 @@
+"""The twin's control API, for the tests (127.0.0.1 only): EMR faults and losses, throttling, firing
+scheduled rules, pausing a queue's poller, and what the twin recorded (calls, invocations, events)."""
+import datetime
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import moto.events.models as events_models
+
+
+def fire_schedules(account, region, name_contains):
+    """Fires the scheduled rules whose name contains name_contains now, as EventBridge would at their
+    next tick; returns their names."""
+    backend = events_models.events_backends[account][region]
+    fired = []
+    for bus in backend.event_buses.values():
+        for rule in list(bus.rules.values()):
+            if not rule.scheduled_expression or name_contains not in rule.name:
+                continue
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                     "account": account, "time": datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "region": region, "resources": [rule.arn], "detail": {}}
+            rule.send_to_targets(event)
+            fired.append(rule.name)
+    return fired
+
+
+def serve(twin):
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def _reply(self, code, obj):
+            body = json.dumps(obj, default=str).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            if self.path.startswith("/calls"):
+                since = float(self.path.split("since=")[1]) if "since=" in self.path else 0.0
+                return self._reply(200, twin.recorder.snapshot(since))
+            if self.path == "/stats":
+                s = twin.runtime.stats()
+                s["emitted"] = len(twin.player.emitted)
+                s["dropped"] = len(twin.player.dropped)
+                return self._reply(200, s)
+            if self.path == "/health":
+                return self._reply(200, {"ok": True})
+            self._reply(404, {"error": "no route " + self.path})
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            p = twin.player
+            if self.path == "/emr/faults":
+                with p.lock:
+                    p.faults.extend(body.get("faults", []))
+                return self._reply(200, {"ok": True})
+            if self.path == "/emr/clear":
+                with p.lock:
+                    p.faults.clear()
+                    p.start_failures.clear()
+                twin.recorder.throttle.clear()
+                return self._reply(200, {"ok": True})
+            if self.path == "/emr/lose":
+                return self._reply(200, {"lost": p.lose(body["clusterId"], body.get("code", "INSTANCE_FAILURE"))})
+            if self.path == "/emr/start-failures":
+                with p.lock:
+                    p.start_failures.setdefault(body.get("pool", "*"), []).extend(body["codes"])
+                return self._reply(200, {"ok": True})
+            if self.path == "/emr/config":
+                if "provisionSeconds" in body:
+                    p.provision_seconds = float(body["provisionSeconds"])
+                return self._reply(200, {"ok": True})
+            if self.path == "/throttle":
+                twin.recorder.throttle[body.get("service", "elasticmapreduce")] = float(body.get("rate", 0))
+                return self._reply(200, {"ok": True})
+            if self.path == "/schedule/fire":
+                return self._reply(200, {"fired": fire_schedules(twin.account, twin.region, body.get("nameContains", ""))})
+            if self.path == "/queue/pause":
+                twin.poller.paused.add(body["queue"])
+                return self._reply(200, {"ok": True})
+            if self.path == "/queue/resume":
+                twin.poller.paused.discard(body["queue"])
+                return self._reply(200, {"ok": True})
+            if self.path == "/reset":
+                twin.runtime.reset()
+                return self._reply(200, {"ok": True})
+            self._reply(404, {"error": "no route " + self.path})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

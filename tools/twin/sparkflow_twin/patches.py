@@ -1,0 +1,172 @@
+"""The narrow patches that make moto 5.2.1 a twin of the AWS services SparkFlow's stack uses. Each one
+says what moto does upstream and what it does instead; test_patches.py checks each on its own."""
+import copy
+import datetime
+import json
+
+import moto.awslambda.models as lambda_models
+import moto.emr.models as emr_models
+import moto.emr.responses as emr_responses
+import moto.events.models as events_models
+import moto.sqs.models as sqs_models
+import moto.stepfunctions.parser.models as sfn_models
+from moto.core.responses import ActionResult
+from moto.utilities.arns import parse_arn
+
+
+# 1. Step Functions. Upstream, start_execution deep-copies the state machine together with its running
+# executions and its backend (every other state machine and their executions), whose threads hold
+# locks: the second StartExecution fails with "cannot pickle '_thread.RLock' object". The copy leaves
+# the executions out and shares the backend (the clone only needs the definition).
+class _CopyWithoutExecutions:
+    @staticmethod
+    def deepcopy(obj, memo=None):
+        memo = {} if memo is None else memo
+        backend = getattr(obj, "backend", None)
+        if backend is not None:
+            memo[id(backend)] = backend
+        executions = getattr(obj, "executions", None)
+        if executions is None:
+            return copy.deepcopy(obj, memo)
+        obj.executions = []
+        try:
+            return copy.deepcopy(obj, memo)
+        finally:
+            obj.executions = executions
+
+
+def patch_stepfunctions():
+    sfn_models.copy = _CopyWithoutExecutions
+    # Upstream, CloudFormation creates state machines in the backend that does not execute them,
+    # while the API serves the executing one once execute_state_machine is on: the deployed state
+    # machines "do not exist". CloudFormation creates them in the executing backend.
+    import moto.stepfunctions.models as sfn_plain
+
+    sfn_plain.stepfunctions_backends = sfn_models.stepfunctions_parser_backends
+
+
+# 2. Lambda. Upstream, Invoke runs a function only through Docker, which this machine does not have.
+# Invoke runs the function's deployed bootstrap through the twin's runtime instead; an asynchronous
+# (Event) invocation is queued with Lambda's retry behaviour.
+def patch_lambda(runtime):
+    def invoke(self, body, request_headers, response_headers):
+        payload = body.encode() if isinstance(body, str) else (body or b"{}")
+        if request_headers.get("X-Amz-Invocation-Type") == "Event":
+            runtime.invoke_async(self, payload)
+            return b""
+        ok, out = runtime.invoke(self, payload)
+        if not ok:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return out
+
+    lambda_models.LambdaFunction.invoke = invoke
+
+
+# 3. SQS. Upstream, SendMessage itself invokes a queue's event-source-mapped function, one message at a
+# time, inside the sender's request, ignoring ReportBatchItemFailures and the visibility timeout. The
+# twin polls the queues as Lambda does (esm.py); the queue's own list of mappings is kept but never
+# iterated here.
+class _NoInlineMappings(dict):
+    def items(self):
+        return []
+
+
+def patch_sqs():
+    original = sqs_models.Queue.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.lambda_event_source_mappings = _NoInlineMappings()
+
+    sqs_models.Queue.__init__ = init
+
+
+def eventbridge_envelope(event):
+    """An event as EventBridge hands it to a target: moto's own has a float time and an extra field."""
+    out = {k: event[k] for k in ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail") if k in event}
+    t = out.get("time")
+    if isinstance(t, (int, float)):
+        out["time"] = datetime.datetime.fromtimestamp(t, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out
+
+
+# 4. EventBridge. Upstream, a rule delivers only to SQS, log groups and buses, and raises
+# NotImplementedError for a Lambda target. A Lambda target is invoked asynchronously, as EventBridge
+# does, with the event in EventBridge's exact envelope; other targets go to moto as before.
+def patch_events(runtime, lambda_backend_for):
+    original = events_models.Rule.send_to_targets
+
+    def send_to_targets(self, original_event, transform_input=True):
+        if not self.event_pattern.matches_event(original_event):
+            return
+        rest = []
+        for target in self.targets:
+            arn = parse_arn(target["Arn"])
+            if arn.service != "lambda":
+                rest.append(target)
+                continue
+            fn = lambda_backend_for(arn.account, arn.region).get_function(target["Arn"])
+            event = eventbridge_envelope(original_event)
+            if target.get("Input"):
+                event = json.loads(target["Input"])
+            runtime.invoke_async(fn, json.dumps(event).encode())
+        if rest:
+            clone = copy.copy(self)
+            clone.targets = rest
+            original(clone, original_event, transform_input)
+
+    events_models.Rule.send_to_targets = send_to_targets
+
+
+# 5. EMR. Upstream, a new cluster is WAITING at once and never changes, a step is RUNNING or PENDING
+# forever, and CancelSteps does not exist. The player (player.py) owns clusters' and steps' states: a
+# new cluster is STARTING, every new step PENDING, and CancelSteps is answered and passed to the player.
+def patch_emr(player):
+    original_init = emr_models.Cluster.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.state = "STARTING"
+        player.launched(self)
+
+    emr_models.Cluster.__init__ = init
+
+    def add_steps(self, steps):
+        if getattr(self, "state", None) in ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
+            raise emr_models.ValidationException(f"A job flow that is shutting down, terminated, or finished may not be modified. ({self.id})")
+        added = []
+        for step in steps:
+            fake = emr_models.Step(state="PENDING", **step)
+            self.steps.append(fake)
+            added.append(fake)
+        player.steps_added(self, added)
+        return added
+
+    emr_models.Cluster.add_steps = add_steps
+
+    original_terminate = emr_models.ElasticMapReduceBackend.terminate_job_flows
+
+    def terminate_job_flows(self, job_flow_ids):
+        for cid in job_flow_ids:
+            if cid in self.clusters and not self.clusters[cid].termination_protected:
+                player.terminate(self.clusters[cid], "USER_REQUEST", "Terminated by user request")
+        return [self.clusters[c] for c in job_flow_ids if c in self.clusters]
+
+    emr_models.ElasticMapReduceBackend.terminate_job_flows = terminate_job_flows
+    emr_models.ElasticMapReduceBackend._twin_original_terminate = original_terminate
+
+    def cancel_steps(self):
+        cluster_id = self._get_param("ClusterId")
+        step_ids = self._get_param("StepIds", [])
+        cluster = self.backend.describe_cluster(cluster_id)
+        infos = []
+        for sid in step_ids:
+            ok = player.cancel(cluster, sid)
+            infos.append({"StepId": sid, "Status": "SUBMITTED" if ok else "FAILED", "Reason": "" if ok else "the step has ended or does not exist"})
+        return ActionResult({"CancelStepsInfoList": infos})
+
+    emr_responses.ElasticMapReduceResponse.cancel_steps = cancel_steps
+
+
+def lambda_backend_for(account, region):
+    return lambda_models.lambda_backends[account][region]
