@@ -192,7 +192,8 @@ func TestApplyStep(t *testing.T) {
 		{"older attempt ignored", submitted, step("s-1", sparkflow.StepFailed), 1, sparkflow.RunSubmitted, sparkflow.StepPending, StepEffect{}},
 		{"other step ignored", submitted, step("s-9", sparkflow.StepFailed), 2, sparkflow.RunSubmitted, sparkflow.StepPending, StepEffect{}},
 		{"duplicate ignored", submitted, step("s-2", sparkflow.StepPending), 2, sparkflow.RunSubmitted, sparkflow.StepPending, StepEffect{}},
-		{"stale after end ignored", sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunRunning, StepID: "s", StepState: sparkflow.StepCompleted}, step("s", sparkflow.StepRunning), 1, sparkflow.RunRunning, sparkflow.StepCompleted, StepEffect{}},
+		{"stale after end ignored", sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunRunning, StepID: "s", StepState: sparkflow.StepCompleted, StartedAt: &t0}, step("s", sparkflow.StepRunning), 1, sparkflow.RunRunning, sparkflow.StepCompleted, StepEffect{}},
+		{"a late RUNNING only fills in a missing start", sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunSubmitted, StepID: "s", StepState: sparkflow.StepCompleted}, step("s", sparkflow.StepRunning), 1, sparkflow.RunSubmitted, sparkflow.StepCompleted, StepEffect{Changed: true}},
 		{"ended run ignored", sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunSucceeded, StepID: "s"}, step("s", sparkflow.StepFailed), 1, sparkflow.RunSucceeded, "", StepEffect{}},
 		{"event before submit recorded the step", sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunWaiting, ClusterID: "j-1"}, step("s-new", sparkflow.StepRunning), 1, sparkflow.RunRunning, sparkflow.StepRunning, StepEffect{Changed: true}},
 	}

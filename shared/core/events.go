@@ -69,6 +69,13 @@ func ApplyStep(r sparkflow.Run, ch emrevent.StepChange, attempt int, now time.Ti
 		return r, StepEffect{}
 	}
 	if r.StepState != "" && ch.State.Rank() <= r.StepState.Rank() {
+		if ch.State == sparkflow.StepRunning && r.StartedAt == nil && r.StepID == ch.StepID {
+			// EventBridge does not order events: a RUNNING event that comes after the step's end
+			// still tells when it started.
+			t := StepStart(ch.Time, r.ReservedAt, now)
+			r.StartedAt = &t
+			return r, StepEffect{Changed: true}
+		}
 		return r, StepEffect{}
 	}
 	if r.Status.Rank() < sparkflow.RunSubmitted.Rank() {
@@ -91,6 +98,15 @@ func ApplyStep(r sparkflow.Run, ch emrevent.StepChange, attempt int, now time.Ti
 		eff.Ended = true
 		if ch.State != sparkflow.StepCompleted && ch.Message != "" {
 			r.Reason = ch.Message
+		}
+		if r.StartedAt == nil && ch.State != sparkflow.StepCancelled {
+			// Its RUNNING event has not come (late or lost): the step started after its slot was
+			// reserved, the earliest it can have started.
+			t := StepStart(time.Time{}, r.ReservedAt, now)
+			if r.ReservedAt != nil {
+				t = *r.ReservedAt
+			}
+			r.StartedAt = &t
 		}
 	}
 	return r, eff
