@@ -152,7 +152,7 @@ func runTable(tw *tabwriter.Writer, r sparkflow.Run) {
 	row(tw, "Status:", r.Status)
 	row(tw, "Attempt:", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts))
 	row(tw, "Cluster:", display.OrDash(r.ClusterID))
-	row(tw, "Step:", display.OrDash(r.StepID)+" "+string(r.StepState))
+	row(tw, "Step:", display.OrDash(r.StepID)+" "+display.StepState(r))
 	for k, v := range r.Params {
 		row(tw, "Argument:", k+" = "+v)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/sparkflow/sparkflow/shared/emrevent"
+	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
 // EventRetryAttempts and EventMaxAge are EventBridge's most patient delivery (185 attempts, 24 h): an
@@ -19,12 +20,12 @@ const EventRetryAttempts = 185
 
 // Events are the EMR state-change rules and the reconciler's schedule.
 type Events struct {
-	Cluster, Step, Reconcile awsevents.Rule
+	Cluster, Step, Execution, Reconcile awsevents.Rule
 }
 
 // NewEvents declares exact rules for EMR's cluster and step state changes, targeting the events
 // function with retries and a dead-letter queue, and the reconciler's schedule.
-func NewEvents(scope constructs.Construct, id string, handler, reconcile awslambda.Function, dlq awssqs.Queue, every awscdk.Duration) *Events {
+func NewEvents(scope constructs.Construct, id string, handler, reconcile awslambda.Function, dlq awssqs.Queue, every awscdk.Duration, runStateMachineARN *string) *Events {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	target := awseventstargets.NewLambdaFunction(handler, &awseventstargets.LambdaFunctionProps{
 		DeadLetterQueue: dlq, RetryAttempts: jsii.Number(EventRetryAttempts), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24))})
@@ -38,6 +39,14 @@ func NewEvents(scope constructs.Construct, id string, handler, reconcile awslamb
 	return &Events{
 		Cluster: rule("ClusterStateChange", emrevent.ClusterDetailType),
 		Step:    rule("StepStatusChange", emrevent.StepDetailType),
+		// A run's execution that fails, times out or is stopped from outside without finishing its run:
+		// the handler ends the run with the reason and frees its slot.
+		Execution: awsevents.NewRule(c, jsii.String("RunExecutionEnded"), &awsevents.RuleProps{
+			Description: jsii.String("SparkFlow: a run's workflow execution ended without finishing it"),
+			EventPattern: &awsevents.EventPattern{Source: jsii.Strings(workflow.ExecutionSource), DetailType: jsii.Strings(workflow.ExecutionDetailType),
+				Detail: &map[string]any{"stateMachineArn": []*string{runStateMachineARN}, "status": []string{"FAILED", "TIMED_OUT", "ABORTED"}}},
+			Targets: &[]awsevents.IRuleTarget{target},
+		}),
 		Reconcile: awsevents.NewRule(c, jsii.String("ReconcileSchedule"), &awsevents.RuleProps{
 			Description: jsii.String("SparkFlow: compare records with EMR and repair what lost events left behind"),
 			Schedule:    awsevents.Schedule_Rate(every),

@@ -97,7 +97,7 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	}
 	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env, PassRoles: passRoles})
 	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
-	s.Events = NewEvents(st, "Events", s.Functions.ByName[names.FunctionEMREvents], s.Functions.ByName[names.FunctionReconcile], s.Queues.EventsDLQ, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)))
+	s.Events = NewEvents(st, "Events", s.Functions.ByName[names.FunctionEMREvents], s.Functions.ByName[names.FunctionReconcile], s.Queues.EventsDLQ, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)), StateMachineARN(st, runName))
 
 	for _, fn := range s.Functions.ByName {
 		s.Storage.Table.GrantReadWriteData(fn)

@@ -49,7 +49,7 @@ func TestResources(t *testing.T) {
 	tmpl, doc := synth(t)
 	for typ, n := range map[string]float64{
 		"AWS::Lambda::Function": 7, "AWS::Logs::LogGroup": 7, "AWS::StepFunctions::StateMachine": 2, "AWS::SQS::Queue": 3,
-		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 3, "AWS::CloudWatch::Alarm": 1, "AWS::Lambda::EventSourceMapping": 1,
+		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 4, "AWS::CloudWatch::Alarm": 1, "AWS::Lambda::EventSourceMapping": 1,
 		"AWS::IAM::InstanceProfile": 1,
 	} {
 		tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
@@ -104,6 +104,11 @@ func TestEventRulesAreExactWithRetriesAndDLQ(t *testing.T) {
 		})
 	}
 	tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{"ScheduleExpression": "rate(5 minutes)"})
+	// The run state machine's executions that end without finishing their run reach the handler.
+	tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
+		"EventPattern": map[string]any{"source": []any{"aws.states"}, "detail-type": []any{"Step Functions Execution Status Change"},
+			"detail": map[string]any{"stateMachineArn": assertions.Match_AnyValue(), "status": []any{"FAILED", "TIMED_OUT", "ABORTED"}}},
+	})
 	_ = doc
 }
 

@@ -129,6 +129,9 @@ const (
 	CauseQueueTimeout = "QueueTimeout"
 	CauseSubmitFailed = "SubmitFailed"
 	CauseCancelled    = "Cancelled"
+	// CauseWorkflowEnded: the run's workflow execution ended without finishing it (stopped from
+	// outside, failed, timed out): no attempt can follow.
+	CauseWorkflowEnded = "WorkflowEnded"
 )
 
 // Verdict is what becomes of a run after an attempt ended.
@@ -143,8 +146,16 @@ type Verdict struct {
 // cluster retries while attempts remain and fails it otherwise.
 func Conclude(r sparkflow.Run, o Outcome) Verdict {
 	switch {
-	case o.StepState == sparkflow.StepCompleted:
+	case o.StepState == sparkflow.StepCompleted || (r.StepState == sparkflow.StepCompleted && r.StepID != ""):
+		// EMR's truth wins: a step recorded COMPLETED is a succeeded attempt, whatever else (a timeout
+		// that raced its end event, a lost cluster, a late cancel) the workflow concluded.
 		return Verdict{Status: sparkflow.RunSucceeded}
+	case o.Cause == CauseWorkflowEnded:
+		status := sparkflow.RunFailed
+		if o.StepState == sparkflow.StepCancelled {
+			status = sparkflow.RunCancelled
+		}
+		return Verdict{Status: status, Reason: o.Reason}
 	case r.CancelRequested || o.Cause == CauseCancelled:
 		return Verdict{Status: sparkflow.RunCancelled, Reason: "cancelled by request"}
 	case o.Cause == CauseTimeout:
@@ -218,4 +229,16 @@ func StepStart(eventTime time.Time, reservedAt *time.Time, now time.Time) time.T
 		t = *reservedAt
 	}
 	return t
+}
+
+// PendingResumes returns the active runs whose step's end is recorded but whose workflow has not
+// taken it yet (its resume was lost or throttled): the reconciler sends their resumes again.
+func PendingResumes(active []sparkflow.Run) []sparkflow.Run {
+	var out []sparkflow.Run
+	for _, r := range active {
+		if !r.Status.Terminal() && r.StepID != "" && r.StepState.Terminal() && r.Token != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }

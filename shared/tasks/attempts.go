@@ -133,9 +133,14 @@ func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (wor
 	if r.Status.Terminal() {
 		return workflow.FinishResult{Status: r.Status}, s.release(ctx, r)
 	}
-	if o.Cause == core.CauseTimeout && r.StepID != "" && !r.StepState.Terminal() {
+	cancelled := false
+	if (o.Cause == core.CauseTimeout || o.Cause == core.CauseWorkflowEnded) && r.StepID != "" && !r.StepState.Terminal() {
+		// The step would go on working for a run that has ended: cancel it. EMR cancels
+		// asynchronously; the record says CANCEL_PENDING, the step's last state as SparkFlow knows it.
 		if err := s.Clusters.CancelStep(ctx, r.ClusterID, r.StepID); err != nil {
-			s.Log.Warn("cancel timed-out step", "run_id", runID, "step_id", r.StepID, "err", err)
+			s.Log.Warn("cancel the step of an ended attempt", "run_id", runID, "step_id", r.StepID, "err", err)
+		} else {
+			cancelled = true
 		}
 	}
 	var verdict core.Verdict
@@ -158,6 +163,9 @@ func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (wor
 			r.Reason = verdict.Reason
 		} else if verdict.Status == sparkflow.RunSucceeded {
 			r.Reason = ""
+		}
+		if cancelled && !r.StepState.Terminal() {
+			r.StepState = sparkflow.StepCancelPending
 		}
 		r.SetStatus(verdict.Status, now, verdict.Reason)
 		return true, nil

@@ -2,17 +2,29 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/emrevent"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
 // HandleEvent applies one EMR state-change event (the EventBridge JSON). Events can come late, twice,
 // out of order or never: handling is idempotent and monotonic, and what never comes is repaired by
 // Reconcile. Events about clusters and steps SparkFlow does not manage are ignored.
 func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
+	var head struct {
+		Source     string `json:"source"`
+		DetailType string `json:"detail-type"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return sparkflow.Wrap(sparkflow.Invalid, err, "not an EventBridge event")
+	}
+	if head.Source == workflow.ExecutionSource && head.DetailType == workflow.ExecutionDetailType {
+		return s.handleExecutionEvent(ctx, raw)
+	}
 	ev, err := emrevent.Parse(raw, false)
 	if err != nil {
 		return err
@@ -61,6 +73,11 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 	}
 	if eff.Ended {
 		return s.resume(ctx, r.Token, core.Outcome{StepState: ch.State, Reason: reasonOf(ch)})
+	}
+	if !eff.Changed && ch.State.Terminal() && !r.Status.Terminal() && attempt == r.Attempt && r.StepID == ch.StepID && r.StepState.Terminal() {
+		// A redelivered end event: its first handling recorded the end but its resume may have been
+		// lost. Resuming again is safe (a token used already is not an error).
+		return s.resume(ctx, r.Token, core.Outcome{StepState: r.StepState, Reason: reasonOf(ch)})
 	}
 	return nil
 }

@@ -16,6 +16,9 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	}
 	if req.ID != "" {
 		if r, err := s.Store.GetRun(ctx, req.ID); err == nil {
+			if !sameRequest(r, req) {
+				return r, false, sparkflow.Errorf(sparkflow.Conflict, "run %s was accepted before for transform %s with parameters %v; this request (transform %s, parameters %v) differs: send it with another id, or none", r.ID, r.Transform, r.Params, req.Transform, req.Params)
+			}
 			return r, false, nil
 		}
 	}
@@ -73,4 +76,18 @@ func (s *Service) Reject(ctx context.Context, id, body string, cause error) erro
 		id = s.NewID()
 	}
 	return s.Store.PutRejected(ctx, sparkflow.Rejected{ID: id, Body: body, Reason: cause.Error(), At: s.now()})
+}
+
+// sameRequest reports whether req asks for the run r was accepted for (a redelivery), as opposed to a
+// different request that reuses its id.
+func sameRequest(r sparkflow.Run, req sparkflow.RunRequest) bool {
+	if r.Transform != req.Transform || len(r.Params) != len(req.Params) {
+		return false
+	}
+	for k, v := range req.Params {
+		if r.Params[k] != v {
+			return false
+		}
+	}
+	return true
 }

@@ -14,6 +14,7 @@ type ReconcileReport struct {
 	ClustersChecked int `json:"clustersChecked"` // clusters described
 	StepsRepaired   int `json:"stepsRepaired"`   // step changes applied that no event had delivered
 	ClustersFixed   int `json:"clustersFixed"`   // cluster changes applied that no event had delivered
+	ResumesResent   int `json:"resumesResent"`   // step ends recorded whose workflow resume was lost, sent again
 	Skipped         int `json:"skipped"`         // checks left for the next pass: budget spent
 }
 
@@ -26,6 +27,12 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 	active, err := s.Store.ListRuns(ctx, sparkflow.RunFilter{Active: true})
 	if err != nil {
 		return rep, err
+	}
+	for _, r := range core.PendingResumes(active) {
+		rep.ResumesResent++
+		if err := s.resume(ctx, r.Token, core.Outcome{StepState: r.StepState, Reason: r.Reason}); err != nil {
+			s.Log.Warn("reconcile: resend resume", "run_id", r.ID, "err", err)
+		}
 	}
 	all, err := s.Store.ListClusters(ctx, "")
 	if err != nil {
@@ -49,8 +56,8 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 			return rep, err
 		}
 	}
-	if rep.StepsRepaired+rep.ClustersFixed > 0 {
-		s.Log.Info("reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed)
+	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent > 0 {
+		s.Log.Info("reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent)
 	}
 	return rep, nil
 }

@@ -65,10 +65,18 @@ func (d Definition) ASL(functions map[string]string) ([]byte, error) {
 		case TypeChoice:
 			var cs []map[string]any
 			for _, c := range s.Choices {
-				cs = append(cs, map[string]any{"Variable": c.Variable, "BooleanEquals": c.BooleanEquals, "Next": c.Next})
+				ch := map[string]any{"Variable": c.Variable, "Next": c.Next}
+				if c.StringEquals != "" {
+					ch["StringEquals"] = c.StringEquals
+				} else {
+					ch["BooleanEquals"] = c.BooleanEquals
+				}
+				cs = append(cs, ch)
 			}
 			st["Choices"] = cs
 			st["Default"] = s.Default
+		case TypeFail:
+			st["Error"], st["Cause"] = s.Error, s.Cause
 		}
 		if s.Type == TypeTask || s.Type == TypePass {
 			if s.ResultPath != "" {
@@ -128,7 +136,7 @@ func (d Definition) Check() error {
 			for _, c := range s.Choices {
 				targets = append(targets, c.Next)
 			}
-		case TypeSucceed:
+		case TypeSucceed, TypeFail:
 		default:
 			return fmt.Errorf("state %s: type %q is not one the interpreter runs", s.Name, s.Type)
 		}

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
 // Definition is a workflow: a small, typed subset of the Amazon States Language. ASL renders it for
@@ -22,6 +23,7 @@ const (
 	TypePass    StateType = "Pass"
 	TypeChoice  StateType = "Choice"
 	TypeSucceed StateType = "Succeed"
+	TypeFail    StateType = "Fail"
 )
 
 // State is one state. Paths are JSONPath as Step Functions reads them, limited to "$", "$.a.b" and,
@@ -50,6 +52,8 @@ type State struct {
 	// Choice.
 	Choices []Choice
 	Default string
+	// Fail: the error and cause the execution fails with.
+	Error, Cause string
 	// Task and Pass: the next state, or End.
 	Next string
 	End  bool
@@ -71,10 +75,12 @@ type Catcher struct {
 	Next        string
 }
 
-// Choice goes to Next when the boolean at Variable equals BooleanEquals.
+// Choice goes to Next when the value at Variable equals BooleanEquals or, when StringEquals is set,
+// that string.
 type Choice struct {
 	Variable      string
 	BooleanEquals bool
+	StringEquals  string
 	Next          string
 }
 
@@ -143,9 +149,20 @@ func Run() Definition {
 				ResultSelector: map[string]any{"retry.$": "$.Payload.retry", "status.$": "$.Payload.status"},
 				ResultPath:     "$.finish",
 				Retry:          taskRetry(),
-				Next:           "Again",
+				// Finish failing for good fails the execution; the execution-status rule (or, locally,
+				// the engine) then ends the run and frees its slot.
+				Catch: []Catcher{{ErrorEquals: []string{ErrorAll}, ResultPath: "$.error", Next: "FinishFailed"}},
+				Next:  "Again",
 			},
-			{Name: "Again", Type: TypeChoice, Choices: []Choice{{Variable: "$.finish.retry", BooleanEquals: true, Next: StateReserve}}, Default: "Done"},
+			{Name: "FinishFailed", Type: TypeFail, Error: ErrorFinishFailed, Cause: "Finish could not record the attempt's end; the run is ended by the execution-status handler"},
+			{Name: "Again", Type: TypeChoice, Choices: []Choice{
+				{Variable: "$.finish.retry", BooleanEquals: true, Next: StateReserve},
+				{Variable: "$.finish.status", StringEquals: string(sparkflow.RunFailed), Next: "RunFailed"},
+				{Variable: "$.finish.status", StringEquals: string(sparkflow.RunTimedOut), Next: "RunFailed"},
+			}, Default: "Done"},
+			// A run that ended FAILED or TIMED_OUT fails its execution too, so Step Functions' own
+			// metrics and alarms count it.
+			{Name: "RunFailed", Type: TypeFail, Error: ErrorRunFailed, Cause: "the run ended FAILED or TIMED_OUT; its record says why"},
 			{Name: "Done", Type: TypeSucceed},
 		},
 	}

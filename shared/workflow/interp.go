@@ -224,10 +224,16 @@ func (in *Interpreter) execute(ctx context.Context, data any, resume *Resume) Re
 		case TypeSucceed:
 			out, _ := json.Marshal(data)
 			return Result{Status: Succeeded, Output: out}
+		case TypeFail:
+			return Result{Status: Failed, Error: st.Error, Cause: st.Cause}
 		case TypeChoice:
 			next = st.Default
 			for _, c := range st.Choices {
-				if v, err := getPath(data, c.Variable); err == nil && v == c.BooleanEquals {
+				v, err := getPath(data, c.Variable)
+				if err != nil {
+					continue
+				}
+				if (c.StringEquals != "" && v == c.StringEquals) || (c.StringEquals == "" && v == c.BooleanEquals) {
 					next = c.Next
 					break
 				}

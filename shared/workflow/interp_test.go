@@ -62,7 +62,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 			input:     Input{QueueTimeoutSeconds: 1},
 			wantCalls: "reserve finish",
 			wantOut:   []core.Outcome{{Cause: core.CauseQueueTimeout}},
-			wantEnd:   Succeeded,
+			wantEnd:   Failed,
 		},
 		{
 			name:      "the step outlives the run's timeout",
@@ -70,7 +70,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 			input:     Input{TimeoutSeconds: 1},
 			wantCalls: "reserve submit finish",
 			wantOut:   []core.Outcome{{Cause: core.CauseTimeout}},
-			wantEnd:   Succeeded,
+			wantEnd:   Failed,
 		},
 		{
 			name: "transient errors are retried, then the task succeeds",
@@ -88,7 +88,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 				TaskFinish: {{result: `{"retry":false,"status":"FAILED"}`}}},
 			wantCalls: "reserve submit finish",
 			wantOut:   []core.Outcome{{Cause: core.CauseSubmitFailed, Reason: "run r is FAILED"}},
-			wantEnd:   Succeeded,
+			wantEnd:   Failed,
 		},
 		{
 			name: "transient errors beyond the retries are caught too",
@@ -97,7 +97,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 				TaskFinish:  {{result: `{"retry":false,"status":"FAILED"}`}}},
 			wantCalls: "reserve reserve reserve finish",
 			wantOut:   []core.Outcome{{Cause: core.CauseSubmitFailed, Reason: "t3"}},
-			wantEnd:   Succeeded,
+			wantEnd:   Failed,
 		},
 		{
 			name: "a cancelled wait goes to Finish as cancelled",
@@ -171,6 +171,9 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 				if f.RunID != "r" {
 					t.Errorf("finish %d for run %q", i+1, f.RunID)
 				}
+			}
+			if c.wantEnd == Failed && res.Error != ErrorRunFailed && res.Error != ErrorFinishFailed {
+				t.Errorf("execution failed with %s, want %s or %s", res.Error, ErrorRunFailed, ErrorFinishFailed)
 			}
 			if res.Status != c.wantEnd {
 				t.Errorf("execution %s (%s: %s), want %s", res.Status, res.Error, res.Cause, c.wantEnd)

@@ -82,10 +82,26 @@ const (
 	ErrorInvalid  = "SparkFlow.Invalid"
 	ErrorNotFound = "SparkFlow.NotFound"
 	ErrorConflict = "SparkFlow.Conflict"
+	// ErrorRunFailed and ErrorFinishFailed are the errors a run's execution fails with: the run ended
+	// FAILED or TIMED_OUT, or Finish could not record the end of an attempt.
+	ErrorRunFailed    = "SparkFlow.RunFailed"
+	ErrorFinishFailed = "SparkFlow.FinishFailed"
 )
 
-// LambdaErrors are the Lambda service errors worth retrying (per the Step Functions documentation).
-var LambdaErrors = []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+// ExecutionSource and ExecutionDetailType name Step Functions' execution status change events, which
+// the stack routes to the events handler for the run state machine's executions that end FAILED,
+// TIMED_OUT or ABORTED (locally, the interpreter's end of an execution does the same).
+const (
+	ExecutionSource     = "aws.states"
+	ExecutionDetailType = "Step Functions Execution Status Change"
+)
+
+// LambdaErrors are the Lambda errors worth retrying: the service errors the Step Functions
+// documentation names, a client-side timeout of the invoke, and Lambda.Unknown, which is how Step
+// Functions reports a function that timed out or ran out of memory. The function may or may not have
+// done its work; every task is idempotent, so running it again is safe.
+var LambdaErrors = []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
+	"Lambda.ClientExecutionTimeoutException", "Lambda.Unknown"}
 
 // MaxExecutionSeconds bounds a whole execution: every attempt's waits have their own timeouts, and
 // this is a backstop far above their sum.

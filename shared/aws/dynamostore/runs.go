@@ -101,6 +101,10 @@ func (s *Store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
 				UpdateExpression:          aws.String("SET tok = :t"),
 				ConditionExpression:       aws.String("attribute_exists(pk)"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(w.Token)}})
+			var failed *types.ConditionalCheckFailedException
+			if errors.As(err, &failed) {
+				continue // removed meanwhile (a grant won it): look again
+			}
 			return classify("enqueue", err)
 		}
 		// Place: acceptance time, then the time of this enqueue, then the run id.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/google/uuid"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tasks"
@@ -64,6 +65,11 @@ func (h *Handlers) intakeOne(ctx context.Context, m events.SQSMessage) error {
 	if err != nil {
 		err = sparkflow.Wrap(sparkflow.Invalid, err, "run request is not JSON of the form {\"transform\": NAME, \"params\": {...}}")
 	}
+	if err == nil && req.ID == "" {
+		// A request without an id gets one derived from its message, so that SQS's redelivery of
+		// the message (at least once) is the same run, never a second one.
+		req.ID = uuid.NewSHA1(messageIDSpace, []byte(m.MessageId)).String()
+	}
 	var r sparkflow.Run
 	if err == nil {
 		r, _, err = h.Service.Accept(ctx, req)
@@ -78,6 +84,9 @@ func (h *Handlers) intakeOne(ctx context.Context, m events.SQSMessage) error {
 	}
 	return h.Starter.Start(ctx, workflow.Input{RunID: r.ID, QueueTimeoutSeconds: r.QueueTimeoutSeconds, TimeoutSeconds: r.TimeoutSeconds})
 }
+
+// messageIDSpace is the UUID namespace of run ids derived from SQS message ids.
+var messageIDSpace = uuid.MustParse("9e4c4b4a-5a0b-4f0e-8a44-5f0b6a2b8c11")
 
 // Reserve is the Reserve task (.waitForTaskToken).
 func (h *Handlers) Reserve(ctx context.Context, in workflow.TokenInput) error {

@@ -2,21 +2,24 @@ package twin_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/sparkflow/sparkflow/shared/aws/awstest"
 	"github.com/sparkflow/sparkflow/shared/aws/twin"
 	"github.com/sparkflow/sparkflow/shared/contract/backendtest"
+	"github.com/sparkflow/sparkflow/shared/contract/scenariotest"
 )
 
 var tw *twin.Twin
 
-// TestMain starts one twin with the stack deployed for the whole package: a deploy takes seconds, and
-// every test names its pools and transforms uniquely.
+// TestMain starts one twin with the stack deployed (make synth wrote cdk.out) for the whole package:
+// a deploy takes seconds, and every test names its pools and transforms uniquely.
 func TestMain(m *testing.M) {
 	code := func() int {
 		root, err := repoRoot()
@@ -28,6 +31,11 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
+		}
+		if os.Getenv("SPARKFLOW_TWIN_KEEP") == "" {
+			defer os.RemoveAll(dir)
+		} else {
+			fmt.Println("twin: work kept in", dir)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -55,16 +63,66 @@ func repoRoot() (string, error) {
 	}
 }
 
-var _ = awstest.Config
+// result is one line of make twin's report.
+type result struct {
+	name    string
+	passed  bool
+	seconds float64
+	why     string
+}
 
-// The deployed stack, through the AWS backend the CLI and UI use, passes the contract every backend
-// passes.
-func TestBackendContract(t *testing.T) {
-	b, err := tw.Backend(context.Background())
+var results []result
+
+func report(name string, passed bool, seconds float64, why string) {
+	results = append(results, result{name, passed, seconds, why})
+	if passed {
+		fmt.Printf("twin: PASS %s (%.1fs)\n", name, seconds)
+	} else {
+		fmt.Printf("twin: FAIL %s: %s\n", name, why)
+	}
+}
+
+// TestTwin runs the AWS home end to end in the twin: the Backend contract through the AWS backend, the
+// scenario suite both homes run, the CLI and the UI on the stack; it ends with make twin's summary.
+func TestTwin(t *testing.T) {
+	ctx := context.Background()
+	b, err := tw.Backend(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	backendtest.Run(t, func(t *testing.T) backendtest.Harness {
-		return backendtest.Harness{Backend: b, Logs: false, Wait: 60 * time.Second}
+	start := time.Now()
+	ok := t.Run("backend-contract", func(t *testing.T) {
+		backendtest.Run(t, func(t *testing.T) backendtest.Harness {
+			return backendtest.Harness{Backend: b, Logs: false, Wait: 60 * time.Second}
+		})
 	})
+	report("backend-contract", ok, time.Since(start).Seconds(), "see the test log")
+	w, err := twin.NewWorld(ctx, tw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("scenarios", func(t *testing.T) { scenariotest.Run(t, w, report) })
+	start = time.Now()
+	ok = t.Run("cli-and-ui", testCLIAndUI)
+	report("cli-and-ui", ok, time.Since(start).Seconds(), "see the test log")
+	summary(t)
+}
+
+func summary(t *testing.T) {
+	passed, failed := 0, 0
+	var names []string
+	for _, r := range results {
+		if r.passed {
+			passed++
+		} else {
+			failed++
+			names = append(names, r.name)
+		}
+	}
+	sort.Strings(names)
+	out, _ := json.Marshal(map[string]any{"scenarios": len(results), "passed": passed, "failed": failed, "failing": names})
+	fmt.Printf("twin-summary: %s\n", out)
+	if failed > 0 {
+		t.Errorf("%d twin scenarios failed: %s", failed, strings.Join(names, ", "))
+	}
 }

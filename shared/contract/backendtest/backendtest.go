@@ -61,11 +61,18 @@ func name(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%100000, seq.Add(1))
 }
 
+// TB is what the helpers below need of a test: testing.TB, or a wrapper that records why it failed.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
 // Sh is a command transform's command line that runs script with sh.
 func Sh(script string) []string { return []string{"/bin/sh", "-c", script} }
 
 // Eventually waits up to limit for ok, failing the test with what it waited for.
-func Eventually(t testing.TB, limit time.Duration, what string, ok func() bool) {
+func Eventually(t TB, limit time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !ok() {
@@ -77,7 +84,7 @@ func Eventually(t testing.TB, limit time.Duration, what string, ok func() bool) 
 }
 
 // ReadyPool creates a pool of clusters × slots of the tiny tier and waits until every cluster is ready.
-func ReadyPool(t testing.TB, b sparkflow.Backend, pool string, clusters, slots int, limit time.Duration) sparkflow.PoolView {
+func ReadyPool(t TB, b sparkflow.Backend, pool string, clusters, slots int, limit time.Duration) sparkflow.PoolView {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := b.CreatePool(ctx, sparkflow.Pool{Name: pool, Tier: "tiny", Clusters: clusters, StepConcurrency: slots}); err != nil {
@@ -94,13 +101,13 @@ func ReadyPool(t testing.TB, b sparkflow.Backend, pool string, clusters, slots i
 
 // WaitRun waits until run id has ended and returns it. A run not yet recorded (on AWS it is on the
 // queue until the intake records it) is waited for too.
-func WaitRun(t testing.TB, b sparkflow.Backend, id string, limit time.Duration) sparkflow.Run {
+func WaitRun(t TB, b sparkflow.Backend, id string, limit time.Duration) sparkflow.Run {
 	t.Helper()
 	return WaitStatus(t, b, id, limit, func(r sparkflow.Run) bool { return r.Status.Terminal() }, "to end")
 }
 
 // WaitStatus waits until run id satisfies ok.
-func WaitStatus(t testing.TB, b sparkflow.Backend, id string, limit time.Duration, ok func(sparkflow.Run) bool, what string) sparkflow.Run {
+func WaitStatus(t TB, b sparkflow.Backend, id string, limit time.Duration, ok func(sparkflow.Run) bool, what string) sparkflow.Run {
 	t.Helper()
 	var r sparkflow.Run
 	var err error

@@ -101,3 +101,15 @@ func ShortID(id string) string {
 	}
 	return id[:8]
 }
+
+// StepState is a run's step state as a reader should take it: a run that has ended with its step not
+// known to have ended (its cancel sent, say) shows the step's state as last seen.
+func StepState(r sparkflow.Run) string {
+	if r.StepState == "" {
+		return "-"
+	}
+	if r.Status.Terminal() && !r.StepState.Terminal() {
+		return string(r.StepState) + " (last seen)"
+	}
+	return string(r.StepState)
+}

@@ -64,18 +64,19 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 	}
 	u := &UI{b: b, opt: opt, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{
-		"ago":      func(t time.Time) string { return display.Ago(opt.Now(), t) },
-		"agoPtr":   func(t *time.Time) string { return display.AgoPtr(opt.Now(), t) },
-		"dur":      func(seconds int) string { return (time.Duration(seconds) * time.Second).String() },
-		"runTime":  func(r sparkflow.Run) string { return display.RunTime(opt.Now(), r) },
-		"uptime":   func(c sparkflow.Cluster) string { return display.Uptime(opt.Now(), c) },
-		"join":     strings.Join,
-		"lower":    func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
-		"shortID":  func(s string) string { return display.ShortID(s) },
-		"time":     func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05.000") },
-		"kv":       display.KV,
-		"fieldErr": func(errs map[string]string, f string) string { return errs[f] },
-		"add":      func(a, b int) int { return a + b },
+		"ago":       func(t time.Time) string { return display.Ago(opt.Now(), t) },
+		"agoPtr":    func(t *time.Time) string { return display.AgoPtr(opt.Now(), t) },
+		"dur":       func(seconds int) string { return (time.Duration(seconds) * time.Second).String() },
+		"runTime":   func(r sparkflow.Run) string { return display.RunTime(opt.Now(), r) },
+		"stepState": display.StepState,
+		"uptime":    func(c sparkflow.Cluster) string { return display.Uptime(opt.Now(), c) },
+		"join":      strings.Join,
+		"lower":     func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
+		"shortID":   func(s string) string { return display.ShortID(s) },
+		"time":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05.000") },
+		"kv":        display.KV,
+		"fieldErr":  func(errs map[string]string, f string) string { return errs[f] },
+		"add":       func(a, b int) int { return a + b },
 	}
 	for _, page := range []string{"clusters", "pool_form", "transforms", "transform", "transform_form", "runs", "run"} {
 		u.pages[page] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))

@@ -43,6 +43,9 @@ type Config struct {
 	EventFilter func([]byte) [][]byte
 	// Retry overrides the task retry policy (tests use a fast one).
 	Retry *workflow.Retry
+	// WrapCallbacks, for tests, wraps the callbacks the task logic resumes workflows with (to lose
+	// some, say).
+	WrapCallbacks func(sparkflow.Callbacks) sparkflow.Callbacks
 	// Store replaces the SQLite store in DataDir (tests run the engine on the DynamoDB store); the
 	// engine does not close it.
 	Store sparkflow.Store
@@ -108,12 +111,21 @@ func Open(cfg Config) (*Engine, error) {
 	// The service resumes workflows through the interpreter, which runs the service's tasks: the
 	// callbacks are bound once both exist.
 	callbacks := &lateCallbacks{}
-	e.Service = tasks.New(tasks.Service{Store: store, Clusters: e.Clusters, Callbacks: callbacks, Tiers: catalog, Log: cfg.Log})
+	var cb sparkflow.Callbacks = callbacks
+	if cfg.WrapCallbacks != nil {
+		cb = cfg.WrapCallbacks(callbacks)
+	}
+	e.Service = tasks.New(tasks.Service{Store: store, Clusters: e.Clusters, Callbacks: cb, Tiers: catalog, Log: cfg.Log})
 	e.flows, err = workflow.NewInterpreter(workflow.Run(), e.Service.RunTasks(), workflow.Options{
 		Log: cfg.Log, Retry: cfg.Retry,
 		OnEnd: func(name string, r workflow.Result) {
-			if r.Status != workflow.Succeeded {
-				e.log.Error("workflow ended without finishing its run", "run_id", name, "status", r.Status, "error", r.Error, "cause", r.Cause)
+			if r.Status == workflow.Succeeded {
+				return
+			}
+			// As the stack's execution-status rule does on AWS: a run whose workflow ended without
+			// finishing it ends, and its slot is freed (a FAILED run's own workflow fails on purpose).
+			if err := e.Service.ExecutionEnded(e.ctx, name, string(r.Status), r.Error, r.Cause); err != nil && e.ctx.Err() == nil {
+				e.log.Error("end the run of a failed workflow", "run_id", name, "status", r.Status, "error", r.Error, "err", err)
 			}
 		},
 	})

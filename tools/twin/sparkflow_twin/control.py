@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import moto.events.models as events_models
 
 
-def fire_schedules(account, region, name_contains):
+def fire_schedules(account, region, name_contains, runtime=None):
     """Fires the scheduled rules whose name contains name_contains now, as EventBridge would at their
-    next tick; returns their names."""
+    next tick, and returns their names. With a runtime, Lambda targets are invoked synchronously, so
+    that the caller knows the pass has run when this returns."""
     backend = events_models.events_backends[account][region]
     fired = []
     for bus in backend.event_buses.values():
@@ -21,7 +22,17 @@ def fire_schedules(account, region, name_contains):
             event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
                      "account": account, "time": datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                      "region": region, "resources": [rule.arn], "detail": {}}
-            rule.send_to_targets(event)
+            if runtime is None:
+                rule.send_to_targets(event, scheduled=True)
+            else:
+                import moto.awslambda.models as lm
+
+                for target in rule.targets:
+                    if ":lambda:" in target["Arn"]:
+                        fn = lm.lambda_backends[account][region].get_function(target["Arn"])
+                        ok, body = runtime.invoke(fn, json.dumps(event).encode())
+                        fired.append({"rule": rule.name, "ok": ok, "output": body.decode(errors="replace")})
+                continue
             fired.append(rule.name)
     return fired
 
@@ -81,7 +92,15 @@ def serve(twin):
                 twin.recorder.throttle[body.get("service", "elasticmapreduce")] = float(body.get("rate", 0))
                 return self._reply(200, {"ok": True})
             if self.path == "/schedule/fire":
-                return self._reply(200, {"fired": fire_schedules(twin.account, twin.region, body.get("nameContains", ""))})
+                rt = twin.runtime if body.get("sync") else None
+                return self._reply(200, {"fired": fire_schedules(twin.account, twin.region, body.get("nameContains", ""), rt)})
+            if self.path == "/fail-next":
+                with twin.recorder.lock:
+                    twin.recorder.fail_next[body["action"]] = twin.recorder.fail_next.get(body["action"], 0) + int(body.get("count", 1))
+                return self._reply(200, {"ok": True})
+            if self.path == "/queue/redeliver-next":
+                twin.poller.redeliver += int(body.get("count", 1))
+                return self._reply(200, {"ok": True})
             if self.path == "/queue/pause":
                 twin.poller.paused.add(body["queue"])
                 return self._reply(200, {"ok": True})

@@ -19,6 +19,7 @@ class Poller:
         self.runtime, self.recorder, self.account, self.region = runtime, recorder, account, region
         self.stop = threading.Event()
         self.paused = set()
+        self.redeliver = 0  # how many of the next handled messages come back once more (a redelivery)
         threading.Thread(target=self.loop, daemon=True).start()
 
     def loop(self):
@@ -69,6 +70,10 @@ class Poller:
             if m.id in failed:
                 sb.change_message_visibility(queue.name, m.receipt_handle, FAILED_VISIBILITY)
                 self.recorder.record(fname, "sqs", "ChangeMessageVisibility", {"QueueArn": queue.queue_arn})
+            elif self.redeliver > 0:
+                # As when Lambda's delete of a handled batch is lost: the message comes back.
+                self.redeliver -= 1
+                sb.change_message_visibility(queue.name, m.receipt_handle, 0)
             else:
                 sb.delete_message(queue.name, m.receipt_handle)
                 self.recorder.record(fname, "sqs", "DeleteMessage", {"QueueArn": queue.queue_arn})

@@ -91,12 +91,16 @@ def eventbridge_envelope(event):
 
 
 # 4. EventBridge. Upstream, a rule delivers only to SQS, log groups and buses, and raises
-# NotImplementedError for a Lambda target. A Lambda target is invoked asynchronously, as EventBridge
-# does, with the event in EventBridge's exact envelope; other targets go to moto as before.
+# NotImplementedError for a Lambda target; and a scheduled rule, having no event pattern, matches
+# every event put on the bus (its target runs on every EMR event). A Lambda target is invoked
+# asynchronously, as EventBridge does, with the event in EventBridge's exact envelope; a scheduled rule
+# runs only when its schedule fires (control.fire_schedules); other targets go to moto as before.
 def patch_events(runtime, lambda_backend_for):
     original = events_models.Rule.send_to_targets
 
-    def send_to_targets(self, original_event, transform_input=True):
+    def send_to_targets(self, original_event, transform_input=True, scheduled=False):
+        if self.scheduled_expression and not self.event_pattern.get_pattern() and not scheduled:
+            return
         if not self.event_pattern.matches_event(original_event):
             return
         rest = []
@@ -170,3 +174,47 @@ def patch_emr(player):
 
 def lambda_backend_for(account, region):
     return lambda_models.lambda_backends[account][region]
+
+
+# 6. Step Functions events. Upstream, an execution that ends emits nothing on EventBridge; Step
+# Functions emits "Step Functions Execution Status Change" (source aws.states) for every status. The
+# twin emits it when an execution ends, in the documented shape, so the stack's own rule routes it.
+def patch_execution_events(put_events):
+    import moto.stepfunctions.parser.backend.execution as exec_models
+
+    original = exec_models.BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self):
+        original(self)
+        ex = self.execution
+        if getattr(ex, "_twin_event_sent", False):
+            return
+        emit(ex, str(getattr(ex.exec_status, "value", ex.exec_status)))
+
+    def emit(ex, status):
+        ex._twin_event_sent = True
+
+        def ms(t):
+            return int(t.timestamp() * 1000) if t else None
+
+        detail = {"executionArn": ex.exec_arn, "stateMachineArn": ex.state_machine_arn, "name": ex.name, "status": status,
+                  "startDate": ms(ex.start_date), "stopDate": ms(ex.stop_date), "input": json.dumps(ex.input_data),
+                  "inputDetails": {"included": True}, "output": json.dumps(ex.output) if ex.output is not None else None,
+                  "outputDetails": {"included": True} if ex.output is not None else None,
+                  "error": ex.error, "cause": ex.cause}
+        put_events(ex.account_id, ex.region_name, [{"Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                                                    "Detail": json.dumps(detail), "Resources": [ex.exec_arn],
+                                                    "Time": datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}])
+
+    exec_models.BaseExecutionWorkerCommunication.terminated = terminated
+
+    # Upstream, StopExecution reaches a task waiting for its token only when the wait ends (a step's
+    # end, hours later); Step Functions stops the execution at once. The ABORTED event goes out now.
+    original_stop = exec_models.Execution.stop
+
+    def stop(self, stop_date, error, cause):
+        original_stop(self, stop_date, error, cause)
+        self.stop_date, self.error, self.cause = stop_date, error, cause
+        emit(self, "ABORTED")
+
+    exec_models.Execution.stop = stop

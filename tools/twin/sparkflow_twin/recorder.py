@@ -15,6 +15,7 @@ class Recorder:
         self.keys = {}  # access key id -> function name
         self.calls = []  # dicts: function, service, action, params, at
         self.throttle = {}  # service -> probability of a ThrottlingException for function calls
+        self.fail_next = {}  # action -> how many of the next function calls of it fail (throttled)
         self.rng = random.Random(1)
 
     def key_for(self, function_name):
@@ -37,6 +38,14 @@ class Recorder:
     def snapshot(self, since=0.0):
         with self.lock:
             return [c for c in self.calls if c["at"] >= since]
+
+    def take_failure(self, action):
+        with self.lock:
+            n = self.fail_next.get(action, 0)
+            if n > 0:
+                self.fail_next[action] = n - 1
+                return True
+            return False
 
     def should_throttle(self, service):
         p = self.throttle.get(service, 0.0)
@@ -80,7 +89,7 @@ def middleware(app, recorder):
             params = json.loads(body) if body[:1] == b"{" else {}
         except ValueError:
             params = {}
-        if service == "elasticmapreduce" and recorder.should_throttle(service):
+        if recorder.take_failure(action) or (service == "elasticmapreduce" and recorder.should_throttle(service)):
             recorder.record(function, service, action + ":Throttled", params)
             payload = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded (twin)"}).encode()
             start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))])

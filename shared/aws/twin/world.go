@@ -1,0 +1,110 @@
+package twin
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sparkflow/sparkflow/shared/aws/dynamostore"
+	"github.com/sparkflow/sparkflow/shared/aws/names"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// World is the deployed stack as a scenariotest.World (with a runs queue and Step Functions
+// executions): the AWS backend for what a user does, the twin's controls for what goes wrong.
+type World struct {
+	Twin *Twin
+	b    sparkflow.Backend
+}
+
+// NewWorld returns the world of a running twin.
+func NewWorld(ctx context.Context, tw *Twin) (*World, error) {
+	b, err := tw.Backend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &World{Twin: tw, b: b}, nil
+}
+
+func (w *World) Backend() sparkflow.Backend { return w.b }
+func (w *World) Wait() time.Duration        { return 60 * time.Second }
+
+func (w *World) DropStepEvents(name string, state sparkflow.StepState, n int) error {
+	return w.Twin.Faults(Fault{Match: map[string]string{"detailType": "step", "nameContains": name, "state": string(state)}, Action: "drop", Count: n})
+}
+
+func (w *World) DuplicateStepEvents(name string, n int) error {
+	return w.Twin.Faults(Fault{Match: map[string]string{"detailType": "step", "nameContains": name}, Action: "duplicate", Count: n})
+}
+
+func (w *World) LoseCluster(id string) error {
+	var out struct{ Lost bool }
+	if err := w.Twin.Post("/emr/lose", map[string]string{"clusterId": id}, &out); err != nil {
+		return err
+	}
+	if !out.Lost {
+		return fmt.Errorf("the twin knows no cluster %s", id)
+	}
+	return nil
+}
+
+// LoseResumes fails the functions' next n SendTaskSuccess calls with a ThrottlingException.
+func (w *World) LoseResumes(n int) error {
+	return w.Twin.Post("/fail-next", map[string]any{"action": "SendTaskSuccess", "count": n}, nil)
+}
+
+// Reconcile fires the reconciler's schedule now and returns when its pass has run.
+func (w *World) Reconcile(ctx context.Context) error {
+	var out struct {
+		Fired []struct {
+			Rule   string
+			OK     bool
+			Output string
+		}
+	}
+	if err := w.Twin.Post("/schedule/fire", map[string]any{"nameContains": "Reconcile", "sync": true}, &out); err != nil {
+		return err
+	}
+	if len(out.Fired) != 1 || !out.Fired[0].OK {
+		return fmt.Errorf("reconciler: %+v", out.Fired)
+	}
+	return nil
+}
+
+func (w *World) SendRaw(ctx context.Context, body string) error {
+	_, err := sqs.NewFromConfig(w.Twin.Config()).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(w.Twin.Outputs[names.OutputRunsQueueURL]), MessageBody: aws.String(body)})
+	return err
+}
+
+func (w *World) DeliverNextTwice() error {
+	return w.Twin.Post("/queue/redeliver-next", map[string]int{"count": 1}, nil)
+}
+
+func (w *World) Rejected(ctx context.Context) ([]sparkflow.Rejected, error) {
+	store := dynamostore.New(dynamodb.NewFromConfig(w.Twin.Config()), w.Twin.Outputs[names.OutputTableName])
+	return store.ListRejected(ctx, 0)
+}
+
+func (w *World) DeadLetters(ctx context.Context) (int, error) {
+	out, err := sqs.NewFromConfig(w.Twin.Config()).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(w.Twin.Outputs[names.OutputRunsDLQURL]), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+}
+
+// StopExecution stops a run's execution from outside, as an operator in the console would.
+func (w *World) StopExecution(ctx context.Context, runID string) error {
+	arn := w.Twin.Outputs[names.OutputRunStateMachineARN]
+	execARN := "arn:aws:states:us-east-1:123456789012:execution:" + arn[len("arn:aws:states:us-east-1:123456789012:stateMachine:"):] + ":" + runID
+	_, err := sfn.NewFromConfig(w.Twin.Config()).StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(execARN), Error: aws.String("Operator"), Cause: aws.String("stopped from the console")})
+	return err
+}
