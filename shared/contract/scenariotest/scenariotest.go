@@ -150,7 +150,9 @@ func Run(t *testing.T, w World, report func(name string, passed bool, seconds fl
 
 var seq atomic.Int64
 
-func name(prefix string) string { return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%100000, seq.Add(1)) }
+func name(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%100000, seq.Add(1))
+}
 
 func pool(t *T, w World, clusters, slots int) string {
 	t.Helper()
