@@ -1,10 +1,11 @@
 # SparkFlow. `make demo` runs the main job on the embedded engine; `make test` runs every test.
+SHELL    := /bin/bash
 GO       ?= go
 BIN      := bin
 GOFLAGS  ?= -buildvcs=false
 export GOFLAGS
 
-.PHONY: all build demo check check-test test go-test browser-test tools lambdas cdk-tools synth synth-check deploy-smoke vet fmt-check race bench clean
+.PHONY: all build demo check check-test test go-test browser-test tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench clean
 
 all: build
 
@@ -24,12 +25,26 @@ check: vet fmt-check check-test
 check-test:
 	$(GO) test -count=1 $(CHECK_PKGS)
 
-## test: go vet, gofmt check, every Go test (unit, contract suites, end-to-end, CLI, kill -9 restart),
-## then the web UI in a real browser (installs Debian's chromium and playwright-core when missing)
-test: vet fmt-check go-test synth-check deploy-smoke browser-test
+## test: go vet, gofmt check, the template checks, every Go test (unit, contract suites, end-to-end,
+## CLI, kill -9 restart), the AWS twin, then the web UI in a real browser (installs what they need
+## when missing: Debian's chromium and qemu-user, playwright-core and the IAM evaluator from npm)
+test: vet fmt-check synth-check go-test twin browser-test
 
+# The twin's package runs in `make twin`, with its report.
+GO_TEST_PKGS = $(shell $(GO) list ./... | grep -v /shared/aws/twin)
 go-test: tools
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 20m $(GO_TEST_PKGS)
+
+## twin: the synthesized stack deployed into the AWS twin and run end to end: the Backend contract,
+## the scenario suite both homes run, the CLI and UI, IAM evaluated for every call; one line per
+## scenario and a twin-summary JSON line (see README, "How the AWS home is tested")
+twin: synth twin-tools
+	python3 -m unittest -q tools/twin/test_patches.py
+	@set -o pipefail; $(GO) test -count=1 -timeout 30m -v -run '^TestTwin$$' ./shared/aws/twin | grep -E '^(twin|---|    ---|        [a-z_]+\.go)' ; \
+	  status=$${PIPESTATUS[0]}; exit $$status
+
+twin-tools:
+	./scripts/twin-tools.sh
 
 ## tools: what the emulator tests need beyond Go (moto_server comes preinstalled with pip)
 tools:
@@ -60,10 +75,6 @@ synth: lambdas cdk-tools
 ## synth-check: the synthesized template passes cfn-lint and its state machines pass asl-validator
 synth-check: synth
 	./scripts/check-template.sh cdk.out/SparkFlow.template.json
-
-## deploy-smoke: cdk bootstrap + cdk deploy into moto; the stack's outputs resolve; a run request round-trips
-deploy-smoke: synth
-	./scripts/deploy-smoke.sh
 
 vet:
 	$(GO) vet ./...

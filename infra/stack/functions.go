@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -29,6 +28,8 @@ type FunctionsProps struct {
 	// PassRoles are the ARNs of the roles EMR clusters are launched with (the service role and the
 	// instance profile's role): the only roles the functions may pass.
 	PassRoles []*string
+	// Table, TableIndexes, RunStateMachine, RunsQueue: the ARNs the functions' grants name.
+	Table, TableIndexes, RunStateMachine, RunsQueue *string
 }
 
 // Functions are the Lambda functions and their shared role's grants.
@@ -36,9 +37,8 @@ type Functions struct {
 	ByName map[string]awslambda.Function
 }
 
-// NewFunctions declares one arm64 provided.al2023 function per name, a log group with retention each,
-// and the EMR permissions: scoped by the pool tag where EMR allows it, PassRole only to the configured
-// roles.
+// NewFunctions declares one arm64 provided.al2023 function per name, each with a role of its own
+// granted only what its tasks call (Permissions), and a log group with retention each.
 func NewFunctions(scope constructs.Construct, id string, props FunctionsProps) *Functions {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	f := &Functions{ByName: map[string]awslambda.Function{}}
@@ -57,29 +57,7 @@ func NewFunctions(scope constructs.Construct, id string, props FunctionsProps) *
 			Description:  jsii.String("SparkFlow " + name),
 		})
 		f.ByName[name] = fn
-		grantEMR(fn, props.PassRoles)
+		grant(fn, Permissions[name], props.Table, props.TableIndexes, props.RunStateMachine, props.RunsQueue, props.PassRoles)
 	}
 	return f
-}
-
-func grantEMR(fn awslambda.Function, passRoles []*string) {
-	tagged := map[string]any{"Null": map[string]any{"elasticmapreduce:ResourceTag/" + names.PoolTag: "false"}}
-	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("EmrLaunchTaggedClusters"),
-		Actions:    jsii.Strings("elasticmapreduce:RunJobFlow", "elasticmapreduce:AddTags"),
-		Resources:  jsii.Strings("*"),
-		Conditions: &map[string]any{"Null": map[string]any{"aws:RequestTag/" + names.PoolTag: "false"}},
-	}))
-	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("EmrOperatePoolClusters"),
-		Actions:    jsii.Strings("elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:ListSteps", "elasticmapreduce:DescribeCluster", "elasticmapreduce:CancelSteps", "elasticmapreduce:TerminateJobFlows"),
-		Resources:  jsii.Strings("*"),
-		Conditions: &tagged,
-	}))
-	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("PassOnlyTheEmrRoles"),
-		Actions:    jsii.Strings("iam:PassRole"),
-		Resources:  &passRoles,
-		Conditions: &map[string]any{"StringEquals": map[string]any{"iam:PassedToService": []string{"elasticmapreduce.amazonaws.com", "ec2.amazonaws.com"}}},
-	}))
 }

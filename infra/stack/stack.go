@@ -95,22 +95,15 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	if len(p.SubnetIDs) > 0 {
 		env[names.EnvSubnets] = jsii.String(strings.Join(p.SubnetIDs, ","))
 	}
-	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env, PassRoles: passRoles})
+	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env, PassRoles: passRoles,
+		Table: s.Storage.Table.TableArn(), TableIndexes: jsii.String(*s.Storage.Table.TableArn() + "/index/*"),
+		RunStateMachine: StateMachineARN(st, runName), RunsQueue: s.Queues.Runs.QueueArn()})
 	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
 	s.Events = NewEvents(st, "Events", s.Functions.ByName[names.FunctionEMREvents], s.Functions.ByName[names.FunctionReconcile], s.Queues.EventsDLQ, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)), StateMachineARN(st, runName))
 
-	for _, fn := range s.Functions.ByName {
-		s.Storage.Table.GrantReadWriteData(fn)
-		// Resuming a task needs no resource: Step Functions' task-token calls take "*".
-		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("ResumeRunTasks"),
-			Actions: jsii.Strings("states:SendTaskSuccess", "states:SendTaskFailure"), Resources: jsii.Strings("*")}))
-	}
 	intake := s.Functions.ByName[names.FunctionIntake]
-	s.Queues.Runs.GrantConsumeMessages(intake)
 	intake.AddEventSourceMapping(jsii.String("RunsQueue"), &awslambda.EventSourceMappingOptions{
 		EventSourceArn: s.Queues.Runs.QueueArn(), BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true)})
-	intake.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Sid: jsii.String("StartRunWorkflows"),
-		Actions: jsii.Strings("states:StartExecution"), Resources: &[]*string{StateMachineARN(st, runName)}}))
 
 	out := func(name string, v *string, desc string) {
 		awscdk.NewCfnOutput(st, jsii.String(name), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})

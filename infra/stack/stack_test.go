@@ -194,6 +194,29 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 	if passRole == 0 {
 		t.Fatal("no PassRole statement found")
 	}
+	// One role per function, with only what its tasks call: RunJobFlow only where pools are healed,
+	// nothing the store never does.
+	launchers := 0
+	for id, p := range resources(doc, "AWS::IAM::Policy") {
+		doc := fmt.Sprint(p["Properties"].(map[string]any)["PolicyDocument"])
+		if strings.Contains(doc, "elasticmapreduce:RunJobFlow") {
+			launchers++
+		}
+		for _, never := range []string{"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable", "elasticmapreduce:AddTags", "sqs:GetQueueUrl"} {
+			if strings.Contains(doc, never) {
+				t.Errorf("%s grants %s, which no function calls", id, never)
+			}
+		}
+	}
+	want := 0
+	for _, a := range stack.Permissions {
+		if a.Launch {
+			want++
+		}
+	}
+	if launchers != want || want != 3 {
+		t.Errorf("%d roles may launch clusters, want %d (emr-events, reconcile, pool)", launchers, want)
+	}
 	// The step-code role is denied SparkFlow's table and queues.
 	denied := false
 	for _, p := range resources(doc, "AWS::IAM::Policy") {

@@ -57,6 +57,7 @@ patches.patch_sqs()
 patches.patch_events(RUNTIME, patches.lambda_backend_for)
 patches.patch_emr(PLAYER)
 patches.patch_execution_events(lambda account, region, entries: EXEC_EVENTS.extend(entries))
+patches.patch_dynamodb()
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 
@@ -165,6 +166,37 @@ class Patches(unittest.TestCase):
         got = [json.loads(e["Detail"]) for e in EXEC_EVENTS if e["DetailType"] == "Step Functions Execution Status Change"]
         self.assertTrue(got, "upstream emits no execution status event")
         self.assertEqual((got[-1]["name"], got[-1]["status"], got[-1]["stateMachineArn"]), ("run-1", "ABORTED", arn))
+
+
+    def test_dynamodb_conditional_transactions_are_isolated(self):
+        import threading
+
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        ddb.put_item(TableName="t", Item={"pk": {"S": "slots"}, "n": {"N": "0"}})
+        won = []
+
+        def take(i):
+            try:
+                ddb.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": "t", "Key": {"pk": {"S": "slots"}}, "UpdateExpression": "SET n = n + :one",
+                                "ConditionExpression": "n < :cap", "ExpressionAttributeValues": {":one": {"N": "1"}, ":cap": {"N": "2"}}}},
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": f"holder-{i}"}}}}])
+                won.append(i)
+            except Exception:
+                pass
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as Python allows, as a busy server does
+        try:
+            threads = [threading.Thread(target=take, args=(i,)) for i in range(40)]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+        finally:
+            sys.setswitchinterval(interval)
+        n = int(ddb.get_item(TableName="t", Key={"pk": {"S": "slots"}})["Item"]["n"]["N"])
+        self.assertEqual((len(won), n), (2, 2), "two slots, so two winners")
 
 
 class Envelope(unittest.TestCase):

@@ -63,6 +63,7 @@ def main():
     patches.patch_events(twin.runtime, patches.lambda_backend_for)
     patches.patch_emr(twin.player)
     patches.patch_execution_events(put_events)
+    patches.patch_dynamodb()
 
     app = recorder.middleware(DomainDispatcherApplication(create_backend_app), twin.recorder)
     server = make_server("127.0.0.1", port, app, threaded=True)

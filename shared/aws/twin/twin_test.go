@@ -14,6 +14,7 @@ import (
 	"github.com/sparkflow/sparkflow/shared/aws/twin"
 	"github.com/sparkflow/sparkflow/shared/contract/backendtest"
 	"github.com/sparkflow/sparkflow/shared/contract/scenariotest"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
 var tw *twin.Twin
@@ -105,10 +106,39 @@ func TestTwin(t *testing.T) {
 	start = time.Now()
 	ok = t.Run("cli-and-ui", testCLIAndUI)
 	report("cli-and-ui", ok, time.Since(start).Seconds(), "see the test log")
-	summary(t)
+
+	// What a happy-path run costs on AWS, counted.
+	var perRun twin.PerRun
+	start = time.Now()
+	ok = t.Run("per-run-counts", func(t *testing.T) {
+		p := fmt.Sprintf("count-%d", time.Now().UnixNano()%100000)
+		backendtest.ReadyPool(t, b, p, 1, 10, time.Minute)
+		if _, err := b.CreateTransform(ctx, sparkflow.Transform{Name: p + "-noop", Pool: p, Kind: sparkflow.KindCommand, Command: []string{"true"}}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if perRun, err = tw.Measure(ctx, b, p, p+"-noop", 10); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("per run: %+v", perRun)
+	})
+	report("per-run-counts", ok, time.Since(start).Seconds(), "see the test log")
+
+	// Every call every function made, evaluated against its own role.
+	iam, err := tw.IAM()
+	if err != nil {
+		t.Fatalf("IAM evaluation: %v", err)
+	}
+	for _, d := range iam.Denied {
+		fmt.Printf("twin: DENIED %v %v on %v %v: %v\n", d["function"], d["action"], d["resource"], d["context"], d["decision"])
+	}
+	for _, u := range iam.Unused {
+		fmt.Printf("twin: UNUSED grant %v %v (statement %v): remove it or justify it in tools/twin/iam/justified.json\n", u["function"], u["action"], u["sid"])
+	}
+	summary(t, iam, perRun)
 }
 
-func summary(t *testing.T) {
+func summary(t *testing.T, iam twin.IAMReport, perRun twin.PerRun) {
 	passed, failed := 0, 0
 	var names []string
 	for _, r := range results {
@@ -120,9 +150,16 @@ func summary(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	out, _ := json.Marshal(map[string]any{"scenarios": len(results), "passed": passed, "failed": failed, "failing": names})
+	round := func(v float64) float64 { return float64(int(v*10+0.5)) / 10 }
+	out, _ := json.Marshal(map[string]any{"scenarios": len(results), "passed": passed, "failed": failed, "failing": names,
+		"iam_calls": iam.Calls, "iam_denied": len(iam.Denied), "iam_unused_grants": len(iam.Unused),
+		"per_run": map[string]any{"transitions": round(perRun.Transitions), "lambda_invocations": round(perRun.LambdaInvocations),
+			"dynamodb_writes": round(perRun.DynamoDBWrites), "emr_calls": round(perRun.EMRCalls)}})
 	fmt.Printf("twin-summary: %s\n", out)
 	if failed > 0 {
 		t.Errorf("%d twin scenarios failed: %s", failed, strings.Join(names, ", "))
+	}
+	if len(iam.Denied) > 0 || len(iam.Unused) > 0 {
+		t.Errorf("IAM: %d calls denied, %d grants no scenario used", len(iam.Denied), len(iam.Unused))
 	}
 }

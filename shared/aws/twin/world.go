@@ -3,6 +3,7 @@ package twin
 import (
 	"context"
 	"fmt"
+	"strings"
 	"strconv"
 	"time"
 
@@ -107,4 +108,26 @@ func (w *World) StopExecution(ctx context.Context, runID string) error {
 	execARN := "arn:aws:states:us-east-1:123456789012:execution:" + arn[len("arn:aws:states:us-east-1:123456789012:stateMachine:"):] + ":" + runID
 	_, err := sfn.NewFromConfig(w.Twin.Config()).StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(execARN), Error: aws.String("Operator"), Cause: aws.String("stopped from the console")})
 	return err
+}
+
+// Diagnose lists the run's execution history, to say where a stuck run's workflow stands.
+func (w *World) Diagnose(ctx context.Context, runID string) string {
+	arn := w.Twin.Outputs[names.OutputRunStateMachineARN]
+	execARN := strings.Replace(arn, ":stateMachine:", ":execution:", 1) + ":" + runID
+	h, err := sfn.NewFromConfig(w.Twin.Config()).GetExecutionHistory(ctx, &sfn.GetExecutionHistoryInput{ExecutionArn: aws.String(execARN), MaxResults: 200})
+	if err != nil {
+		return "execution history: " + err.Error()
+	}
+	var b strings.Builder
+	for _, e := range h.Events {
+		fmt.Fprintf(&b, "  %s %s", e.Timestamp.Format("15:04:05.000"), e.Type)
+		if d := e.StateEnteredEventDetails; d != nil {
+			fmt.Fprintf(&b, " %s", aws.ToString(d.Name))
+		}
+		if d := e.TaskFailedEventDetails; d != nil {
+			fmt.Fprintf(&b, " %s %s", aws.ToString(d.Error), aws.ToString(d.Cause))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -184,9 +184,27 @@ func status(s sparkflow.RunStatus) func(sparkflow.Run) bool {
 	return func(r sparkflow.Run) bool { return r.Status == s }
 }
 
+// Diagnoser is a World that can say where a run's workflow stands (for a scenario that fails).
+type Diagnoser interface {
+	Diagnose(ctx context.Context, runID string) string
+}
+
 func ended(t *T, w World, id string, limit time.Duration) sparkflow.Run {
 	t.Helper()
-	return backendtest.WaitRun(t, w.Backend(), id, limit)
+	deadline := time.Now().Add(limit)
+	for {
+		r, err := w.Backend().GetRun(context.Background(), id)
+		if err == nil && r.Status.Terminal() {
+			return r
+		}
+		if time.Now().After(deadline) {
+			if d, ok := w.(Diagnoser); ok {
+				t.Logf("run %s: %+v\n%s", id, r, d.Diagnose(context.Background(), id))
+			}
+			t.Fatalf("timed out after %s waiting for run %s to end (it is %s)", limit, id, r.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func must(t *T, err error) {

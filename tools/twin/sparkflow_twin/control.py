@@ -2,6 +2,7 @@
 scheduled rules, pausing a queue's poller, and what the twin recorded (calls, invocations, events)."""
 import datetime
 import json
+import os
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +62,15 @@ def serve(twin):
                 s["emitted"] = len(twin.player.emitted)
                 s["dropped"] = len(twin.player.dropped)
                 return self._reply(200, s)
+            if self.path == "/iam/report":
+                from . import iam
+
+                path = os.path.join(iam.IAM_DIR, "justified.json")
+                justified = json.load(open(path)) if os.path.exists(path) else {}
+                try:
+                    return self._reply(200, iam.report(twin.recorder.snapshot(), twin.account, twin.region, justified))
+                except Exception as e:
+                    return self._reply(500, {"error": repr(e)})
             if self.path == "/health":
                 return self._reply(200, {"ok": True})
             self._reply(404, {"error": "no route " + self.path})

@@ -63,7 +63,7 @@ class Poller:
         elif "ReportBatchItemFailures" in (esm.function_response_types or []):
             try:
                 resp = json.loads(body or b"{}") or {}
-                failed = {f["itemIdentifier"] for f in resp.get("batchItemFailures", [])}
+                failed = {f["itemIdentifier"] for f in (resp.get("batchItemFailures") or [])}
             except (ValueError, KeyError, TypeError):
                 failed = {m.id for m in messages}
         for m in messages:

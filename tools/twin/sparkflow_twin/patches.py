@@ -218,3 +218,24 @@ def patch_execution_events(put_events):
         emit(self, "ABORTED")
 
     exec_models.Execution.stop = stop
+
+
+# 7. DynamoDB. Upstream, moto does not isolate concurrent requests: two transactions can both pass
+# their condition checks before either writes (seen: 3 reservations on a 2-slot cluster). DynamoDB's
+# condition checks are atomic and its transactions serializable; the twin serializes every table
+# operation with one lock, which is that and more.
+def patch_dynamodb():
+    import threading
+
+    import moto.dynamodb.models as ddb
+
+    lock = threading.RLock()
+    for name in ("put_item", "get_item", "query", "scan", "update_item", "delete_item", "transact_write_items",
+                 "batch_get_item", "batch_write_item", "transact_get_items"):
+        original = getattr(ddb.DynamoDBBackend, name)
+
+        def locked(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(ddb.DynamoDBBackend, name, locked)

@@ -1,0 +1,82 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/sparkflow/sparkflow/shared/aws/names"
+)
+
+// Access is what one function's tasks call, and so all its role may do (each function has a role of
+// its own). The AWS twin evaluates every call each function makes against its role and lists every
+// grant no scenario used; those that only rare paths use are justified in tools/twin/iam/justified.json.
+type Access struct {
+	// Table: DynamoDB actions on the table and its indexes (the store's methods the tasks call;
+	// a transaction's items are checked as PutItem, UpdateItem and DeleteItem).
+	Table []string
+	// EMR: actions on the pool's clusters, only those tagged with the pool tag.
+	EMR []string
+	// Launch: RunJobFlow of tagged clusters and PassRole of the cluster roles (healing a pool).
+	Launch bool
+	// Resume: Step Functions task-token calls (SendTaskSuccess, SendTaskFailure).
+	Resume []string
+	// StartRuns: StartExecution of the run state machine; ConsumeRuns: the runs queue's event source.
+	StartRuns, ConsumeRuns bool
+}
+
+var (
+	tableRead  = []string{"dynamodb:GetItem", "dynamodb:Query"}
+	tableWrite = []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+	success    = []string{"states:SendTaskSuccess"}
+)
+
+// Permissions maps each function to what its tasks call:
+//
+//	intake     Accept (read transform and pool, create the run, enqueue it), Reject; start the workflow
+//	reserve    Reserve, grant, Dispatch: runs, clusters, reservations, the FIFO; resume its own wait
+//	submit     Submit: the run and transform; ListSteps, AddJobFlowSteps, CancelSteps; resume
+//	finish     Finish, release, Dispatch; CancelSteps of a timed-out step; resume waiters granted
+//	emr-events step/cluster/execution events: records, Heal (launch), clusterLost, Dispatch, Finish
+//	reconcile  DescribeCluster, ListSteps; the same handlers; Heal; resumes resent
+//	pool       create/delete/heal pools, put/delete transforms; a forced delete cancels runs
+var Permissions = map[string]Access{
+	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, StartRuns: true, ConsumeRuns: true},
+	names.FunctionReserve:   {Table: tableWrite, Resume: success},
+	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
+	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Resume: success},
+	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Launch: true, Resume: success},
+	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps"}, Launch: true, Resume: success},
+	names.FunctionPool:      {Table: tableWrite, EMR: []string{"elasticmapreduce:TerminateJobFlows", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}},
+}
+
+// grant gives fn exactly what a gives it.
+func grant(fn awslambda.Function, a Access, table, tableIndexes, runStateMachine, runsQueue *string, passRoles []*string) {
+	add := func(sid string, actions []string, resources []*string, conditions map[string]any) {
+		if len(actions) == 0 {
+			return
+		}
+		props := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: &resources}
+		if conditions != nil {
+			props.Conditions = &conditions
+		}
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(props))
+	}
+	add("Table", a.Table, []*string{table, tableIndexes}, nil)
+	// Resuming a task needs no resource: Step Functions' task-token calls take "*".
+	add("ResumeRunTasks", a.Resume, []*string{jsii.String("*")}, nil)
+	if a.StartRuns {
+		add("StartRunWorkflows", []string{"states:StartExecution"}, []*string{runStateMachine}, nil)
+	}
+	if a.ConsumeRuns {
+		add("ConsumeRunRequests", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, []*string{runsQueue}, nil)
+	}
+	tagged := map[string]any{"Null": map[string]any{"elasticmapreduce:ResourceTag/" + names.PoolTag: "false"}}
+	add("EmrOperatePoolClusters", a.EMR, []*string{jsii.String("*")}, tagged)
+	if a.Launch {
+		add("EmrLaunchTaggedClusters", []string{"elasticmapreduce:RunJobFlow"}, []*string{jsii.String("*")},
+			map[string]any{"Null": map[string]any{"aws:RequestTag/" + names.PoolTag: "false"}})
+		add("PassOnlyTheEmrRoles", []string{"iam:PassRole"}, passRoles,
+			map[string]any{"StringEquals": map[string]any{"iam:PassedToService": []string{"elasticmapreduce.amazonaws.com", "ec2.amazonaws.com"}}})
+	}
+}

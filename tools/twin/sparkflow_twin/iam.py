@@ -1,0 +1,176 @@
+"""Evaluates every AWS call the functions made against their own roles' policies, offline, with
+@cloud-copilot/iam-simulate (tools/twin/iam): each recorded call becomes the IAM request AWS makes for
+it (action, resource ARN, the condition keys the call carries: request tags, the cluster's resource
+tags, the passed role and the service it is passed to), evaluated against the role's policies as moto
+holds them after the deploy. The report lists denied calls, and every granted action no call used
+(each must be removed from the stack or justified in tools/twin/iam/justified.json)."""
+import fnmatch
+import json
+import os
+import subprocess
+import urllib.parse
+
+import moto.awslambda.models as lambda_models
+import moto.emr.models as emr_models
+import moto.iam.models as iam_models
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+IAM_DIR = os.path.join(os.path.dirname(HERE), "iam")
+
+_TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+
+
+def _queue_arn(account, region, params):
+    if params.get("QueueArn"):
+        return params["QueueArn"]
+    url = params.get("QueueUrl", "")
+    return f"arn:aws:sqs:{region}:{account}:{urllib.parse.urlparse(url).path.rstrip('/').split('/')[-1]}"
+
+
+def _cluster(account, region, cid):
+    return emr_models.emr_backends[account][region].clusters.get(cid)
+
+
+def _role_arn(iam, account, name):
+    if name.startswith("arn:"):
+        return name
+    try:
+        return iam.get_role(name).arn
+    except Exception:
+        return f"arn:aws:iam::{account}:role/{name}"
+
+
+def requests_for(call, account, region):
+    """The IAM requests (action, resource, context) one recorded call makes."""
+    svc, act, p = call["service"], call["action"], call.get("params") or {}
+    table = lambda name: f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+    if act.endswith(":Throttled"):
+        return []
+    if svc == "dynamodb":
+        if act == "TransactWriteItems" or act == "TransactGetItems":
+            out = []
+            for item in p.get("TransactItems", []):
+                for k, v in item.items():
+                    out.append(("dynamodb:" + _TRANSACT[k], table(v["TableName"]), {}))
+            return out
+        res = table(p.get("TableName", ""))
+        if p.get("IndexName"):
+            res += "/index/" + p["IndexName"]
+        return [("dynamodb:" + act, res, {})]
+    if svc == "sqs":
+        return [("sqs:" + act, _queue_arn(account, region, p), {})]
+    if svc == "states":
+        res = p.get("stateMachineArn") or p.get("executionArn") or "*"
+        return [("states:" + act, res, {})]
+    if svc == "elasticmapreduce":
+        iam = iam_models.iam_backends[account]["aws"]
+        if act == "RunJobFlow":
+            tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
+            ctx = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+            ctx["aws:TagKeys"] = sorted(tags)
+            out = [("elasticmapreduce:RunJobFlow", "*", ctx)]
+            if p.get("ServiceRole"):
+                out.append(("iam:PassRole", _role_arn(iam, account, p["ServiceRole"]), {"iam:PassedToService": "elasticmapreduce.amazonaws.com"}))
+            if p.get("JobFlowRole"):
+                try:
+                    roles = [r.arn for r in iam.get_instance_profile(p["JobFlowRole"]).roles]
+                except Exception:
+                    roles = [_role_arn(iam, account, p["JobFlowRole"])]
+                for r in roles:
+                    out.append(("iam:PassRole", r, {"iam:PassedToService": "ec2.amazonaws.com"}))
+            return out
+        ids = p.get("JobFlowIds") or [p.get("ClusterId") or p.get("JobFlowId") or p.get("ResourceId")]
+        out = []
+        for cid in ids:
+            c = _cluster(account, region, cid)
+            ctx = {}
+            for k, v in (getattr(c, "_tags", {}) or {}).items():
+                ctx[f"elasticmapreduce:ResourceTag/{k}"] = v
+                ctx[f"aws:ResourceTag/{k}"] = v
+            out.append(("elasticmapreduce:" + act, f"arn:aws:elasticmapreduce:{region}:{account}:cluster/{cid}", ctx))
+        return out
+    return [(f"{svc}:{act}", "*", {})]
+
+
+def _policies(account, role_arn):
+    """The role's identity policies as moto holds them: inline, and managed ones present in moto."""
+    iam = iam_models.iam_backends[account]["aws"]
+    role = iam.get_role_by_arn(role_arn)
+    out = []
+    for name, doc in role.policies.items():
+        out.append({"name": name, "policy": json.loads(doc) if isinstance(doc, str) else doc, "inline": True})
+    for arn, pol in role.managed_policies.items():
+        doc = pol.default_version.document if hasattr(pol, "default_version") else pol.document
+        out.append({"name": arn, "policy": json.loads(doc) if isinstance(doc, str) else doc, "inline": False})
+    return out
+
+
+def _actions(statement):
+    a = statement.get("Action", [])
+    return [a] if isinstance(a, str) else a
+
+
+def report(calls, account, region, justified):
+    functions = {fn.function_name: fn for fn in lambda_models.lambda_backends[account][region]._lambdas.all()}
+    requests, meta = [], []
+    policies = {}
+    for call in calls:
+        fn = functions.get(call["function"])
+        if fn is None:
+            continue
+        if fn.function_name not in policies:
+            policies[fn.function_name] = _policies(account, fn.role)
+        for action, resource, ctx in requests_for(call, account, region):
+            key = (fn.function_name, action, resource, json.dumps(ctx, sort_keys=True))
+            meta.append(key)
+            requests.append({"principal": fn.role, "action": action, "resource": resource, "context": ctx,
+                             "policies": [{"name": p["name"], "policy": p["policy"]} for p in policies[fn.function_name]]})
+    # Evaluate each distinct request once.
+    distinct = {}
+    for key, req in zip(meta, requests):
+        distinct.setdefault(key, req)
+    keys = list(distinct)
+    results = []
+    if keys:
+        proc = subprocess.run(["node", os.path.join(IAM_DIR, "evaluate.mjs")], input=json.dumps({"requests": [distinct[k] for k in keys]}).encode(),
+                              capture_output=True, cwd=IAM_DIR, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError("iam evaluator: " + proc.stderr.decode(errors="replace")[-2000:])
+        results = json.loads(proc.stdout)
+    denied = []
+    used = {}
+    for key, res in zip(keys, results):
+        fname, action, resource, ctx = key
+        used.setdefault(fname, set()).add(action.lower())
+        if res["decision"] != "Allowed":
+            denied.append({"function": fname, "action": action, "resource": resource, "context": json.loads(ctx), "decision": res["decision"], "detail": res["detail"]})
+    unused, explained = [], []
+    for fname, pols in policies.items():
+        logical = _logical(fname)
+        for p in pols:
+            if not p["inline"]:
+                continue
+            for st in p["policy"].get("Statement", []):
+                if st.get("Effect") != "Allow":
+                    continue
+                for pattern in _actions(st):
+                    if any(fnmatch.fnmatch(a, pattern.lower()) for a in used.get(fname, ())):
+                        continue
+                    why = justified.get(logical, {}).get(pattern)
+                    entry = {"function": logical, "action": pattern, "sid": st.get("Sid", "")}
+                    if why:
+                        entry["why"] = why
+                        explained.append(entry)
+                    else:
+                        unused.append(entry)
+    return {"calls": len(requests), "distinct": len(keys), "denied": denied, "unused": unused, "justified": explained,
+            "functions": sorted(_logical(f) for f in policies),
+            "used": {_logical(f): sorted(a) for f, a in used.items()}}
+
+
+def _logical(physical):
+    """The function's name in the stack (intake, reserve, ...) from its physical name."""
+    for name in ("emr-events", "emrevents", "intake", "reserve", "submit", "finish", "reconcile", "pool"):
+        if f"Functions{name}" in physical.replace("-", ""):
+            return "emr-events" if name in ("emr-events", "emrevents") else name
+    return physical
