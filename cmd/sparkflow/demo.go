@@ -171,7 +171,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("interrupted; the runs are kept in %s (sparkflow local --data %s)", o.dataDir, o.dataDir)
+			return &interruptedError{fmt.Sprintf("interrupted; the runs are kept in %s (sparkflow local --data %s)", o.dataDir, o.dataDir)}
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

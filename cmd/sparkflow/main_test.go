@@ -115,13 +115,19 @@ func TestBadInputGetsAClearErrorAndExitCode(t *testing.T) {
 		msg  string
 	}{
 		{"unknown tier", []string{"pool", "create", "x", "--tier", "huge"}, exitInvalid, `unknown tier "huge"; known tiers:`},
-		{"missing pool", []string{"transform", "create", "t", "--pool", "nope", "--command", "true"}, exitInvalid, `pool "nope" does not exist`},
+		{"missing pool", []string{"transform", "create", "t", "--pool", "nope", "--command", "true"}, exitNotFound, `--pool: pool "nope" does not exist`},
 		{"nothing to run", []string{"transform", "create", "t", "--pool", "etl"}, exitInvalid, "give what to run"},
 		{"unclosed quote", []string{"transform", "create", "t", "--pool", "etl", "--command", `echo "hi`}, exitInvalid, "unclosed"},
-		{"missing transform", []string{"run", "submit", "nope"}, exitInvalid, `transform "nope" does not exist`},
+		{"missing transform", []string{"run", "submit", "nope"}, exitNotFound, `sparkflow: transform "nope" does not exist`},
 		{"bad argument", []string{"run", "submit", "ok", "--arg", "day"}, exitInvalid, "expected KEY=VALUE"},
 		{"unknown argument", []string{"run", "submit", "ok", "--arg", "dya=2"}, exitInvalid, `no parameter "dya" (it declares day)`},
 		{"unknown run", []string{"run", "show", "nope"}, exitNotFound, `run "nope" not found`},
+		{"unknown run prefix", []string{"run", "show", "abcdef"}, exitNotFound, `run "abcdef" not found`},
+		{"unknown subcommand", []string{"run", "sumbit", "ok"}, exitInvalid, `unknown command "sumbit" for "sparkflow run"; did you mean submit?`},
+		{"unknown nested subcommand", []string{"pool", "lsit"}, exitInvalid, `did you mean list?`},
+		{"attempts of 0", []string{"transform", "edit", "ok", "--max-attempts", "0"}, exitInvalid, "--max-attempts 0: give 1 to 10"},
+		{"flag named, not field", []string{"pool", "create", "idle", "--tier", "tiny", "--idle-timeout", "30s"}, exitInvalid, "--idle-timeout: must be 0 (never) or between 60"},
+		{"no such parameter to remove", []string{"transform", "edit", "ok", "--remove-param", "nope"}, exitInvalid, `has no parameter "nope"`},
 		{"duplicate pool", []string{"pool", "create", "etl", "--tier", "tiny"}, exitConflict, "exists already"},
 		{"bad output", []string{"pool", "list", "-o", "yaml"}, exitInvalid, "not a format"},
 		{"unknown flag", []string{"pool", "list", "--colour"}, exitInvalid, "unknown flag"},
@@ -138,8 +144,105 @@ func TestBadInputGetsAClearErrorAndExitCode(t *testing.T) {
 	if r := cli(t, "127.0.0.1:1", "pool", "list"); r.code != exitTransient || !strings.Contains(r.stderr, "cannot reach") {
 		t.Fatalf("no server: %+v", r)
 	}
+	// Flags are checked before anything is done: a bad -o creates nothing.
+	if r := cli(t, addr, "pool", "create", "half", "--tier", "tiny", "-o", "yaml"); r.code != exitInvalid {
+		t.Fatalf("pool create -o yaml: %+v", r)
+	}
+	if r := cli(t, addr, "pool", "show", "half"); r.code != exitNotFound {
+		t.Fatalf("a pool was created by a command that then failed on its flags: %+v", r)
+	}
+	if r := cli(t, addr, "run", "submit", "ok", "-o", "yaml"); r.code != exitInvalid {
+		t.Fatalf("run submit -o yaml: %+v", r)
+	}
+	if r := cli(t, addr, "run", "list", "--transform", "ok", "-o", "json"); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("a run was submitted by a command that then failed on its flags: %+v", r)
+	}
+	// --server without its scheme.
+	noScheme := exec.Command(binary, "--server", addr, "pool", "list")
+	if out, err := noScheme.CombinedOutput(); err != nil || !strings.Contains(string(out), "etl") {
+		t.Fatalf("--server %s: %v %s", addr, err, out)
+	}
+	if out, err := exec.Command(binary, "--server", "ftp://x", "pool", "list").CombinedOutput(); err == nil || !strings.Contains(string(out), "write it as http://HOST:PORT") {
+		t.Fatalf("--server ftp://x: %v %s", err, out)
+	}
+	// Edit changes only what is given; parameters one at a time.
+	if r := cli(t, addr, "transform", "edit", "ok", "--add-param", "region=eu", "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"day": "1"`) || !strings.Contains(r.stdout, `"region": "eu"`) {
+		t.Fatalf("edit --add-param: %+v", r)
+	}
+	if r := cli(t, addr, "transform", "edit", "ok", "--remove-param", "region", "-o", "json"); r.code != 0 || strings.Contains(r.stdout, "region") || !strings.Contains(r.stdout, `"day": "1"`) {
+		t.Fatalf("edit --remove-param: %+v", r)
+	}
+	if help := cli(t, addr, "transform", "edit", "--help"); !strings.Contains(help.stdout, "unchanged unless given") || strings.Contains(help.stdout, "(default 1)") {
+		t.Fatalf("edit's help shows create's defaults:\n%s", help.stdout)
+	}
 	if r := exec.Command(binary, "local", "--addr", "0.0.0.0:9999").Run(); r == nil {
 		t.Fatal("local on a non-loopback address without --allow-remote was accepted")
+	}
+}
+
+// Ctrl-C while waiting for a run says the run goes on and exits 130, as a shell reports Ctrl-C.
+func TestInterruptedWaitExits130(t *testing.T) {
+	addr := freeAddr(t)
+	startLocal(t, t.TempDir(), addr)
+	for _, args := range [][]string{
+		{"pool", "create", "etl", "--tier", "tiny", "--clusters", "1", "--wait"},
+		{"transform", "create", "slow", "--pool", "etl", "--command", "sleep 30"},
+	} {
+		if r := cli(t, addr, args...); r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+	}
+	cmd := exec.Command(binary, "--server", "http://"+addr, "run", "submit", "slow", "--wait")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(errb.String(), "RUNNING") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != exitInterrupted || !strings.Contains(errb.String(), "stopped waiting; run") || !strings.Contains(errb.String(), "goes on") {
+		t.Fatalf("exit %v, stderr %s", err, errb.String())
+	}
+	if r := cli(t, addr, "run", "list", "--active", "-o", "json"); !strings.Contains(r.stdout, `"status": "RUNNING"`) {
+		t.Fatalf("the run did not go on: %+v", r)
+	}
+}
+
+// A run is named by any unique prefix of its id of 6 characters or more, as the UI shows them; the
+// transforms list shows each one's last run and its command as a shell would read it.
+func TestRunIDPrefixesAndTransformList(t *testing.T) {
+	addr := freeAddr(t)
+	startLocal(t, t.TempDir(), addr)
+	for _, args := range [][]string{
+		{"pool", "create", "etl", "--tier", "tiny", "--clusters", "1", "--wait"},
+		{"transform", "create", "quoted", "--pool", "etl", "--command", `/bin/sh -c 'echo "a b"'`},
+	} {
+		if r := cli(t, addr, args...); r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+	}
+	r := cli(t, addr, "run", "submit", "quoted", "--wait", "-o", "json")
+	var run sparkflow.Run
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &run) != nil {
+		t.Fatalf("submit: %+v", r)
+	}
+	if show := cli(t, addr, "run", "show", run.ID[:8]); show.code != 0 || !strings.Contains(show.stdout, run.ID) {
+		t.Fatalf("run show %s: %+v", run.ID[:8], show)
+	}
+	if logs := cli(t, addr, "run", "logs", run.ID[:6], "--attempt", "1"); logs.code != 0 || strings.TrimSpace(logs.stdout) != "a b" {
+		t.Fatalf("run logs %s --attempt 1: %+v", run.ID[:6], logs)
+	}
+	if short := cli(t, addr, "run", "show", run.ID[:5]); short.code != exitNotFound || !strings.Contains(short.stderr, "at least 6") {
+		t.Fatalf("a 5-character prefix: %+v", short)
+	}
+	list := cli(t, addr, "transform", "list")
+	if !strings.Contains(list.stdout, "LAST RUN") || !strings.Contains(list.stdout, "SUCCEEDED") || !strings.Contains(list.stdout, `/bin/sh -c 'echo "a b"'`) {
+		t.Fatalf("transform list:\n%s", list.stdout)
 	}
 }
 

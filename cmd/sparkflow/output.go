@@ -34,12 +34,11 @@ func (g *globals) emit(w io.Writer, v any, table func(tw *tabwriter.Writer)) err
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
-	case "table", "":
+	default:
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		table(tw)
 		return tw.Flush()
 	}
-	return usagef("--output %q is not a format: use table or json", g.output)
 }
 
 func row(tw *tabwriter.Writer, cols ...any) {

@@ -121,6 +121,7 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v) })
 		},
 	}
+	cmd.Annotations = map[string]string{fieldFlags: "tier=--tier,clusters=--clusters,releaseLabel=--release-label,applications=--applications,logUri=--log-uri,stepConcurrency=--step-concurrency,idleTimeoutSeconds=--idle-timeout,network.subnetIds=--subnet,network.keyName=--key-name,network.securityGroups=--security-group,network.serviceRole=--service-role,network.instanceProfile=--instance-profile,tags=--tag"}
 	f := cmd.Flags()
 	f.StringVar(&p.Tier, "tier", "", "size tier (sparkflow tier list)")
 	f.IntVar(&p.Clusters, "clusters", 1, "number of clusters")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,7 +19,11 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(newRunSubmitCmd(g), newRunListCmd(g), &cobra.Command{
 		Use: "show ID", Short: "Show a run with its timeline", Args: exactArgs(1, "ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			r, err := g.backend().GetRun(c.Context(), args[0])
+			id, err := sparkflow.ResolveRunID(c.Context(), g.backend(), args[0])
+			if err != nil {
+				return err
+			}
+			r, err := g.backend().GetRun(c.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -27,7 +32,11 @@ func newRunCmd(g *globals) *cobra.Command {
 	}, &cobra.Command{
 		Use: "cancel ID", Short: "Cancel a run (its step is cancelled; it ends CANCELLED)", Args: exactArgs(1, "ID"),
 		RunE: func(c *cobra.Command, args []string) error {
-			r, err := g.backend().CancelRun(c.Context(), args[0])
+			id, err := sparkflow.ResolveRunID(c.Context(), g.backend(), args[0])
+			if err != nil {
+				return err
+			}
+			r, err := g.backend().CancelRun(c.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -73,7 +82,7 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 			for !r.Status.Terminal() {
 				select {
 				case <-c.Context().Done():
-					return fmt.Errorf("stopped waiting; run %s goes on (sparkflow run show %s)", r.ID, r.ID)
+					return &interruptedError{fmt.Sprintf("stopped waiting; run %s goes on (sparkflow run show %s)", r.ID, r.ID)}
 				case <-time.After(300 * time.Millisecond):
 				}
 				next, err := b.GetRun(c.Context(), r.ID)
@@ -102,6 +111,7 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Annotations = map[string]string{fieldFlags: "params=--arg,id=--id,transform="}
 	cmd.Flags().StringArrayVar(&params, "arg", nil, "override the transform's parameter NAME=VALUE (repeatable)")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "same as --arg")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end; exit 6 unless it SUCCEEDED")
@@ -153,8 +163,13 @@ func runTable(tw *tabwriter.Writer, r sparkflow.Run) {
 	row(tw, "Attempt:", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts))
 	row(tw, "Cluster:", display.OrDash(r.ClusterID))
 	row(tw, "Step:", display.OrDash(r.StepID)+" "+display.StepState(r))
-	for k, v := range r.Params {
-		row(tw, "Argument:", k+" = "+v)
+	keys := make([]string, 0, len(r.Params))
+	for k := range r.Params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		row(tw, "Argument:", k+" = "+r.Params[k])
 	}
 	if r.Reason != "" {
 		row(tw, "Reason:", r.Reason)
@@ -165,23 +180,35 @@ func runTable(tw *tabwriter.Writer, r sparkflow.Run) {
 	fmt.Fprintln(tw)
 	row(tw, "TIME", "STATUS", "ATTEMPT", "NOTE")
 	for _, h := range r.History {
-		row(tw, h.At.Local().Format("15:04:05.000"), h.Status, h.Attempt, h.Note)
+		row(tw, h.At.Local().Format("15:04:05.000"), h.Label(), h.Attempt, h.Note)
 	}
 }
 
 func newRunLogsCmd(g *globals) *cobra.Command {
 	var (
-		stream string
-		tail   int64
+		q      sparkflow.LogQuery
 		follow bool
 	)
 	cmd := &cobra.Command{
-		Use: "logs ID", Short: "Print a run's step output (local mode)", Args: exactArgs(1, "ID"),
+		Use: "logs ID", Short: "Print a run's step output (local mode); ID may be its first 6+ characters", Args: exactArgs(1, "ID"),
 		RunE: func(c *cobra.Command, args []string) error {
+			if q.Stream != "stdout" && q.Stream != "stderr" {
+				return usagef("--stream %q: use stdout or stderr", q.Stream)
+			}
+			if q.Attempt < 0 {
+				return usagef("--attempt %d: attempts count from 1", q.Attempt)
+			}
+			if follow && q.Tail > 0 {
+				return usagef("--tail and --follow do not go together")
+			}
 			b := g.backend()
+			id, err := sparkflow.ResolveRunID(c.Context(), b, args[0])
+			if err != nil {
+				return err
+			}
 			printed := 0
 			for {
-				text, err := b.RunLogs(c.Context(), args[0], stream, tail)
+				text, err := b.RunLogs(c.Context(), id, q)
 				if err != nil && !(follow && sparkflow.IsCode(err, sparkflow.NotFound)) {
 					return err
 				}
@@ -192,12 +219,12 @@ func newRunLogsCmd(g *globals) *cobra.Command {
 				if !follow {
 					return nil
 				}
-				r, err := b.GetRun(c.Context(), args[0])
+				r, err := b.GetRun(c.Context(), id)
 				if err != nil {
 					return err
 				}
 				if r.Status.Terminal() {
-					if text, err := b.RunLogs(c.Context(), args[0], stream, tail); err == nil && len(text) > printed {
+					if text, err := b.RunLogs(c.Context(), id, q); err == nil && len(text) > printed {
 						io.WriteString(c.OutOrStdout(), text[printed:])
 					}
 					return nil
@@ -210,9 +237,10 @@ func newRunLogsCmd(g *globals) *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().StringVar(&stream, "stream", "stdout", "stdout or stderr")
-	cmd.Flags().Int64Var(&tail, "tail", 0, "only the last N bytes (0: all; not with --follow)")
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the run ends")
+	cmd.Flags().StringVar(&q.Stream, "stream", "stdout", "stdout or stderr")
+	cmd.Flags().Int64Var(&q.Tail, "tail", 0, "only the last N bytes (0: all; not with --follow)")
+	cmd.Flags().IntVar(&q.Attempt, "attempt", 0, "the attempt whose logs to print (default: the latest)")
+	cmd.Flags().BoolVar(&follow, "follow", false, "keep printing until the run ends")
 	return cmd
 }
 

@@ -19,24 +19,38 @@ type transformFlags struct {
 	pool, command, main, class, description string
 	jar, script                             string
 	sparkOpts, confs, args, params          []string
+	addParams, removeParams                 []string
 	maxAttempts                             int
 	timeout, queueTimeout                   time.Duration
 }
 
-func (tf *transformFlags) register(f *pflag.FlagSet) {
-	f.StringVar(&tf.pool, "pool", "", "pool the transform runs on")
-	f.StringVar(&tf.command, "command", "", `command line to run (kind command), e.g. "python3 etl.py --day ${day}"`)
-	f.StringVar(&tf.jar, "jar", "", "main jar for spark-submit (kind spark)")
-	f.StringVar(&tf.script, "script", "", "main Python/R script for spark-submit (kind spark)")
-	f.StringVar(&tf.class, "class", "", "main class of the jar")
-	f.StringArrayVar(&tf.confs, "conf", nil, "Spark configuration KEY=VALUE, passed as --conf (repeatable)")
-	f.StringArrayVar(&tf.sparkOpts, "spark-opt", nil, `other spark-submit options, e.g. "--num-executors 4" (repeatable)`)
-	f.StringArrayVar(&tf.args, "arg", nil, "job argument, in order; ${name} stands for a parameter (repeatable)")
-	f.StringArrayVar(&tf.params, "param", nil, "parameter default NAME=VALUE, overridable per run (repeatable)")
-	f.IntVar(&tf.maxAttempts, "max-attempts", 0, fmt.Sprintf("attempts before a run fails (default %d)", sparkflow.DefaultMaxAttempts))
-	f.DurationVar(&tf.timeout, "timeout", 0, fmt.Sprintf("time limit of one attempt (default %s)", time.Duration(sparkflow.DefaultTimeoutSeconds)*time.Second))
-	f.DurationVar(&tf.queueTimeout, "queue-timeout", 0, fmt.Sprintf("longest wait for a free slot (default %s)", time.Duration(sparkflow.DefaultQueueTimeoutSeconds)*time.Second))
-	f.StringVar(&tf.description, "description", "", "what the transform does")
+func (tf *transformFlags) register(f *pflag.FlagSet, edit bool) {
+	def := func(create string) string {
+		if edit {
+			return " (unchanged unless given)"
+		}
+		return create
+	}
+	f.StringVar(&tf.pool, "pool", "", "pool the transform runs on"+def(""))
+	f.StringVar(&tf.command, "command", "", `command line to run (kind command), e.g. "python3 etl.py --day ${day}"`+def(""))
+	f.StringVar(&tf.jar, "jar", "", "main jar for spark-submit (kind spark)"+def(""))
+	f.StringVar(&tf.script, "script", "", "main Python/R script for spark-submit (kind spark)"+def(""))
+	f.StringVar(&tf.class, "class", "", "main class of the jar"+def(""))
+	f.StringArrayVar(&tf.confs, "conf", nil, "Spark configuration KEY=VALUE, passed as --conf (repeatable)"+def(""))
+	f.StringArrayVar(&tf.sparkOpts, "spark-opt", nil, `other spark-submit options, e.g. "--num-executors 4" (repeatable)`+def(""))
+	if edit {
+		f.StringArrayVar(&tf.args, "arg", nil, "job arguments, in order: the list given replaces all of them (repeatable)")
+		f.StringArrayVar(&tf.params, "param", nil, "parameter defaults NAME=VALUE: the set given replaces all of them (repeatable; see --add-param)")
+		f.StringArrayVar(&tf.addParams, "add-param", nil, "add or change one parameter default NAME=VALUE, keeping the others (repeatable)")
+		f.StringArrayVar(&tf.removeParams, "remove-param", nil, "remove one parameter NAME, keeping the others (repeatable)")
+	} else {
+		f.StringArrayVar(&tf.args, "arg", nil, "job argument, in order; ${name} stands for a parameter (repeatable)")
+		f.StringArrayVar(&tf.params, "param", nil, "parameter default NAME=VALUE, overridable per run (repeatable)")
+	}
+	f.IntVar(&tf.maxAttempts, "max-attempts", 0, "attempts before a run fails, 1 to 10"+def(fmt.Sprintf(" (default %d)", sparkflow.DefaultMaxAttempts)))
+	f.DurationVar(&tf.timeout, "timeout", 0, "time limit of one attempt"+def(fmt.Sprintf(" (default %s)", time.Duration(sparkflow.DefaultTimeoutSeconds)*time.Second)))
+	f.DurationVar(&tf.queueTimeout, "queue-timeout", 0, "longest wait for a free slot"+def(fmt.Sprintf(" (default %s)", time.Duration(sparkflow.DefaultQueueTimeoutSeconds)*time.Second)))
+	f.StringVar(&tf.description, "description", "", "what the transform does"+def(""))
 }
 
 // apply sets on t what the flags say; on edit only the flags given.
@@ -97,6 +111,27 @@ func (tf *transformFlags) apply(f *pflag.FlagSet, t *sparkflow.Transform, edit b
 		}
 		t.Params = p
 	}
+	if edit {
+		add, err := parseKV(tf.addParams, "add-param")
+		if err != nil {
+			return err
+		}
+		for k, v := range add {
+			if t.Params == nil {
+				t.Params = map[string]string{}
+			}
+			t.Params[k] = v
+		}
+		for _, k := range tf.removeParams {
+			if _, ok := t.Params[k]; !ok {
+				return usagef("--remove-param %s: the transform has no parameter %q", k, k)
+			}
+			delete(t.Params, k)
+		}
+	}
+	if f.Changed("max-attempts") && (tf.maxAttempts < 1 || tf.maxAttempts > sparkflow.MaxAttempts) {
+		return usagef("--max-attempts %d: give 1 to %d", tf.maxAttempts, sparkflow.MaxAttempts)
+	}
 	if set("max-attempts") {
 		t.MaxAttempts = tf.maxAttempts
 	}
@@ -144,7 +179,8 @@ func newTransformCmd(g *globals) *cobra.Command {
 			return g.emit(c.OutOrStdout(), out, func(tw *tabwriter.Writer) { transformTable(tw, out) })
 		},
 	}
-	tf.register(create.Flags())
+	tf.register(create.Flags(), false)
+	create.Annotations = map[string]string{fieldFlags: transformFieldFlags}
 	var ef transformFlags
 	edit := &cobra.Command{
 		Use: "edit NAME [flags]", Short: "Change a transform (only the flags given); runs under way keep their policy",
@@ -165,7 +201,8 @@ func newTransformCmd(g *globals) *cobra.Command {
 			return g.emit(c.OutOrStdout(), out, func(tw *tabwriter.Writer) { transformTable(tw, out) })
 		},
 	}
-	ef.register(edit.Flags())
+	ef.register(edit.Flags(), true)
+	edit.Annotations = map[string]string{fieldFlags: transformFieldFlags}
 	var pool string
 	list := &cobra.Command{
 		Use: "list", Short: "List transforms", Args: cobra.NoArgs,
@@ -174,10 +211,17 @@ func newTransformCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if g.output == "json" {
+				return g.emit(c.OutOrStdout(), ts, nil)
+			}
 			return g.emit(c.OutOrStdout(), ts, func(tw *tabwriter.Writer) {
-				row(tw, "NAME", "POOL", "KIND", "ATTEMPTS", "TIMEOUT", "RUNS")
+				row(tw, "NAME", "POOL", "KIND", "LAST RUN", "COMMAND")
 				for _, t := range ts {
-					row(tw, t.Name, t.Pool, t.Kind, t.MaxAttempts, time.Duration(t.TimeoutSeconds)*time.Second, display.Truncate(strings.Join(append(append([]string{t.MainResource}, t.Command...), t.Args...), " "), 60))
+					last := "never"
+					if runs, err := g.backend().ListRuns(c.Context(), sparkflow.RunFilter{Transform: t.Name, Limit: 1}); err == nil && len(runs) == 1 {
+						last = fmt.Sprintf("%s %s", runs[0].Status, display.Ago(time.Now(), runs[0].CreatedAt))
+					}
+					row(tw, t.Name, t.Pool, t.Kind, last, display.Truncate(commandLine(t), 70))
 				}
 			})
 		},
@@ -221,4 +265,16 @@ func transformTable(tw *tabwriter.Writer, t sparkflow.Transform) {
 	if step, err := core.Step(t, sparkflow.Run{ID: "RUN_ID", Attempt: 1}); err == nil {
 		row(tw, "EMR step:", step.Jar+" "+sparkflow.QuoteCommand(step.Args))
 	}
+}
+
+// transformFieldFlags names the flags that set a transform's fields, for error messages.
+const transformFieldFlags = "pool=--pool,command=--command,mainResource=--jar/--script,mainClass=--class,sparkOptions=--conf/--spark-opt,args=--arg,params=--param,maxAttempts=--max-attempts,timeoutSeconds=--timeout,queueTimeoutSeconds=--queue-timeout,description=--description"
+
+// commandLine is what a transform runs, quoted as a shell would read it back.
+func commandLine(t sparkflow.Transform) string {
+	argv := append([]string{}, t.Command...)
+	if t.Kind == sparkflow.KindSpark {
+		argv = append(append([]string{"spark-submit"}, t.SparkOptions...), t.MainResource)
+	}
+	return sparkflow.QuoteCommand(append(argv, t.Args...))
 }

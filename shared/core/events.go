@@ -81,6 +81,7 @@ func ApplyStep(r sparkflow.Run, ch emrevent.StepChange, attempt int, now time.Ti
 	if r.Status.Rank() < sparkflow.RunSubmitted.Rank() {
 		// The step exists, so the submit happened even if its record did not land yet.
 		r.SetStatus(sparkflow.RunSubmitted, now, "step "+ch.StepID+" on "+ch.ClusterID)
+		r.History[len(r.History)-1].Step, r.History[len(r.History)-1].Cluster = ch.StepID, ch.ClusterID
 	}
 	r.StepID = ch.StepID
 	if r.ClusterID == "" {

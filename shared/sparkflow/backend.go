@@ -1,6 +1,9 @@
 package sparkflow
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Backend is SparkFlow as its users see it: the face that the CLI, the web UI and the JSON API speak.
 // Implementations: the local engine, the JSON API's client (against any server), and the backend of
@@ -20,7 +23,16 @@ type Backend interface {
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
 	GetRun(ctx context.Context, id string) (Run, error)
 	CancelRun(ctx context.Context, id string) (Run, error)
-	RunLogs(ctx context.Context, id, stream string, tail int64) (string, error)
+	// RunLogs returns a run's step output (local homes; others say where the logs are).
+	RunLogs(ctx context.Context, id string, q LogQuery) (string, error)
+}
+
+// LogQuery says which of a run's logs to read: the stream (stdout or stderr, default stdout), the last
+// Tail bytes (0: all), and the attempt (0: the latest).
+type LogQuery struct {
+	Stream  string
+	Tail    int64
+	Attempt int
 }
 
 // PoolView is a pool with its cluster records and what they add up to.
@@ -30,4 +42,42 @@ type PoolView struct {
 	Ready          int       `json:"ready"`
 	SlotsUsed      int       `json:"slotsUsed"`
 	SlotsTotal     int       `json:"slotsTotal"`
+}
+
+// MinRunIDPrefix is the shortest run id prefix the front ends accept for a run.
+const MinRunIDPrefix = 6
+
+// runIDSearch bounds how many of the newest runs a prefix is looked for among.
+const runIDSearch = 5000
+
+// ResolveRunID returns the full id of the run that ref names: a full id as it is, or a unique prefix
+// of at least MinRunIDPrefix characters (as the UI shows them) among the newest runs.
+func ResolveRunID(ctx context.Context, b Backend, ref string) (string, error) {
+	ref = strings.ToLower(strings.TrimSpace(ref))
+	if id, err := CanonicalRunID(ref); err == nil {
+		return id, nil
+	}
+	if len(ref) < MinRunIDPrefix {
+		return "", Errorf(NotFound, "run %q not found: give the run id, or at least %d of its first characters", ref, MinRunIDPrefix)
+	}
+	runs, err := b.ListRuns(ctx, RunFilter{Limit: runIDSearch})
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, r := range runs {
+		if strings.HasPrefix(r.ID, ref) {
+			found = append(found, r.ID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", Errorf(NotFound, "run %q not found (no run id among the newest %d starts with it)", ref, runIDSearch)
+	case 1:
+		return found[0], nil
+	}
+	if len(found) > 3 {
+		found = append(found[:3], "…")
+	}
+	return "", FieldError("id", "%q is the start of several run ids (%s); give more characters", ref, strings.Join(found, ", "))
 }

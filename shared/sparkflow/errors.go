@@ -57,6 +57,12 @@ func FieldError(field, format string, args ...any) error {
 	return &Error{Code: Invalid, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// MissingError builds a NotFound error about one field of a request that names something that does
+// not exist (a run of an unknown transform, a transform of an unknown pool).
+func MissingError(field, format string, args ...any) error {
+	return &Error{Code: NotFound, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
 // Wrap classifies err under code with a message; a nil err stays nil.
 func Wrap(code Code, err error, format string, args ...any) error {
 	if err == nil {

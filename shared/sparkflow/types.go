@@ -132,6 +132,41 @@ type Transition struct {
 	Attempt int       `json:"attempt"`
 	At      time.Time `json:"at"`
 	Note    string    `json:"note,omitempty"`
+	// Event names a change within a status that is not a status of its own (RESERVED: the waiting
+	// run got its slot; CANCEL REQUESTED; ATTEMPT ENDED, before a retry).
+	Event string `json:"event,omitempty"`
+	// Step and Cluster are set on the transition that recorded an attempt's step, so that every
+	// attempt's step (and its logs) can be found.
+	Step    string `json:"step,omitempty"`
+	Cluster string `json:"cluster,omitempty"`
+}
+
+// Events of a run's history that are not statuses.
+const (
+	EventReserved        = "RESERVED"
+	EventCancelRequested = "CANCEL REQUESTED"
+	EventAttemptEnded    = "ATTEMPT ENDED"
+)
+
+// Label is what a history line shows: the event, or else the status.
+func (t Transition) Label() string {
+	if t.Event != "" {
+		return t.Event
+	}
+	return string(t.Status)
+}
+
+// AttemptStep returns the step and cluster of one attempt of the run (0: the current one).
+func (r Run) AttemptStep(attempt int) (step, cluster string) {
+	if attempt == 0 || attempt == r.Attempt {
+		return r.StepID, r.ClusterID
+	}
+	for _, t := range r.History {
+		if t.Attempt == attempt && t.Step != "" {
+			step, cluster = t.Step, t.Cluster
+		}
+	}
+	return step, cluster
 }
 
 // Run is one execution of a transform.

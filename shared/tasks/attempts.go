@@ -114,6 +114,7 @@ func (s *Service) recordStep(ctx context.Context, runID string, found sparkflow.
 		}
 		if r.Status.Rank() < sparkflow.RunSubmitted.Rank() {
 			r.SetStatus(sparkflow.RunSubmitted, s.now(), "step "+found.ID+" on "+r.ClusterID)
+			r.History[len(r.History)-1].Step, r.History[len(r.History)-1].Cluster = found.ID, r.ClusterID
 		}
 		if found.State.Rank() > r.StepState.Rank() || r.StepState == "" {
 			r.StepState = found.State
@@ -152,7 +153,7 @@ func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (wor
 		verdict = core.Conclude(*r, o)
 		now := s.now()
 		if verdict.Retry {
-			r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: verdict.Reason})
+			r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: verdict.Reason, Event: sparkflow.EventAttemptEnded})
 			r.Attempt++
 			r.StepID, r.StepState, r.Token, r.ReservedAt, r.StartedAt = "", "", "", nil, nil
 			r.Reason = verdict.Reason

@@ -20,7 +20,7 @@ func (s *Service) Cancel(ctx context.Context, runID string) (sparkflow.Run, erro
 			return false, nil
 		}
 		r.CancelRequested = true
-		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: s.now(), Note: "cancel requested"})
+		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: s.now(), Event: sparkflow.EventCancelRequested})
 		return true, nil
 	})
 	if err != nil {

@@ -24,14 +24,14 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	}
 	t, err := s.Store.GetTransform(ctx, req.Transform)
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
-		return sparkflow.Run{}, false, sparkflow.FieldError("transform", "transform %q does not exist (sparkflow transform list shows the known ones)", req.Transform)
+		return sparkflow.Run{}, false, sparkflow.MissingError("transform", "transform %q does not exist (sparkflow transform list shows the known ones)", req.Transform)
 	}
 	if err != nil {
 		return sparkflow.Run{}, false, err
 	}
 	p, err := s.Store.GetPool(ctx, t.Pool)
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
-		return sparkflow.Run{}, false, sparkflow.FieldError("transform", "transform %s is assigned to pool %q, which does not exist; create the pool or move the transform (sparkflow transform edit %s --pool P)", t.Name, t.Pool, t.Name)
+		return sparkflow.Run{}, false, sparkflow.MissingError("transform", "transform %s is assigned to pool %q, which does not exist; create the pool or move the transform (sparkflow transform edit %s --pool P)", t.Name, t.Pool, t.Name)
 	}
 	if err != nil {
 		return sparkflow.Run{}, false, err

@@ -108,7 +108,7 @@ func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string)
 		if r.Status == sparkflow.RunQueued {
 			r.SetStatus(sparkflow.RunWaiting, now, "")
 		}
-		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: "slot on " + clusterID})
+		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: "slot on " + clusterID, Event: sparkflow.EventReserved, Cluster: clusterID})
 		return true, nil
 	})
 	if err != nil {

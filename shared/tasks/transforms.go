@@ -36,7 +36,7 @@ func (s *Service) checkTransform(ctx context.Context, t *sparkflow.Transform) er
 	}
 	if _, err := s.Store.GetPool(ctx, t.Pool); err != nil {
 		if sparkflow.IsCode(err, sparkflow.NotFound) {
-			return sparkflow.FieldError("pool", "pool %q does not exist; create it first (sparkflow pool create %s --tier small --clusters 1)", t.Pool, t.Pool)
+			return sparkflow.MissingError("pool", "pool %q does not exist; create it first (sparkflow pool create %s --tier small --clusters 1)", t.Pool, t.Pool)
 		}
 		return err
 	}

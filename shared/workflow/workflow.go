@@ -169,7 +169,7 @@ func ErrorOf(name, cause string) error {
 		}
 	}
 	e := &sparkflow.Error{Code: CodeOf(name), Message: msg}
-	if field, rest, ok := strings.Cut(msg, ": "); ok && fieldRE.MatchString(field) && e.Code == sparkflow.Invalid {
+	if field, rest, ok := strings.Cut(msg, ": "); ok && fieldRE.MatchString(field) && (e.Code == sparkflow.Invalid || e.Code == sparkflow.NotFound) {
 		e.Field, e.Message = field, rest
 	}
 	return e

@@ -186,7 +186,7 @@ func (b *Backend) SubmitRun(ctx context.Context, req sparkflow.RunRequest) (spar
 		req.ID = uuid.NewString()
 	}
 	if _, err := b.svc.Store.GetTransform(ctx, req.Transform); sparkflow.IsCode(err, sparkflow.NotFound) {
-		return sparkflow.Run{}, sparkflow.FieldError("transform", "transform %q does not exist (sparkflow transform list shows the known ones)", req.Transform)
+		return sparkflow.Run{}, sparkflow.MissingError("transform", "transform %q does not exist (sparkflow transform list shows the known ones)", req.Transform)
 	}
 	if _, err := b.queue.Send(ctx, req); err != nil {
 		return sparkflow.Run{}, err
@@ -208,11 +208,16 @@ func (b *Backend) CancelRun(ctx context.Context, id string) (sparkflow.Run, erro
 	return b.svc.Cancel(ctx, id)
 }
 
-// RunLogs: on AWS the step logs are in the pool's S3 log location, not served here.
-func (b *Backend) RunLogs(ctx context.Context, id, stream string, tail int64) (string, error) {
+// RunLogs: on AWS the step logs are in the pool's S3 log location, not served here; the error says
+// where they are.
+func (b *Backend) RunLogs(ctx context.Context, id string, q sparkflow.LogQuery) (string, error) {
 	r, err := b.svc.Store.GetRun(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	return "", sparkflow.Errorf(sparkflow.Invalid, "on AWS the step's logs are in the pool's S3 log location (run %s, cluster %s, step %s): aws s3 cp s3://LOG-URI/%s/steps/%s/%s.gz -", id, r.ClusterID, r.StepID, r.ClusterID, r.StepID, stream)
+	if q.Stream == "" {
+		q.Stream = "stdout"
+	}
+	step, cluster := r.AttemptStep(q.Attempt)
+	return "", sparkflow.Errorf(sparkflow.Invalid, "on AWS the step's logs are in the pool's S3 log location (run %s, cluster %s, step %s): aws s3 cp s3://LOG-URI/%s/steps/%s/%s.gz -", id, cluster, step, cluster, step, q.Stream)
 }

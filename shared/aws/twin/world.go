@@ -3,8 +3,8 @@ package twin
 import (
 	"context"
 	"fmt"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"

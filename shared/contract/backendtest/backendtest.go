@@ -218,7 +218,7 @@ func testTransforms(t *testing.T, h Harness) {
 	ctx := context.Background()
 	b := h.Backend
 	_, err := b.CreateTransform(ctx, sparkflow.Transform{Name: name("tr"), Pool: name("nope"), Kind: sparkflow.KindCommand, Command: []string{"true"}})
-	mustCode(t, err, sparkflow.Invalid, "a transform of an unknown pool")
+	mustCode(t, err, sparkflow.NotFound, "a transform of an unknown pool")
 	if field(err) != "pool" {
 		t.Errorf("the error should name the field pool: %v", err)
 	}
@@ -305,7 +305,7 @@ func testSubmitErrors(t *testing.T, h Harness) {
 	b := h.Backend
 	_, tr := setup(t, h, sparkflow.Transform{Command: Sh("true")})
 	_, err := b.SubmitRun(ctx, sparkflow.RunRequest{Transform: name("nope")})
-	mustCode(t, err, sparkflow.Invalid, "a run of an unknown transform")
+	mustCode(t, err, sparkflow.NotFound, "a run of an unknown transform")
 	if field(err) != "transform" {
 		t.Errorf("the error should name the field transform: %v", err)
 	}
@@ -394,7 +394,7 @@ func testLogs(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	WaitRun(t, b, r.ID, h.wait())
-	out, err := b.RunLogs(ctx, r.ID, "stdout", 0)
+	out, err := b.RunLogs(ctx, r.ID, sparkflow.LogQuery{Stream: "stdout"})
 	if !h.Logs {
 		mustCode(t, err, sparkflow.Invalid, "logs from a backend that does not serve them")
 		if !strings.Contains(err.Error(), "s3://") {
@@ -405,11 +405,11 @@ func testLogs(t *testing.T, h Harness) {
 	if err != nil || !strings.Contains(out, "to-stdout") || strings.Contains(out, "to-stderr") {
 		t.Fatalf("stdout %q %v", out, err)
 	}
-	errOut, err := b.RunLogs(ctx, r.ID, "stderr", 0)
+	errOut, err := b.RunLogs(ctx, r.ID, sparkflow.LogQuery{Stream: "stderr"})
 	if err != nil || !strings.Contains(errOut, "to-stderr") {
 		t.Fatalf("stderr %q %v", errOut, err)
 	}
-	_, err = b.RunLogs(ctx, r.ID, "stdlog", 0)
+	_, err = b.RunLogs(ctx, r.ID, sparkflow.LogQuery{Stream: "stdlog"})
 	mustCode(t, err, sparkflow.Invalid, "an unknown log stream")
 }
 

@@ -162,10 +162,10 @@ func (c *Client) CancelRun(ctx context.Context, id string) (sparkflow.Run, error
 	return out, c.do(ctx, http.MethodPost, "/api/runs/"+url.PathEscape(id)+"/cancel", nil, &out)
 }
 
-func (c *Client) RunLogs(ctx context.Context, id, stream string, tail int64) (string, error) {
+func (c *Client) RunLogs(ctx context.Context, id string, q sparkflow.LogQuery) (string, error) {
 	var out struct {
 		Text string `json:"text"`
 	}
-	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/runs/%s/logs?stream=%s&tail=%d", url.PathEscape(id), url.QueryEscape(stream), tail), nil, &out)
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/runs/%s/logs?stream=%s&tail=%d&attempt=%d", url.PathEscape(id), url.QueryEscape(q.Stream), q.Tail, q.Attempt), nil, &out)
 	return out.Text, err
 }

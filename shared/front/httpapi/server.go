@@ -97,23 +97,47 @@ func NewServer(b sparkflow.Backend, opt Options) http.Handler {
 		}
 		return b.SubmitRun(r.Context(), req)
 	}))
-	mux.HandleFunc("GET /api/runs/{id}", s.handle(func(r *http.Request) (any, error) { return b.GetRun(r.Context(), r.PathValue("id")) }))
-	mux.HandleFunc("POST /api/runs/{id}/cancel", s.handle(func(r *http.Request) (any, error) { return b.CancelRun(r.Context(), r.PathValue("id")) }))
+	mux.HandleFunc("GET /api/runs/{id}", s.handle(func(r *http.Request) (any, error) {
+		id, err := sparkflow.ResolveRunID(r.Context(), b, r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		return b.GetRun(r.Context(), id)
+	}))
+	mux.HandleFunc("POST /api/runs/{id}/cancel", s.handle(func(r *http.Request) (any, error) {
+		id, err := sparkflow.ResolveRunID(r.Context(), b, r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		return b.CancelRun(r.Context(), id)
+	}))
 	mux.HandleFunc("GET /api/runs/{id}/logs", s.handle(func(r *http.Request) (any, error) {
-		stream := r.URL.Query().Get("stream")
-		if stream == "" {
-			stream = "stdout"
+		q := sparkflow.LogQuery{Stream: r.URL.Query().Get("stream")}
+		if q.Stream == "" {
+			q.Stream = "stdout"
 		}
-		tail := int64(0)
-		if v := r.URL.Query().Get("tail"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return nil, sparkflow.FieldError("tail", "%q is not a byte count", v)
+		for name, dst := range map[string]*int64{"tail": &q.Tail} {
+			if v := r.URL.Query().Get(name); v != "" {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 0 {
+					return nil, sparkflow.FieldError(name, "%q is not a byte count", v)
+				}
+				*dst = n
 			}
-			tail = n
 		}
-		text, err := b.RunLogs(r.Context(), r.PathValue("id"), stream, tail)
-		return map[string]string{"stream": stream, "text": text}, err
+		if v := r.URL.Query().Get("attempt"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, sparkflow.FieldError("attempt", "%q is not an attempt number", v)
+			}
+			q.Attempt = n
+		}
+		id, err := sparkflow.ResolveRunID(r.Context(), b, r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		text, err := b.RunLogs(r.Context(), id, q)
+		return map[string]string{"stream": q.Stream, "text": text}, err
 	}))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, sparkflow.Errorf(sparkflow.NotFound, "no API route %s %s", r.Method, r.URL.Path))

@@ -98,8 +98,8 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		{"unknown tier", call{"POST", "/api/pools", `{"name":"p","tier":"huge","clusters":1}`, nil}, 400, "tier", `unknown tier "huge"; known tiers: large, medium, small, tiny, xlarge`},
 		{"missing tier", call{"POST", "/api/pools", `{"name":"p","clusters":1}`, nil}, 400, "tier", "is required"},
 		{"bad cluster count", call{"POST", "/api/pools", `{"name":"p","tier":"tiny","clusters":0}`, nil}, 400, "clusters", "between 1 and 100"},
-		{"transform of a missing pool", call{"POST", "/api/transforms", `{"name":"t","pool":"nope","command":["true"]}`, nil}, 400, "pool", `pool "nope" does not exist`},
-		{"run of a missing transform", call{"POST", "/api/runs", `{"transform":"nope"}`, nil}, 400, "transform", `transform "nope" does not exist`},
+		{"transform of a missing pool", call{"POST", "/api/transforms", `{"name":"t","pool":"nope","command":["true"]}`, nil}, 404, "pool", `pool "nope" does not exist`},
+		{"run of a missing transform", call{"POST", "/api/runs", `{"transform":"nope"}`, nil}, 404, "transform", `transform "nope" does not exist`},
 		{"bad status filter", call{"GET", "/api/runs?status=DONE", "", nil}, 400, "status", "not a run status"},
 		{"missing run", call{"GET", "/api/runs/123", "", nil}, 404, "", "not found"},
 	}
@@ -142,14 +142,14 @@ func TestClientRoundTrip(t *testing.T) {
 	if r.Status != sparkflow.RunSucceeded || r.LogURI == "" {
 		t.Fatalf("run %+v", r)
 	}
-	out, err := c.RunLogs(ctx, r.ID, "stdout", 0)
+	out, err := c.RunLogs(ctx, r.ID, sparkflow.LogQuery{Stream: "stdout"})
 	if err != nil || strings.TrimSpace(out) != "out-42" {
 		t.Fatalf("stdout %q %v", out, err)
 	}
-	if tail, _ := c.RunLogs(ctx, r.ID, "stderr", 2); tail != "r\n" {
+	if tail, _ := c.RunLogs(ctx, r.ID, sparkflow.LogQuery{Stream: "stderr", Tail: 2}); tail != "r\n" {
 		t.Fatalf("stderr tail %q", tail)
 	}
-	if _, err := c.RunLogs(ctx, r.ID, "syslog", 0); !sparkflow.IsCode(err, sparkflow.Invalid) {
+	if _, err := c.RunLogs(ctx, r.ID, sparkflow.LogQuery{Stream: "syslog"}); !sparkflow.IsCode(err, sparkflow.Invalid) {
 		t.Fatalf("bad stream: %v", err)
 	}
 	runs, err := c.ListRuns(ctx, sparkflow.RunFilter{Transform: "t", Status: sparkflow.RunSucceeded})

@@ -65,8 +65,8 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request) {
 	}
 	d := runData{R: run, Logs: u.opt.Logs && run.StepID != ""}
 	if d.Logs {
-		d.Stdout, _ = u.b.RunLogs(r.Context(), run.ID, "stdout", 8192)
-		d.Stderr, _ = u.b.RunLogs(r.Context(), run.ID, "stderr", 8192)
+		d.Stdout, _ = u.b.RunLogs(r.Context(), run.ID, sparkflow.LogQuery{Stream: "stdout", Tail: 8192})
+		d.Stderr, _ = u.b.RunLogs(r.Context(), run.ID, sparkflow.LogQuery{Stream: "stderr", Tail: 8192})
 	}
 	u.render(w, r, http.StatusOK, "run", page{Title: "Run " + display.ShortID(run.ID), Section: "runs", Data: d})
 }

@@ -94,20 +94,27 @@ func (e *Engine) CancelRun(ctx context.Context, id string) (sparkflow.Run, error
 	return e.Service.Cancel(ctx, id)
 }
 
-// RunLogs returns the last tail bytes (all when tail <= 0) of a run's stdout or stderr.
-func (e *Engine) RunLogs(ctx context.Context, id, stream string, tail int64) (string, error) {
-	if stream != "stdout" && stream != "stderr" {
-		return "", sparkflow.FieldError("stream", "%q is not a log stream: use stdout or stderr", stream)
+// RunLogs returns the last q.Tail bytes (all when 0) of a run's stdout or stderr, of its latest
+// attempt or of q.Attempt.
+func (e *Engine) RunLogs(ctx context.Context, id string, q sparkflow.LogQuery) (string, error) {
+	if q.Stream == "" {
+		q.Stream = "stdout"
+	}
+	if q.Stream != "stdout" && q.Stream != "stderr" {
+		return "", sparkflow.FieldError("stream", "%q is not a log stream: use stdout or stderr", q.Stream)
 	}
 	r, err := e.Store.GetRun(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	dir := e.LogDir(r)
-	if dir == "" {
-		return "", sparkflow.Errorf(sparkflow.NotFound, "run %s has no step yet, so no logs (status %s)", id, r.Status)
+	if q.Attempt < 0 || q.Attempt > r.Attempt {
+		return "", sparkflow.FieldError("attempt", "run %s has attempts 1 to %d, not %d", id, r.Attempt, q.Attempt)
 	}
-	f, err := os.Open(filepath.Join(dir, stream))
+	step, cluster := r.AttemptStep(q.Attempt)
+	if step == "" {
+		return "", sparkflow.Errorf(sparkflow.NotFound, "run %s has no step for that attempt yet, so no logs (status %s)", id, r.Status)
+	}
+	f, err := os.Open(filepath.Join(e.Clusters.LogDir(cluster, step), q.Stream))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil // the step has not started writing
 	}
@@ -115,9 +122,9 @@ func (e *Engine) RunLogs(ctx context.Context, id, stream string, tail int64) (st
 		return "", err
 	}
 	defer f.Close()
-	if tail > 0 {
-		if st, err := f.Stat(); err == nil && st.Size() > tail {
-			if _, err := f.Seek(st.Size()-tail, io.SeekStart); err != nil {
+	if q.Tail > 0 {
+		if st, err := f.Stat(); err == nil && st.Size() > q.Tail {
+			if _, err := f.Seek(st.Size()-q.Tail, io.SeekStart); err != nil {
 				return "", err
 			}
 		}
