@@ -20,6 +20,14 @@ const (
 	MaxIdleTimeoutSeconds = 604800
 	// MaxClustersPerPool is SparkFlow's own cap: a pool is a handful of shared clusters, not a fleet.
 	MaxClustersPerPool = 100
+	// Limits on lists in requests, named in the errors: far above any real use, they keep an absurd
+	// request from becoming an absurd record (EMR itself allows 50 tags).
+	MaxApplications   = 32
+	MaxSubnets        = 32
+	MaxSecurityGroups = 16
+	MaxParams         = 100
+	MaxListItems      = 512
+	MaxDescription    = 2000
 	// MaxAttempts caps a transform's retry policy.
 	MaxAttempts = 10
 	// MaxTimeoutSeconds caps every wait (a week); Step Functions would allow a year.
@@ -74,6 +82,15 @@ func (p *Pool) Normalize(tier Tier) error {
 	if len(p.Applications) == 0 {
 		p.Applications = []string{"Spark"}
 	}
+	if len(p.Applications) > MaxApplications {
+		return FieldError("applications", "at most %d applications, got %d", MaxApplications, len(p.Applications))
+	}
+	if len(p.Network.SubnetIDs) > MaxSubnets {
+		return FieldError("network.subnetIds", "at most %d subnets, got %d", MaxSubnets, len(p.Network.SubnetIDs))
+	}
+	if len(p.Network.SecurityGroups) > MaxSecurityGroups {
+		return FieldError("network.securityGroups", "at most %d additional security groups, got %d", MaxSecurityGroups, len(p.Network.SecurityGroups))
+	}
 	for _, a := range p.Applications {
 		if strings.TrimSpace(a) == "" {
 			return FieldError("applications", "has an empty name")
@@ -112,6 +129,17 @@ func (t *Transform) Normalize() error {
 	}
 	if err := ValidateName("pool", t.Pool); err != nil {
 		return err
+	}
+	if len(t.Description) > MaxDescription {
+		return FieldError("description", "at most %d characters, got %d", MaxDescription, len(t.Description))
+	}
+	for field, n := range map[string]int{"command": len(t.Command), "args": len(t.Args), "sparkOptions": len(t.SparkOptions)} {
+		if n > MaxListItems {
+			return FieldError(field, "at most %d items, got %d", MaxListItems, n)
+		}
+	}
+	if len(t.Params) > MaxParams {
+		return FieldError("params", "at most %d parameters, got %d", MaxParams, len(t.Params))
 	}
 	switch t.Kind {
 	case "":
@@ -245,6 +273,9 @@ func Expand(s string, params map[string]string) string {
 func (r *RunRequest) Validate() error {
 	if err := ValidateName("transform", r.Transform); err != nil {
 		return err
+	}
+	if len(r.Params) > MaxParams {
+		return FieldError("params", "at most %d parameters, got %d", MaxParams, len(r.Params))
 	}
 	if r.ID != "" {
 		id, err := CanonicalRunID(r.ID)

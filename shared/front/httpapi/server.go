@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -174,7 +175,8 @@ func (s *server) handleStatus(status int, fn func(*http.Request) (any, error)) h
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, err := fn(r)
 		if err != nil {
-			if c := sparkflow.ErrorCode(err); c == sparkflow.Internal || c == sparkflow.Transient {
+			var he *httpError
+			if c := sparkflow.ErrorCode(err); !errors.As(err, &he) && (c == sparkflow.Internal || c == sparkflow.Transient) {
 				s.opt.Log.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 			writeError(w, err)
@@ -209,11 +211,9 @@ func (s *server) guard(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			ct := r.Header.Get("Content-Type")
-			if i := strings.IndexByte(ct, ';'); i >= 0 {
-				ct = ct[:i]
-			}
-			if strings.TrimSpace(ct) != "application/json" {
+			// Media types are case-insensitive (RFC 9110): APPLICATION/JSON; charset=utf-8 is JSON.
+			ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || ct != "application/json" {
 				writeError(w, &httpError{http.StatusUnsupportedMediaType, "send changes as Content-Type: application/json"})
 				return
 			}

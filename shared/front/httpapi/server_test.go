@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -71,6 +74,9 @@ func TestGuards(t *testing.T) {
 		{"unknown field", call{"POST", "/api/pools", `{"name":"p","tier":"tiny","clusters":1,"size":3}`, nil}, 400, `unknown field "size"`},
 		{"trailing data", call{"POST", "/api/pools", pool + pool, nil}, 400, "after the JSON"},
 		{"unknown route", call{"GET", "/api/nope", "", nil}, 404, "no API route"},
+		{"absurdly many applications", call{"POST", "/api/pools", `{"name":"p","tier":"tiny","clusters":1,"applications":[` + strings.Repeat(`"Spark",`, 100000) + `"Spark"]}`, nil}, 400, "at most 32 applications, got 100001"},
+		{"too many applications", call{"POST", "/api/pools", `{"name":"p","tier":"tiny","clusters":1,"applications":[` + strings.Repeat(`"Spark",`, 40) + `"Spark"]}`, nil}, 400, "at most 32 applications"},
+		{"too many parameters", call{"POST", "/api/runs", `{"transform":"t","params":{` + manyParams(101) + `}}`, nil}, 400, "at most 100 parameters"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,6 +85,10 @@ func TestGuards(t *testing.T) {
 				t.Fatalf("status %d body %s; want %d with %q", status, raw, tc.status, tc.msg)
 			}
 		})
+	}
+	// Media types are case-insensitive.
+	if status, _, raw := do(t, srv, call{"POST", "/api/pools", `{"name":"upper","tier":"tiny","clusters":1}`, map[string]string{"Content-Type": "APPLICATION/JSON; charset=UTF-8"}}); status != 201 {
+		t.Fatalf("APPLICATION/JSON: %d %s", status, raw)
 	}
 	// Same origin is fine.
 	if status, _, raw := do(t, srv, call{"GET", "/api/pools", "", map[string]string{"Origin": srv.URL}}); status != 200 {
@@ -184,5 +194,32 @@ func TestClientRoundTrip(t *testing.T) {
 	unreachable := httpapi.NewClient("http://127.0.0.1:1")
 	if _, err := unreachable.ListPools(ctx); !sparkflow.IsCode(err, sparkflow.Transient) || !strings.Contains(err.Error(), "sparkflow local") {
 		t.Fatalf("unreachable server: %v", err)
+	}
+}
+
+func manyParams(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"p%d":"v"`, i)
+	}
+	return b.String()
+}
+
+// A client's mistake, an oversized body included, is answered as such and never logged as a server
+// error.
+func TestClientErrorsAreNotLoggedAsErrors(t *testing.T) {
+	var logged bytes.Buffer
+	e := localtest.New(t, nil)
+	srv := httptest.NewServer(httpapi.NewServer(e, httpapi.Options{Log: slog.New(slog.NewTextHandler(&logged, nil))}))
+	defer srv.Close()
+	status, _, _ := do(t, srv, call{"POST", "/api/pools", `{"name":"` + strings.Repeat("x", httpapi.MaxBody) + `"}`, nil})
+	if status != 413 {
+		t.Fatalf("oversized body: %d", status)
+	}
+	if strings.Contains(logged.String(), "level=ERROR") {
+		t.Fatalf("an oversized body was logged as a server error: %s", logged.String())
 	}
 }
