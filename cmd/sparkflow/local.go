@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,13 +39,17 @@ func newLocalCmd() *cobra.Command {
 		addr        string
 		allowRemote bool
 		verbose     bool
+		grace       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "local",
 		Short: "Run the embedded engine with its web UI and JSON API (no AWS account needed)",
 		Long: `Runs SparkFlow on this machine: a SQLite database in the data directory, local clusters that
 run each step's command as a process (logs under DATA/emr/logs), and the JSON API on --addr.
-Stop it with Ctrl-C; start it again on the same data directory and every run it had accepted goes on.
+Stop it with Ctrl-C: it takes no new runs and starts no new step, lets the steps under way finish
+(at most --grace; Ctrl-C again stops at once), then stops. Start it again on the same data directory and
+every run it had accepted goes on; a step cut off by the stop counts as a failed attempt of its run,
+which is retried as its transform allows.
 
 It serves loopback only unless --allow-remote is given: transforms run commands on this machine.`,
 		Args: cobra.NoArgs,
@@ -80,7 +88,7 @@ It serves loopback only unless --allow-remote is given: transforms run commands 
 			fmt.Fprintf(c.ErrOrStderr(), "sparkflow local: web UI and API on http://%s (data in %s); Ctrl-C to stop\n", ln.Addr(), cfg.DataDir)
 			err = serve(c.Context(), ln, mux)
 			if c.Context().Err() != nil {
-				fmt.Fprintln(c.ErrOrStderr(), "sparkflow local: stopped; runs resume at the next start")
+				stopGracefully(c.ErrOrStderr(), e, grace)
 			}
 			return err
 		},
@@ -93,5 +101,36 @@ It serves loopback only unless --allow-remote is given: transforms run commands 
 	f.DurationVar(&cfg.ReconcileInterval, "reconcile-interval", 30*time.Second, "how often records are checked against the clusters")
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow a non-loopback --addr")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every state change")
+	f.DurationVar(&grace, "grace", 30*time.Second, "on Ctrl-C, how long running steps may take to finish")
 	return cmd
+}
+
+// stopGracefully drains the engine after a Ctrl-C, saying what it waits for and what becomes of the
+// runs; a second Ctrl-C stops the wait.
+func stopGracefully(w io.Writer, e *engine.Engine, grace time.Duration) {
+	n := e.Clusters.Running()
+	if n > 0 {
+		fmt.Fprintf(w, "sparkflow local: stopping: no new runs or steps; waiting up to %s for %d running step(s) to finish (Ctrl-C again to stop now)\n", grace, n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	go func() {
+		select {
+		case <-again:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	rep := e.Drain(ctx)
+	msg := "sparkflow local: stopped"
+	if rep.Finished > 0 {
+		msg += fmt.Sprintf("; %d step(s) finished first", rep.Finished)
+	}
+	if rep.Interrupted > 0 {
+		msg += fmt.Sprintf("; %d step(s) still running were cut off: each counts as a failed attempt, retried as its transform allows at the next start", rep.Interrupted)
+	}
+	fmt.Fprintln(w, msg+"; queued and waiting runs go on at the next start")
 }

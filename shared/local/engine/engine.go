@@ -6,6 +6,7 @@
 package engine
 
 import (
+	"sync/atomic"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,9 +64,10 @@ type Engine struct {
 	bus        *bus
 	log        *slog.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	draining atomic.Bool
 }
 
 // Open starts an engine on cfg.DataDir, resuming what an earlier engine left there.
@@ -194,6 +196,9 @@ func (e *Engine) Reconcile(ctx context.Context) (tasks.ReconcileReport, error) {
 // Submit accepts a run request (the local runs queue: durable in the database before it returns) and
 // starts its workflow.
 func (e *Engine) Submit(ctx context.Context, req sparkflow.RunRequest) (sparkflow.Run, error) {
+	if e.draining.Load() {
+		return sparkflow.Run{}, sparkflow.Errorf(sparkflow.Transient, "the engine is stopping and takes no new runs; submit again once it is started")
+	}
 	r, _, err := e.Service.Accept(ctx, req)
 	if err != nil {
 		return r, err
@@ -229,6 +234,49 @@ func (e *Engine) LogDir(r sparkflow.Run) string {
 		return ""
 	}
 	return e.Clusters.LogDir(r.ClusterID, r.StepID)
+}
+
+// DrainReport says what a drain left: steps still running when it gave up (interrupted by Close, they
+// retry or fail per their transform's policy at the next start).
+type DrainReport struct {
+	Finished    int // steps that were running when the drain began and ended during it
+	Interrupted int // steps still running at the end of the grace period
+}
+
+// Drain prepares a stop: no new runs are accepted and no pending step starts, and the steps under way
+// may finish (their runs end as usual) until none runs or ctx ends (the grace period). Close then
+// stops the engine; runs still queued or waiting go on at the next start.
+func (e *Engine) Drain(ctx context.Context) DrainReport {
+	e.draining.Store(true)
+	start := e.Clusters.Drain()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n := e.Clusters.Running()
+		if n == 0 && !e.endingRuns(ctx) {
+			return DrainReport{Finished: start}
+		}
+		select {
+		case <-ctx.Done():
+			return DrainReport{Finished: start - n, Interrupted: n}
+		case <-t.C:
+		}
+	}
+}
+
+// endingRuns reports whether a run whose step has ended has not ended yet (its events or its Finish
+// are under way), so that a drain lets it end before the engine stops.
+func (e *Engine) endingRuns(ctx context.Context) bool {
+	active, err := e.Store.ListRuns(ctx, sparkflow.RunFilter{Active: true})
+	if err != nil {
+		return false
+	}
+	for _, r := range active {
+		if r.StepID != "" && (r.StepState.Terminal() || e.Clusters.StepEnded(r.ClusterID, r.StepID)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Close stops the engine: workflows stop where they wait (the next Open resumes them), step processes

@@ -47,6 +47,8 @@ type Clusters struct {
 	procs   map[string]*exec.Cmd // step id → running process
 	timers  []*time.Timer
 	closed  bool
+	// draining: no pending step is started any more (the engine is stopping).
+	draining bool
 	builder emrevent.Builder
 	wg      sync.WaitGroup
 }

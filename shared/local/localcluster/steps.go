@@ -114,7 +114,7 @@ func (c *Clusters) running(cl *cluster) int {
 
 // startPending starts pending steps while slots are free, oldest first. Called with mu held.
 func (c *Clusters) startPending(cl *cluster) {
-	if c.closed || !cl.State.Ready() {
+	if c.closed || c.draining || !cl.State.Ready() {
 		return
 	}
 	for _, st := range cl.Steps {
@@ -218,4 +218,44 @@ func (c *Clusters) LogDir(clusterID, stepID string) string {
 
 func stepLogDir(dir, clusterID, stepID string) string {
 	return filepath.Join(dir, "logs", clusterID, "steps", stepID)
+}
+
+// Drain stops starting pending steps (they start when the clusters are opened again) and reports how
+// many steps are still running.
+func (c *Clusters) Drain() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.draining = true
+	return c.runningSteps()
+}
+
+// Running counts the steps running on every cluster.
+func (c *Clusters) Running() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.runningSteps()
+}
+
+func (c *Clusters) runningSteps() int {
+	n := 0
+	for _, cl := range c.state.Clusters {
+		n += c.running(cl)
+	}
+	return n
+}
+
+// StepEnded reports whether a step has ended on its cluster (its events may not be handled yet).
+func (c *Clusters) StepEnded(clusterID, stepID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl := c.state.Clusters[clusterID]
+	if cl == nil {
+		return false
+	}
+	for _, st := range cl.Steps {
+		if st.ID == stepID {
+			return st.State.Terminal()
+		}
+	}
+	return false
 }
