@@ -10,6 +10,7 @@ export GOFLAGS
 all: build
 
 build:
+	@[ -x $(BIN)/sparkflow ] || echo "building bin/sparkflow and bin/sales-etl (the first build fetches the Go modules and compiles them: a minute or two)…"
 	$(GO) build -o $(BIN)/sparkflow ./cmd/sparkflow
 	$(GO) build -o $(BIN)/sales-etl ./examples/sales-etl
 

@@ -120,24 +120,51 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	}
 	_, err = e.CreateTransform(ctx, sparkflow.Transform{
 		Name: "sales-by-region", Pool: "demo", Description: "revenue per product for one region and month",
-		Command: []string{etl, "--input", input, "--output", filepath.Join(outputs, "${region}-${month}.csv"), "--region", "${region}", "--month", "${month}", "--work", o.work.String()},
-		Params:  map[string]string{"region": "north", "month": "2026-01"}, MaxAttempts: 2, TimeoutSeconds: 600,
+		Command: []string{etl, "--input", input, "--output", filepath.Join(outputs, "${region}-${month}.csv"), "--region", "${region}", "--month", "${month}",
+			"--work", "${work}", "--attempt", "${attempt}", "--fail-until", "${fail_until}"},
+		Params:      map[string]string{"region": "north", "month": "2026-01", "work": o.work.String(), "fail_until": "0"},
+		MaxAttempts: 2, TimeoutSeconds: 600,
 	})
 	if err != nil {
 		return err
 	}
+	// Most runs are ordinary; three show what SparkFlow does when things go wrong: one whose source
+	// fails once (retried on another attempt), one for a region with no sales (fails both attempts),
+	// one that would run for a minute and is cancelled.
 	regions := []string{"north", "south", "east", "west", "central"}
-	ids := make([]string, 0, o.runs)
+	var ids []string
+	special := map[string]string{}
 	submitted := time.Now()
 	for i := 0; i < o.runs; i++ {
 		params := map[string]string{"region": regions[i%len(regions)], "month": fmt.Sprintf("2026-%02d", i/len(regions)%6+1)}
+		kind := ""
+		switch {
+		case o.runs >= 6 && i == 2:
+			params["fail_until"], kind = "2", "retried"
+		case o.runs >= 6 && i == 4:
+			params["region"], kind = "atlantis", "failed"
+		case o.runs >= 6 && i == 5:
+			params["work"], kind = "60s", "cancelled"
+		}
 		r, err := e.SubmitRun(ctx, sparkflow.RunRequest{Transform: "sales-by-region", Params: params})
 		if err != nil {
 			return err
 		}
 		ids = append(ids, r.ID)
+		if kind != "" {
+			special[r.ID] = kind
+		}
 	}
-	fmt.Fprintf(out, "transform sales-by-region: %d runs submitted\n\n", o.runs)
+	fmt.Fprintf(out, "transform sales-by-region: %d runs submitted", o.runs)
+	if len(special) > 0 {
+		fmt.Fprint(out, " (one with a flaky source, one for a region with no sales, one to be cancelled)")
+	}
+	fmt.Fprint(out, "\n\n")
+	for id, kind := range special {
+		if kind == "cancelled" {
+			go cancelWhenRunning(ctx, e, id)
+		}
+	}
 
 	tty := isTerminal(out)
 	drawn := 0
@@ -180,7 +207,26 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	return summary(out, runs, elapsed, outputs, filepath.Join(o.dataDir, "emr", "logs"), o.dataDir)
+	// A failed attempt's own words are the last line of its stderr.
+	said := func(r sparkflow.Run, attempt int) string {
+		text, _ := e.RunLogs(ctx, r.ID, sparkflow.LogQuery{Stream: "stderr", Attempt: attempt})
+		lines := strings.Split(strings.TrimSpace(text), "\n")
+		return lines[len(lines)-1]
+	}
+	return summary(out, runs, special, said, elapsed, outputs, filepath.Join(o.dataDir, "emr", "logs"), o.dataDir)
+}
+
+// cancelWhenRunning cancels a run once it has started, as a user who changed their mind would.
+func cancelWhenRunning(ctx context.Context, e *engine.Engine, id string) {
+	for ctx.Err() == nil {
+		if r, err := e.GetRun(ctx, id); err == nil && (r.Status == sparkflow.RunRunning || r.Status.Terminal()) {
+			if !r.Status.Terminal() {
+				e.CancelRun(ctx, id)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -215,21 +261,39 @@ func progress(clusters []sparkflow.Cluster, runs []sparkflow.Run, total int, ela
 	return lines, ended == total && len(runs) == total
 }
 
-func summary(out io.Writer, runs []sparkflow.Run, elapsed time.Duration, outputs, logs, data string) error {
+func summary(out io.Writer, runs []sparkflow.Run, special map[string]string, said func(sparkflow.Run, int) string, elapsed time.Duration, outputs, logs, data string) error {
 	perCluster := map[string]int{}
 	byStatus := map[sparkflow.RunStatus]int{}
 	var waits, times []time.Duration
+	sort.Slice(runs, func(i, j int) bool { return runs[i].CreatedAt.Before(runs[j].CreatedAt) })
+	fmt.Fprintf(out, "\nwhere each run went:\n")
 	for _, r := range runs {
 		byStatus[r.Status]++
 		if r.ClusterID != "" {
 			perCluster[r.ClusterID]++
 		}
+		wait := r.QueueWait(time.Now())
 		if r.ReservedAt != nil {
-			waits = append(waits, r.QueueWait(time.Now()))
+			waits = append(waits, wait)
 		}
+		ran := "-"
 		if r.StartedAt != nil && r.EndedAt != nil {
 			times = append(times, r.EndedAt.Sub(*r.StartedAt))
+			ran = display.Duration(r.EndedAt.Sub(*r.StartedAt))
 		}
+		note := ""
+		switch {
+		case r.Status == sparkflow.RunFailed:
+			note = fmt.Sprintf("failed %d attempts: %s", r.Attempt, said(r, 0))
+		case r.Status == sparkflow.RunCancelled:
+			note = "cancelled while it ran"
+		case r.Status != sparkflow.RunSucceeded:
+			note = r.Reason
+		case r.Attempt > 1:
+			note = fmt.Sprintf("retried: attempt 1 failed (%s)", said(r, 1))
+		}
+		fmt.Fprintf(out, "  %s  %-8s %s  %-16s %-9s waited %-7s ran %-7s %s\n", display.ShortID(r.ID), r.Params["region"], r.Params["month"],
+			display.OrDash(r.ClusterID), r.Status, display.Duration(wait), ran, display.Truncate(note, 100))
 	}
 	fmt.Fprintf(out, "\n%d runs in %s: %d succeeded, %d failed, %d cancelled, %d timed out\n", len(runs), display.Duration(elapsed),
 		byStatus[sparkflow.RunSucceeded], byStatus[sparkflow.RunFailed], byStatus[sparkflow.RunCancelled], byStatus[sparkflow.RunTimedOut])
@@ -249,14 +313,22 @@ func summary(out io.Writer, runs []sparkflow.Run, elapsed time.Duration, outputs
 	fmt.Fprintf(out, "logs:       %s/<cluster>/steps/<step>/{stdout,stderr}\n", logs)
 	self := os.Args[0]
 	fmt.Fprintf(out, "explore:    %s local --data %s   then open http://127.0.0.1:8080 (or: %s run list)\n", self, data, self)
-	if n := byStatus[sparkflow.RunSucceeded]; n != len(runs) {
-		var reasons []string
-		for _, r := range runs {
-			if r.Status != sparkflow.RunSucceeded && len(reasons) < 3 {
-				reasons = append(reasons, r.ID+": "+r.Reason)
-			}
+	// The runs made to go wrong must have gone wrong as intended, and every other run succeeded.
+	var wrong []string
+	for _, r := range runs {
+		want := sparkflow.RunSucceeded
+		switch special[r.ID] {
+		case "failed":
+			want = sparkflow.RunFailed
+		case "cancelled":
+			want = sparkflow.RunCancelled
 		}
-		return errors.New("not every run succeeded: " + strings.Join(reasons, "; "))
+		if r.Status != want || (special[r.ID] == "retried" && r.Attempt != 2) {
+			wrong = append(wrong, fmt.Sprintf("%s ended %s (attempt %d), expected %s: %s", r.ID, r.Status, r.Attempt, want, r.Reason))
+		}
+	}
+	if len(wrong) > 0 {
+		return errors.New("the demo did not go as it should: " + strings.Join(wrong, "; "))
 	}
 	return nil
 }

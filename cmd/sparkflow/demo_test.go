@@ -20,14 +20,21 @@ func TestDemoSpreadsRunsOverAllClusters(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
-	if !strings.Contains(text, "15 runs in") || !strings.Contains(text, "15 succeeded, 0 failed") {
+	// Three runs go wrong on purpose: a flaky source retried, a region with no sales failed twice, a
+	// long run cancelled.
+	if !strings.Contains(text, "15 runs in") || !strings.Contains(text, "13 succeeded, 1 failed, 1 cancelled") {
 		t.Fatalf("summary:\n%s", text)
+	}
+	for _, want := range []string{"where each run went:", "retried: attempt 1 failed (sales-etl: the sales source did not answer", `failed 2 attempts: sales-etl: no sales for region "atlantis"`, "cancelled while it ran"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the demo does not show %q:\n%s", want, text)
+		}
 	}
 	perCluster := regexp.MustCompile(`(?m)^  j-[A-Z0-9]{13}\s+(\d+)$`).FindAllStringSubmatch(text, -1)
 	if len(perCluster) != 3 {
 		t.Fatalf("runs per cluster lists %d clusters, want 3:\n%s", len(perCluster), text)
 	}
-	for _, want := range []string{"queue wait: mean", "run time:   mean", "(15 files)"} {
+	for _, want := range []string{"queue wait: mean", "run time:   mean", "(13 files)"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("summary lacks %q:\n%s", want, text)
 		}

@@ -23,7 +23,13 @@ func main() {
 	region := flag.String("region", "", "region to keep (empty: all)")
 	month := flag.String("month", "", "month to keep, YYYY-MM (empty: all)")
 	work := flag.Duration("work", 0, "extra time to spend, to stand in for a bigger job")
+	attempt := flag.Int("attempt", 1, "the attempt this is (SparkFlow passes ${attempt})")
+	failUntil := flag.Int("fail-until", 0, "fail every attempt before this one, as a flaky source would (0: never)")
 	flag.Parse()
+	if *attempt < *failUntil {
+		fmt.Fprintf(os.Stderr, "sales-etl: the sales source did not answer (simulated on attempt %d; attempt %d will succeed)\n", *attempt, *failUntil)
+		os.Exit(3)
+	}
 	if err := run(*input, *output, *region, *month, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "sales-etl:", err)
 		os.Exit(1)
@@ -80,6 +86,9 @@ func run(input, output, region, month string, work time.Duration) error {
 		}
 		t.units += units
 		t.revenue += float64(units) * price
+	}
+	if region != "" && kept == 0 {
+		return fmt.Errorf("no sales for region %q in %q: check the region and month", region, month)
 	}
 	if work > 0 {
 		time.Sleep(work)
