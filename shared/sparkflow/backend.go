@@ -3,6 +3,7 @@ package sparkflow
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // Backend is SparkFlow as its users see it: the face that the CLI, the web UI and the JSON API speak.
@@ -42,6 +43,9 @@ type PoolView struct {
 	Ready          int       `json:"ready"`
 	SlotsUsed      int       `json:"slotsUsed"`
 	SlotsTotal     int       `json:"slotsTotal"`
+	// Waiting runs in the pool's queue, and since when the oldest of them waits.
+	Waiting       int        `json:"waiting"`
+	OldestWaiting *time.Time `json:"oldestWaiting,omitempty"`
 }
 
 // MinRunIDPrefix is the shortest run id prefix the front ends accept for a run.

@@ -175,8 +175,11 @@ type Run struct {
 	Transform string            `json:"transform"`
 	Pool      string            `json:"pool"`
 	Params    map[string]string `json:"params,omitempty"`
-	Status    RunStatus         `json:"status"`
-	Attempt   int               `json:"attempt"`
+	// Values are every parameter's value when the run was accepted: the transform's defaults with
+	// Params (the request's overrides) over them. Shown with the run.
+	Values  map[string]string `json:"values,omitempty"`
+	Status  RunStatus         `json:"status"`
+	Attempt int               `json:"attempt"`
 	// Policy copied from the transform when the run was accepted, so an edit does not change a run
 	// under way.
 	MaxAttempts         int `json:"maxAttempts"`

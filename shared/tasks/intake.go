@@ -52,6 +52,9 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	if _, err := core.Step(t, r); err != nil {
 		return sparkflow.Run{}, false, err
 	}
+	if r.Values, err = t.ResolveParams(req.Params); err != nil {
+		return sparkflow.Run{}, false, err
+	}
 	r.SetStatus(sparkflow.RunQueued, now, "")
 	created, err := s.Store.CreateRun(ctx, r)
 	if err != nil {

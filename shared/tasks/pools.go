@@ -55,7 +55,15 @@ func (s *Service) GetPool(ctx context.Context, name string) (sparkflow.PoolView,
 	if err != nil {
 		return sparkflow.PoolView{}, err
 	}
-	v := sparkflow.PoolView{Pool: p, ClusterRecords: cs}
+	ws, err := s.Store.Waiters(ctx, name, 0)
+	if err != nil {
+		return sparkflow.PoolView{}, err
+	}
+	v := sparkflow.PoolView{Pool: p, ClusterRecords: cs, Waiting: len(ws)}
+	if len(ws) > 0 {
+		oldest := ws[0].Since
+		v.OldestWaiting = &oldest
+	}
 	for _, c := range cs {
 		if c.State.Ready() {
 			v.Ready++

@@ -113,3 +113,11 @@ func StepState(r sparkflow.Run) string {
 	}
 	return string(r.StepState)
 }
+
+// Params writes a run's parameters on one line, sorted: "day=2026-11-22 region=eu" ("-" for none).
+func Params(m map[string]string) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	return strings.TrimSpace(strings.ReplaceAll(KV(m), "\n", " "))
+}

@@ -30,9 +30,20 @@ func (u *UI) timeline(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), httpStatus(err))
 		return
 	}
+	pools, err := u.b.ListPools(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), httpStatus(err))
+		return
+	}
+	slots := map[string]int{}
+	for _, p := range pools {
+		for _, c := range p.ClusterRecords {
+			slots[c.ID] = c.Capacity
+		}
+	}
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "no-store")
-	writeTimeline(w, runs, u.opt.Now())
+	writeTimeline(w, runs, slots, u.opt.Now())
 }
 
 func httpStatus(err error) int {
@@ -51,9 +62,11 @@ type bar struct {
 	lane       int
 }
 
-// writeTimeline draws one band per cluster, runs as bars from start to end (now for running ones),
-// stacked in lanes where they overlap, coloured by status, each linking to its run.
-func writeTimeline(w io.Writer, runs []sparkflow.Run, now time.Time) {
+// writeTimeline draws one band per cluster, runs as bars from their recorded start to their recorded
+// end (now for running ones), stacked in lanes where they overlap, coloured by status, each linking to
+// its run. Each band says its cluster's slots and each bar its times (data-*), so what the picture
+// shows can be checked against what was recorded. Clusters of pools deleted since are labelled so.
+func writeTimeline(w io.Writer, runs []sparkflow.Run, slots map[string]int, now time.Time) {
 	byCluster := map[string][]*bar{}
 	var t0, t1 time.Time
 	for _, r := range runs {
@@ -112,26 +125,30 @@ func writeTimeline(w io.Writer, runs []sparkflow.Run, now time.Time) {
 		span = time.Second
 	}
 	x := func(t time.Time) float64 { return left + float64(width-left-right)*float64(t.Sub(t0))/float64(span) }
-	// Axis: the start as a clock time, then offsets from it (readable for spans of seconds or hours).
-	for i := 0; i <= 4; i++ {
-		off := span * time.Duration(i) / 4
-		t := t0.Add(off)
-		label := t.Local().Format("15:04:05")
-		if i > 0 {
-			label = "+" + display.Duration(off)
-		}
-		anchor := "middle"
-		if i == 4 {
-			anchor = "end"
+	// Axis: ticks at round clock times (every 1 s, 5 s, 1 min, 15 min, 1 h, …), at most about six.
+	step := tickStep(span)
+	format := "15:04:05"
+	if step >= time.Minute {
+		format = "15:04"
+	}
+	for t := t0.Truncate(step); !t.After(t1); t = t.Add(step) {
+		if t.Before(t0) {
+			continue
 		}
 		fmt.Fprintf(w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e9ecef"/>`, x(t), top-6, x(t), height-24)
-		fmt.Fprintf(w, `<text x="%.1f" y="%d" text-anchor="%s" fill="#555">%s</text>`, x(t), height-8, anchor, label)
+		fmt.Fprintf(w, `<text class="tick" x="%.1f" y="%d" text-anchor="middle" fill="#555" data-at="%s">%s</text>`, x(t), height-8, t.UTC().Format(time.RFC3339Nano), t.Local().Format(format))
 	}
 	y := top
 	for _, id := range clusters {
 		h := lanes[id] * laneH
+		label, deleted := id, ""
+		n, known := slots[id]
+		if !known {
+			label, deleted = id+" (deleted)", ` data-deleted="true"`
+		}
+		fmt.Fprintf(w, `<g class="cluster" data-cluster="%s" data-slots="%d"%s>`, template.HTMLEscapeString(id), n, deleted)
 		fmt.Fprintf(w, `<rect x="0" y="%d" width="%d" height="%d" fill="#f8f9fa"/>`, y-2, width, h+4)
-		fmt.Fprintf(w, `<text x="6" y="%d" fill="#212529">%s</text>`, y+h/2+4, template.HTMLEscapeString(id))
+		fmt.Fprintf(w, `<text x="6" y="%d" fill="#212529">%s</text>`, y+h/2+4, template.HTMLEscapeString(label))
 		for _, b := range byCluster[id] {
 			bw := x(b.end) - x(b.start)
 			if bw < 2 {
@@ -142,10 +159,27 @@ func writeTimeline(w io.Writer, runs []sparkflow.Run, now time.Time) {
 				color = "#adb5bd"
 			}
 			title := fmt.Sprintf("%s %s (%s) attempt %d, %s", b.run.Transform, b.run.ID, b.run.Status, b.run.Attempt, display.Duration(b.end.Sub(b.start)))
-			fmt.Fprintf(w, `<a xlink:href="/runs/%s" href="/runs/%s"><rect class="run %s" x="%.1f" y="%d" width="%.1f" height="%d" rx="2" fill="%s"><title>%s</title></rect></a>`,
-				url.PathEscape(b.run.ID), url.PathEscape(b.run.ID), strings.ToLower(string(b.run.Status)), x(b.start), y+b.lane*laneH, bw, laneH-2, color, template.HTMLEscapeString(title))
+			fmt.Fprintf(w, `<a xlink:href="/runs/%s" href="/runs/%s"><rect class="run %s" x="%.1f" y="%d" width="%.1f" height="%d" rx="2" fill="%s" data-run="%s" data-start="%s" data-end="%s"><title>%s</title></rect></a>`,
+				url.PathEscape(b.run.ID), url.PathEscape(b.run.ID), strings.ToLower(string(b.run.Status)), x(b.start), y+b.lane*laneH, bw, laneH-2, color,
+				b.run.ID, b.start.UTC().Format(time.RFC3339Nano), b.end.UTC().Format(time.RFC3339Nano), template.HTMLEscapeString(title))
 		}
+		fmt.Fprint(w, `</g>`)
 		y += h + gap
 	}
 	fmt.Fprint(w, `</svg>`)
+}
+
+// tickSteps are the round intervals the axis ticks at.
+var tickSteps = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour}
+
+// tickStep is the smallest round interval that puts at most six ticks on span.
+func tickStep(span time.Duration) time.Duration {
+	for _, s := range tickSteps {
+		if span/s <= 6 {
+			return s
+		}
+	}
+	return tickSteps[len(tickSteps)-1] * (span/(6*tickSteps[len(tickSteps)-1]) + 1)
 }

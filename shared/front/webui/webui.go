@@ -69,6 +69,7 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 		"dur":       func(seconds int) string { return (time.Duration(seconds) * time.Second).String() },
 		"runTime":   func(r sparkflow.Run) string { return display.RunTime(opt.Now(), r) },
 		"stepState": display.StepState,
+		"params":    display.Params,
 		"uptime":    func(c sparkflow.Cluster) string { return display.Uptime(opt.Now(), c) },
 		"join":      strings.Join,
 		"lower":     func(s any) string { return strings.ToLower(fmt.Sprint(s)) },

@@ -327,3 +327,25 @@ func TestEditTransformAndDeletePool(t *testing.T) {
 		t.Fatalf("deleting a missing pool: %d %s", status, loc)
 	}
 }
+
+func TestTimelineTicksAndDeletedClusters(t *testing.T) {
+	for _, c := range []struct {
+		span, want time.Duration
+	}{{3 * time.Second, time.Second}, {40 * time.Second, 10 * time.Second}, {7 * time.Minute, 2 * time.Minute}, {5 * time.Hour, time.Hour}} {
+		if got := webui.TickStep(c.span); got != c.want {
+			t.Errorf("tick step for %s: %s, want %s", c.span, got, c.want)
+		}
+	}
+	start := time.Date(2026, 11, 24, 10, 0, 0, 300e6, time.UTC)
+	end := start.Add(2 * time.Second)
+	runs := []sparkflow.Run{{ID: "r1", Transform: "t", Status: sparkflow.RunSucceeded, ClusterID: "j-GONE", StartedAt: &start, EndedAt: &end}}
+	var b strings.Builder
+	webui.WriteTimeline(&b, runs, map[string]int{"j-LIVE": 2}, end)
+	svg := b.String()
+	if !strings.Contains(svg, `data-cluster="j-GONE" data-slots="0" data-deleted="true"`) || !strings.Contains(svg, "j-GONE (deleted)") {
+		t.Fatalf("a cluster of a deleted pool is not labelled:\n%s", svg)
+	}
+	if !strings.Contains(svg, `data-start="2026-11-24T10:00:00.3Z"`) {
+		t.Fatalf("bars do not carry their recorded start:\n%s", svg)
+	}
+}

@@ -1,0 +1,7 @@
+package webui
+
+// What the package's tests reach inside it.
+var (
+	TickStep      = tickStep
+	WriteTimeline = writeTimeline
+)
