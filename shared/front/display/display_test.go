@@ -44,3 +44,20 @@ func TestFormats(t *testing.T) {
 		t.Errorf("ShortID = %q", got)
 	}
 }
+
+func TestStepStateOfAnEndedRunIsLastSeen(t *testing.T) {
+	for _, c := range []struct {
+		run  sparkflow.Run
+		want string
+	}{
+		{sparkflow.Run{Status: sparkflow.RunTimedOut, StepState: sparkflow.StepCancelPending}, "CANCEL_PENDING (last seen)"},
+		{sparkflow.Run{Status: sparkflow.RunTimedOut, StepState: sparkflow.StepRunning}, "RUNNING (last seen)"},
+		{sparkflow.Run{Status: sparkflow.RunRunning, StepState: sparkflow.StepRunning}, "RUNNING"},
+		{sparkflow.Run{Status: sparkflow.RunCancelled, StepState: sparkflow.StepCancelled}, "CANCELLED"},
+		{sparkflow.Run{Status: sparkflow.RunWaiting}, "-"},
+	} {
+		if got := StepState(c.run); got != c.want {
+			t.Errorf("%s with step %q: %q, want %q", c.run.Status, c.run.StepState, got, c.want)
+		}
+	}
+}
