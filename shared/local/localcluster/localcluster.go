@@ -41,16 +41,16 @@ type Config struct {
 
 // Clusters implements sparkflow.Clusters with local processes.
 type Clusters struct {
-	cfg     Config
-	mu      sync.Mutex
-	state   fileState
-	procs   map[string]*exec.Cmd // step id → running process
-	timers  []*time.Timer
-	closed  bool
+	cfg    Config
+	mu     sync.Mutex
+	state  fileState
+	procs  map[string]*exec.Cmd // step id → running process
+	timers []*time.Timer
+	closed bool
 	// draining: no pending step is started any more (the engine is stopping).
 	draining bool
-	builder emrevent.Builder
-	wg      sync.WaitGroup
+	builder  emrevent.Builder
+	wg       sync.WaitGroup
 }
 
 var _ sparkflow.Clusters = (*Clusters)(nil)
