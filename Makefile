@@ -45,7 +45,7 @@ go-test: tools
 ## scenario and a twin-summary JSON line (see README, "How the AWS home is tested")
 twin: synth twin-tools
 	python3 -m unittest -q tools/twin/test_patches.py
-	@set -o pipefail; $(GO) test -count=1 -timeout 30m -v -run '^TestTwin$$' ./shared/aws/twin | grep -E '^(twin|---|    ---|        [a-z_]+\.go)' ; \
+	@set -o pipefail; $(GO) test -count=1 -timeout 30m -v -run '^TestTwin$$' ./shared/aws/twin | grep --line-buffered -E '^(twin|---|    ---|        [a-z_]+\.go)' ; \
 	  status=$${PIPESTATUS[0]}; exit $$status
 
 twin-tools:

@@ -19,8 +19,9 @@ type Props struct {
 	awscdk.StackProps
 	// Name prefixes the state machines' names (default: the stack's name).
 	Name string
-	// EMRServiceRole is the name of the EMR service role clusters are launched with
-	// (default EMR_DefaultRole_V2, which EMR's console creates).
+	// EMRServiceRole is the name of the EMR service role clusters are launched with (default: the
+	// role the stack creates, with AWS's AmazonEMRServicePolicy_v2 and leave to pass exactly the
+	// stack's step role; with your own, use an instance profile it may pass, -c instanceProfile).
 	EMRServiceRole string
 	// InstanceProfile is the name of the EC2 instance profile that runs step code (default: the one
 	// the stack creates, which is denied SparkFlow's own table and queues).
@@ -43,6 +44,8 @@ type Stack struct {
 	Workflows *Workflows
 	Events    *Events
 	StepRole  awsiam.Role
+	// ServiceRole is the EMR service role the stack creates (nil when one is given).
+	ServiceRole awsiam.Role
 }
 
 // New composes the stack.
@@ -50,9 +53,6 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	st := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
 	if p.Name == "" {
 		p.Name = id
-	}
-	if p.EMRServiceRole == "" {
-		p.EMRServiceRole = "EMR_DefaultRole_V2"
 	}
 	if p.ReconcileMinutes == 0 {
 		p.ReconcileMinutes = 5
@@ -74,27 +74,49 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	}))
 	profile := awsiam.NewCfnInstanceProfile(st, jsii.String("StepInstanceProfile"), &awsiam.CfnInstanceProfileProps{Roles: &[]interface{}{s.StepRole.RoleName()}})
 	instanceProfile := p.InstanceProfile
-	passRoles := []*string{roleARN(p.EMRServiceRole)}
+	var passRoles []*string
 	if instanceProfile == "" {
 		instanceProfile = *profile.Ref()
 		passRoles = append(passRoles, s.StepRole.RoleArn())
 	} else {
 		passRoles = append(passRoles, roleARN(instanceProfile))
 	}
+	// The EMR service role. AWS's AmazonEMRServicePolicy_v2 may pass only EMR_EC2_DefaultRole, so the
+	// stack's own service role adds leave to pass exactly the step role it launches clusters with.
+	serviceRole := jsii.String(p.EMRServiceRole)
+	if p.EMRServiceRole == "" {
+		s.ServiceRole = awsiam.NewRole(st, jsii.String("EmrServiceRole"), &awsiam.RoleProps{
+			AssumedBy:       awsiam.NewServicePrincipal(jsii.String("elasticmapreduce.amazonaws.com"), nil),
+			Description:     jsii.String("SparkFlow: EMR service role of the pools' clusters"),
+			ManagedPolicies: &[]awsiam.IManagedPolicy{awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String(names.ServiceRolePolicyName))},
+		})
+		s.ServiceRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: jsii.String("PassTheStepRoleToEC2"), Actions: jsii.Strings("iam:PassRole"), Resources: &[]*string{passRoles[0]},
+			Conditions: &map[string]any{"StringLike": map[string]any{"iam:PassedToService": "ec2.amazonaws.com*"}},
+		}))
+		serviceRole = s.ServiceRole.RoleName()
+		passRoles = append(passRoles, s.ServiceRole.RoleArn())
+	} else {
+		passRoles = append(passRoles, roleARN(p.EMRServiceRole))
+	}
+	// Subnets: a deploy-time parameter (cdk deploy --parameters EmrSubnets=subnet-a,subnet-b), by
+	// default the -c subnets of the synth. They must carry the managed-policies tag.
+	subnets := awscdk.NewCfnParameter(st, jsii.String(names.ParameterSubnets), &awscdk.CfnParameterProps{
+		Type: jsii.String("String"), Default: jsii.String(strings.Join(p.SubnetIDs, ",")),
+		Description: jsii.String("EC2 subnets of the pools' clusters, comma-separated, each tagged " + names.ManagedPoliciesTag + "=true (empty: EMR's default subnet, which must carry the tag too)"),
+	})
 
 	runName, poolName := p.Name+"-run", p.Name+"-pool"
 	env := map[string]*string{
 		names.EnvTable:           s.Storage.Table.TableName(),
 		names.EnvStateMachine:    StateMachineARN(st, runName),
-		names.EnvServiceRole:     jsii.String(p.EMRServiceRole),
+		names.EnvServiceRole:     serviceRole,
 		names.EnvInstanceProfile: jsii.String(instanceProfile),
 	}
 	if p.LogURI != "" {
 		env[names.EnvLogURI] = jsii.String(p.LogURI)
 	}
-	if len(p.SubnetIDs) > 0 {
-		env[names.EnvSubnets] = jsii.String(strings.Join(p.SubnetIDs, ","))
-	}
+	env[names.EnvSubnets] = subnets.ValueAsString()
 	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env, PassRoles: passRoles,
 		Table: s.Storage.Table.TableArn(), TableIndexes: jsii.String(*s.Storage.Table.TableArn() + "/index/*"),
 		RunStateMachine: StateMachineARN(st, runName), RunsQueue: s.Queues.Runs.QueueArn()})
@@ -114,6 +136,7 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	out(names.OutputRunStateMachineARN, s.Workflows.Run.StateMachineArn(), "one execution per run, named by the run id")
 	out(names.OutputPoolStateMachineARN, s.Workflows.Pool.StateMachineArn(), "create, delete and heal pools")
 	out(names.OutputStepInstanceProfileName, profile.Ref(), "instance profile for step code (denied SparkFlow's table and queues)")
+	out(names.OutputEMRServiceRoleName, serviceRole, "EMR service role of the pools' clusters")
 	return s
 }
 

@@ -231,3 +231,30 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 		t.Fatal("the step-code role is not denied the table and queues")
 	}
 }
+
+// Clusters start with the defaults on a fresh account: the stack's EMR service role has AWS's v2
+// service policy and may pass exactly the step role to EC2; subnets are a deploy-time parameter.
+func TestEMRServiceRoleCanLaunchWithTheStepRole(t *testing.T) {
+	tmpl, doc := synth(t)
+	tmpl.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]any{
+		"AssumeRolePolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": []any{assertions.Match_ObjectLike(&map[string]any{
+			"Principal": map[string]any{"Service": "elasticmapreduce.amazonaws.com"}})}}),
+		"ManagedPolicyArns": assertions.Match_AnyValue(),
+	})
+	found := false
+	for _, p := range resources(doc, "AWS::IAM::Policy") {
+		d := fmt.Sprint(p["Properties"].(map[string]any)["PolicyDocument"])
+		if strings.Contains(d, "PassTheStepRoleToEC2") && strings.Contains(d, "ec2.amazonaws.com*") && strings.Contains(d, "StepRole") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the EMR service role may not pass the step role to EC2")
+	}
+	if !strings.Contains(fmt.Sprint(doc["Resources"]), "AmazonEMRServicePolicy_v2") {
+		t.Fatal("the EMR service role does not attach AmazonEMRServicePolicy_v2")
+	}
+	if _, ok := doc["Parameters"].(map[string]any)["EmrSubnets"]; !ok {
+		t.Fatal("no EmrSubnets parameter")
+	}
+}

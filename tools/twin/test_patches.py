@@ -58,6 +58,7 @@ patches.patch_events(RUNTIME, patches.lambda_backend_for)
 patches.patch_emr(PLAYER)
 patches.patch_execution_events(lambda account, region, entries: EXEC_EVENTS.extend(entries))
 patches.patch_dynamodb()
+patches.patch_iam_roles()
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 
@@ -197,6 +198,15 @@ class Patches(unittest.TestCase):
             sys.setswitchinterval(interval)
         n = int(ddb.get_item(TableName="t", Key={"pk": {"S": "slots"}})["Item"]["n"]["N"])
         self.assertEqual((len(won), n), (2, 2), "two slots, so two winners")
+
+
+    def test_cloudformation_roles_get_their_managed_policies(self):
+        iam = boto3.client("iam")
+        arn = iam.create_policy(PolicyName="managed", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))["Policy"]["Arn"]
+        tmpl = {"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "withmanaged", "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}, "ManagedPolicyArns": [arn]}}}}
+        boto3.client("cloudformation").create_stack(StackName="roles", TemplateBody=json.dumps(tmpl))
+        attached = iam.list_attached_role_policies(RoleName="withmanaged")["AttachedPolicies"]
+        self.assertEqual([a["PolicyArn"] for a in attached], [arn], "upstream ignores ManagedPolicyArns")
 
 
 class Envelope(unittest.TestCase):

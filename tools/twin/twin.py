@@ -48,6 +48,8 @@ def main():
     from sparkflow_twin import control, esm, patches, player, recorder, runtime
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
+    # AWS managed policies exist in the twin's IAM, as on an account (the stack attaches one).
+    default_user_config["iam"]["load_aws_managed_policies"] = True
     twin = Twin()
     twin.recorder = recorder.Recorder()
     endpoint = f"http://127.0.0.1:{port}"
@@ -64,6 +66,7 @@ def main():
     patches.patch_emr(twin.player)
     patches.patch_execution_events(put_events)
     patches.patch_dynamodb()
+    patches.patch_iam_roles()
 
     app = recorder.middleware(DomainDispatcherApplication(create_backend_app), twin.recorder)
     server = make_server("127.0.0.1", port, app, threaded=True)

@@ -143,6 +143,9 @@ func LaunchInput(spec sparkflow.LaunchSpec, cfg Config) *emr.RunJobFlowInput {
 		tags[k] = v
 	}
 	tags[PoolTag] = p.Name
+	// AWS's v2 EMR service role acts only on resources with this tag: without it, the default service
+	// role cannot launch the cluster's instances.
+	tags[names.ManagedPoliciesTag] = "true"
 	keys := make([]string, 0, len(tags))
 	for k := range tags {
 		keys = append(keys, k)

@@ -44,6 +44,21 @@ var Functions = []string{FunctionIntake, FunctionReserve, FunctionSubmit, Functi
 // calls only on clusters that carry it.
 const PoolTag = "sparkflow:pool"
 
+// ManagedPoliciesTag is the tag AWS's v2 EMR managed policies (AmazonEMRServicePolicy_v2) require on
+// everything the service role creates or uses: every cluster carries it (EMR propagates it to the
+// instances), and the subnets and security groups the clusters use must carry it too.
+const ManagedPoliciesTag = "for-use-with-amazon-emr-managed-policies"
+
+// ServiceRolePolicyName names AWS's v2 EMR service role policy, which the stack's own EMR service role
+// attaches (in the stack's partition).
+const ServiceRolePolicyName = "service-role/AmazonEMRServicePolicy_v2"
+
+// Outputs added with the EMR service role and the subnets parameter.
+const (
+	OutputEMRServiceRoleName = "EmrServiceRoleName"
+	ParameterSubnets         = "EmrSubnets"
+)
+
 // The table's key attributes and indexes (the DynamoDB store reads and writes them; the stack declares
 // them).
 const (

@@ -51,7 +51,7 @@ func testCLIAndUI(t *testing.T) {
 	if out, code := sf("transform", "create", pool+"-hello", "--pool", pool, "--command", "echo hello from the twin"); code != 0 {
 		t.Fatalf("transform create: %d %s", code, out)
 	}
-	if out, code := sf("run", "submit", "no-such-transform"); code != 2 || !strings.Contains(out, `transform "no-such-transform" does not exist`) {
+	if out, code := sf("run", "submit", "no-such-transform"); code != 3 || !strings.Contains(out, `transform "no-such-transform" does not exist`) {
 		t.Fatalf("a run of an unknown transform: exit %d, %s", code, out)
 	}
 	out, code := sf("run", "submit", pool+"-hello", "--wait")

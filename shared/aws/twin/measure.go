@@ -24,6 +24,12 @@ type IAMReport struct {
 	Functions []string         `json:"functions"`
 }
 
+// Probe evaluates calls that were not made, as IAM would (for tests of the evaluation itself).
+func (tw *Twin) Probe(calls []Call) (IAMReport, error) {
+	var r IAMReport
+	return r, tw.Post("/iam/evaluate", map[string]any{"calls": calls}, &r)
+}
+
 // IAM evaluates every call recorded so far against the functions' roles.
 func (tw *Twin) IAM() (IAMReport, error) {
 	var r IAMReport

@@ -36,6 +36,8 @@ type Twin struct {
 	// Dir holds the twin's work: function logs (logs/), step logs (emr/), the deploy's output.
 	Dir   string
 	Stack string
+	// Subnet is the clusters' subnet, created before the deploy and tagged as AWS's v2 EMR roles need.
+	Subnet string
 
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -125,8 +127,15 @@ func (tw *Twin) deploy(ctx context.Context) error {
 	if err := run("bootstrap", "bootstrap", "aws://123456789012/us-east-1", "--no-notices"); err != nil {
 		return err
 	}
+	// The clusters' subnet, tagged for AWS's v2 EMR roles as the README asks a user to.
+	var network struct{ Subnet string }
+	if err := tw.Post("/network", map[string]any{"tagged": true}, &network); err != nil {
+		return err
+	}
+	tw.Subnet = network.Subnet
 	outputs := filepath.Join(tw.Dir, "outputs.json")
-	if err := run("deploy", "deploy", "--app", "cdk.out", tw.Stack, "--method=direct", "--require-approval", "never", "--no-notices", "--outputs-file", outputs); err != nil {
+	if err := run("deploy", "deploy", "--app", "cdk.out", tw.Stack, "--method=direct", "--require-approval", "never", "--no-notices",
+		"--parameters", names.ParameterSubnets+"="+tw.Subnet, "--outputs-file", outputs); err != nil {
 		return err
 	}
 	raw, err := os.ReadFile(outputs)

@@ -124,6 +124,10 @@ func TestTwin(t *testing.T) {
 	})
 	report("per-run-counts", ok, time.Since(start).Seconds(), "see the test log")
 
+	start = time.Now()
+	ok = t.Run("iam-catches-launch-gaps", testIAMCatchesLaunchGaps)
+	report("iam-catches-launch-gaps", ok, time.Since(start).Seconds(), "see the test log")
+
 	// Every call every function made, evaluated against its own role.
 	iam, err := tw.IAM()
 	if err != nil {

@@ -117,6 +117,41 @@ def serve(twin):
             if self.path == "/queue/resume":
                 twin.poller.paused.discard(body["queue"])
                 return self._reply(200, {"ok": True})
+            if self.path == "/network":
+                # A VPC and a subnet as a user prepares them for AWS's v2 EMR roles (tagged), or not.
+                import moto.ec2.models as ec2_models
+
+                ec2 = ec2_models.ec2_backends[twin.account][twin.region]
+                vpc = ec2.create_vpc(cidr_block=body.get("cidr", "10.0.0.0/16"))
+                subnet = ec2.create_subnet(vpc_id=vpc.id, cidr_block=body.get("subnet", "10.0.1.0/24"), availability_zone=twin.region + "a")
+                if body.get("tagged", True):
+                    ec2.create_tags([subnet.id], {"for-use-with-amazon-emr-managed-policies": "true"})
+                return self._reply(200, {"vpc": vpc.id, "subnet": subnet.id})
+            if self.path == "/emr/default-roles":
+                # The roles EMR's console (or aws emr create-default-roles) makes on an account.
+                import moto.iam.models as iam_models
+
+                iam = iam_models.iam_backends[twin.account]["aws"]
+                trust = lambda svc: json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": svc}, "Action": "sts:AssumeRole"}]})
+                made = {}
+                for name, svc, policy in (("EMR_DefaultRole_V2", "elasticmapreduce.amazonaws.com", "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"),
+                                          ("EMR_EC2_DefaultRole", "ec2.amazonaws.com", None)):
+                    try:
+                        role = iam.get_role(name)
+                    except Exception:
+                        role = iam.create_role(name, trust(svc), "/", None, "", [], None)
+                        if policy:
+                            iam.attach_role_policy(policy, name)
+                    made[name] = role.arn
+                return self._reply(200, made)
+            if self.path == "/iam/evaluate":
+                # Evaluates calls that were not made (a probe), as the report would.
+                from . import iam
+
+                try:
+                    return self._reply(200, iam.report(body["calls"], twin.account, twin.region, {}))
+                except Exception as e:
+                    return self._reply(500, {"error": repr(e)})
             if self.path == "/reset":
                 twin.runtime.reset()
                 return self._reply(200, {"ok": True})

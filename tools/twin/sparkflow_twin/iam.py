@@ -17,6 +17,9 @@ import moto.iam.models as iam_models
 HERE = os.path.dirname(os.path.abspath(__file__))
 IAM_DIR = os.path.join(os.path.dirname(HERE), "iam")
 
+_SERVICE_POLICY_FIXTURE = os.path.join(IAM_DIR, "fixtures", "AmazonEMRServicePolicy_v2.json")
+MANAGED_TAG = "for-use-with-amazon-emr-managed-policies"
+
 _TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 
 
@@ -93,16 +96,63 @@ def requests_for(call, account, region):
 
 
 def _policies(account, role_arn):
-    """The role's identity policies as moto holds them: inline, and managed ones present in moto."""
+    """The role's identity policies as moto holds them: inline, and managed ones; AWS's v2 EMR service
+    policy is taken from the fixture (its documented statements, with their source)."""
     iam = iam_models.iam_backends[account]["aws"]
-    role = iam.get_role_by_arn(role_arn)
+    try:
+        role = iam.get_role_by_arn(role_arn)
+    except Exception:
+        return []  # no such role: nothing is allowed
     out = []
     for name, doc in role.policies.items():
         out.append({"name": name, "policy": json.loads(doc) if isinstance(doc, str) else doc, "inline": True})
     for arn, pol in role.managed_policies.items():
-        doc = pol.default_version.document if hasattr(pol, "default_version") else pol.document
+        if arn.endswith("/AmazonEMRServicePolicy_v2"):
+            doc = json.load(open(_SERVICE_POLICY_FIXTURE))["document"]
+        else:
+            doc = next((v.document for v in pol.versions if v.version_id == pol.default_version_id), None)
         out.append({"name": arn, "policy": json.loads(doc) if isinstance(doc, str) else doc, "inline": False})
     return out
+
+
+def service_role_requests(call, account, region):
+    """What EMR's service role does for a RunJobFlow: launch instances into the cluster's subnets
+    (whose tags the v2 policy checks), tagged as the cluster is, with the instance profile's role
+    passed to EC2. Returns (service role ARN, requests) or None."""
+    p = call.get("params") or {}
+    if call["service"] != "elasticmapreduce" or call["action"] != "RunJobFlow" or not p.get("ServiceRole"):
+        return None
+    iam = iam_models.iam_backends[account]["aws"]
+    role_arn = _role_arn(iam, account, p["ServiceRole"])
+    inst = p.get("Instances") or {}
+    subnets = list(inst.get("Ec2SubnetIds") or []) + ([inst["Ec2SubnetId"]] if inst.get("Ec2SubnetId") else [])
+    import moto.ec2.models as ec2_models
+
+    ec2 = ec2_models.ec2_backends[account][region]
+    out = []
+    if not subnets:
+        out.append(("ec2:RunInstances", f"arn:aws:ec2:{region}:{account}:subnet/default-vpc-subnet", {}, "no subnet given: EMR uses the default VPC's subnet, which needs the tag " + MANAGED_TAG + "=true"))
+    for sid in subnets:
+        ctx = {}
+        try:
+            tags = {t["key"]: t["value"] for t in ec2.describe_tags(filters={"resource-id": [sid]})}
+        except Exception:
+            tags = {}
+        if MANAGED_TAG in tags:
+            ctx["aws:ResourceTag/" + MANAGED_TAG] = tags[MANAGED_TAG]
+        out.append(("ec2:RunInstances", f"arn:aws:ec2:{region}:{account}:subnet/{sid}", ctx, f"subnet {sid} must be tagged {MANAGED_TAG}=true"))
+    tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
+    ctx = {"aws:RequestTag/" + k: v for k, v in tags.items()}
+    ctx["aws:TagKeys"] = sorted(tags)
+    out.append(("ec2:RunInstances", f"arn:aws:ec2:{region}:{account}:instance/*", ctx, f"the cluster must be tagged {MANAGED_TAG}=true (EMR tags its instances so)"))
+    if p.get("JobFlowRole"):
+        try:
+            roles = [r.arn for r in iam.get_instance_profile(p["JobFlowRole"]).roles]
+        except Exception:
+            roles = [_role_arn(iam, account, p["JobFlowRole"])]
+        for r in roles:
+            out.append(("iam:PassRole", r, {"iam:PassedToService": "ec2.amazonaws.com"}, "the service role must be allowed to pass the instance profile's role to EC2"))
+    return role_arn, out
 
 
 def _actions(statement):
@@ -125,6 +175,20 @@ def report(calls, account, region, justified):
             meta.append(key)
             requests.append({"principal": fn.role, "action": action, "resource": resource, "context": ctx,
                              "policies": [{"name": p["name"], "policy": p["policy"]} for p in policies[fn.function_name]]})
+    # What EMR's service role does for each RunJobFlow, against the service role's own policies.
+    why = {}
+    for call in calls:
+        got = service_role_requests(call, account, region)
+        if got is None:
+            continue
+        role_arn, reqs = got
+        pols = _policies(account, role_arn)
+        for action, resource, ctx, reason in reqs:
+            key = ("emr-service-role", action, resource, json.dumps(ctx, sort_keys=True))
+            why[key] = reason
+            meta.append(key)
+            requests.append({"principal": role_arn, "action": action, "resource": resource, "context": ctx,
+                             "policies": [{"name": p["name"], "policy": p["policy"]} for p in pols]})
     # Evaluate each distinct request once.
     distinct = {}
     for key, req in zip(meta, requests):
@@ -143,7 +207,8 @@ def report(calls, account, region, justified):
         fname, action, resource, ctx = key
         used.setdefault(fname, set()).add(action.lower())
         if res["decision"] != "Allowed":
-            denied.append({"function": fname, "action": action, "resource": resource, "context": json.loads(ctx), "decision": res["decision"], "detail": res["detail"]})
+            denied.append({"function": fname, "action": action, "resource": resource, "context": json.loads(ctx), "decision": res["decision"],
+                           "detail": why.get(key) or res["detail"]})
     unused, explained = [], []
     for fname, pols in policies.items():
         logical = _logical(fname)

@@ -239,3 +239,21 @@ def patch_dynamodb():
                 return _original(self, *args, **kwargs)
 
         setattr(ddb.DynamoDBBackend, name, locked)
+
+
+# 8. IAM. Upstream, CloudFormation's AWS::IAM::Role ignores ManagedPolicyArns: a role the stack gives
+# an AWS managed policy has none in the twin. The twin attaches them (the policies exist: the twin
+# loads AWS's managed policies, as an account has them).
+def patch_iam_roles():
+    import moto.iam.models as iam_models
+
+    original = iam_models.Role.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        role = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        backend = iam_models.iam_backends[account_id][iam_models.get_partition(region_name)]
+        for arn in cloudformation_json["Properties"].get("ManagedPolicyArns", []) or []:
+            backend.attach_role_policy(arn, role.name)
+        return role
+
+    iam_models.Role.create_from_cloudformation_json = classmethod(create)
