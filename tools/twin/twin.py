@@ -72,6 +72,7 @@ def main():
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     twin.poller = esm.Poller(twin.runtime, twin.recorder, twin.account, twin.region)
+    twin.schedules = control.ScheduleClock(twin, float(os.environ.get("SPARKFLOW_TWIN_SCHEDULE_SCALE", "1")))
     ctl = control.serve(twin)
     print(json.dumps({"endpoint": endpoint, "control": f"http://127.0.0.1:{ctl.server_address[1]}",
                       "runtime": f"127.0.0.1:{twin.runtime.port}"}), flush=True)

@@ -128,6 +128,13 @@ func TestTwin(t *testing.T) {
 	ok = t.Run("iam-catches-launch-gaps", testIAMCatchesLaunchGaps)
 	report("iam-catches-launch-gaps", ok, time.Since(start).Seconds(), "see the test log")
 
+	// What each function's process used at most (the template gives each 256 MB).
+	if st, err := tw.Stats(); err == nil {
+		for fn, kb := range st.PeakMemoryKB {
+			fmt.Printf("twin: memory %s peak %d MB (under qemu)\n", fn, kb/1024)
+		}
+	}
+
 	// Every call every function made, evaluated against its own role.
 	iam, err := tw.IAM()
 	if err != nil {

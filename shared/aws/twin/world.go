@@ -23,6 +23,7 @@ import (
 type World struct {
 	Twin *Twin
 	b    sparkflow.Backend
+	held int
 }
 
 // NewWorld returns the world of a running twin.
@@ -38,7 +39,43 @@ func (w *World) Backend() sparkflow.Backend { return w.b }
 func (w *World) Wait() time.Duration        { return 60 * time.Second }
 
 func (w *World) DropStepEvents(name string, state sparkflow.StepState, n int) error {
+	// The reconciler's schedule is held until the scenario runs it itself, so that it cannot repair
+	// the loss before the scenario has seen it.
+	if err := w.Twin.Post("/schedule/hold", map[string]bool{"hold": true}, nil); err != nil {
+		return err
+	}
+	w.held++
 	return w.Twin.Faults(Fault{Match: map[string]string{"detailType": "step", "nameContains": name, "state": string(state)}, Action: "drop", Count: n})
+}
+
+func (w *World) DelayStepEvents(name string, state sparkflow.StepState, n int, d time.Duration) error {
+	return w.Twin.Faults(Fault{Match: map[string]string{"detailType": "step", "nameContains": name, "state": string(state)}, Action: "delay", Count: n, Seconds: d.Seconds()})
+}
+
+// ThrottleEMR throttles that share of the functions' EMR calls.
+func (w *World) ThrottleEMR(rate float64) error {
+	return w.Twin.Post("/throttle", map[string]any{"service": "elasticmapreduce", "rate": rate}, nil)
+}
+
+// StepsAdded counts the AddJobFlowSteps calls that added a step of the run.
+func (w *World) StepsAdded(ctx context.Context, runID string) (int, error) {
+	calls, err := w.Twin.Calls(0)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range calls {
+		if c.Action != "AddJobFlowSteps" {
+			continue
+		}
+		steps, _ := c.Params["Steps"].([]any)
+		for _, st := range steps {
+			if name, _ := st.(map[string]any)["Name"].(string); strings.Contains(name, runID) {
+				n++
+			}
+		}
+	}
+	return n, nil
 }
 
 func (w *World) DuplicateStepEvents(name string, n int) error {
@@ -75,6 +112,11 @@ func (w *World) Reconcile(ctx context.Context) error {
 	}
 	if len(out.Fired) != 1 || !out.Fired[0].OK {
 		return fmt.Errorf("reconciler: %+v", out.Fired)
+	}
+	for ; w.held > 0; w.held-- {
+		if err := w.Twin.Post("/schedule/hold", map[string]bool{"hold": false}, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -30,6 +30,9 @@ type World interface {
 	DropStepEvents(nameContains string, state sparkflow.StepState, n int) error
 	// DuplicateStepEvents delivers the next n step events of those steps twice.
 	DuplicateStepEvents(nameContains string, n int) error
+	// DelayStepEvents holds back the next n step events in state of those steps for d, so that later
+	// events overtake them (EventBridge does not order events).
+	DelayStepEvents(nameContains string, state sparkflow.StepState, n int, d time.Duration) error
 	// LoseCluster ends a cluster as EMR ends a lost one (TERMINATED_WITH_ERRORS, INSTANCE_FAILURE).
 	LoseCluster(clusterID string) error
 	// LoseResumes makes the next n SendTaskSuccess calls fail as a throttled or dropped call does.
@@ -48,6 +51,14 @@ type Queue interface {
 	Rejected(ctx context.Context) ([]sparkflow.Rejected, error)
 	// DeadLetters counts the messages in the runs dead-letter queue.
 	DeadLetters(ctx context.Context) (int, error)
+}
+
+// Throttler is a World whose EMR API can be throttled, and which counts the steps added for a run.
+type Throttler interface {
+	// ThrottleEMR makes that share of the functions' EMR calls fail with a ThrottlingException.
+	ThrottleEMR(rate float64) error
+	// StepsAdded counts the EMR steps added for a run (every attempt).
+	StepsAdded(ctx context.Context, runID string) (int, error)
 }
 
 // Executions is a World whose workflows can be stopped from outside (Step Functions' StopExecution).
@@ -98,12 +109,14 @@ var Scenarios = []Scenario{
 	{"cancel-while-waiting", "", cancelWaiting},
 	{"cluster-lost-mid-run", "", clusterLost},
 	{"duplicated-step-events", "", duplicatedEvents},
+	{"late-and-reordered-step-events", "", reorderedEvents},
 	{"dropped-step-event-repaired", "", droppedEvent},
 	{"lost-resume-repaired", "", lostResume},
 	{"message-delivered-twice-with-id", "queue", func(t *T, w World) { deliveredTwice(t, w, true) }},
 	{"message-delivered-twice-without-id", "queue", func(t *T, w World) { deliveredTwice(t, w, false) }},
 	{"malformed-message-rejected-then-dlq", "queue", malformed},
 	{"execution-stopped-from-outside", "executions", stoppedExecution},
+	{"emr-api-throttled", "throttle", throttledEMR},
 }
 
 // Has reports whether w provides what a scenario needs.
@@ -114,6 +127,9 @@ func Has(w World, needs string) bool {
 		return ok
 	case "executions":
 		_, ok := w.(Executions)
+		return ok
+	case "throttle":
+		_, ok := w.(Throttler)
 		return ok
 	}
 	return true
@@ -482,5 +498,53 @@ func stoppedExecution(t *T, w World) {
 	quick := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
 	if r := ended(t, w, submit(t, w, quick.Name).ID, w.Wait()); r.Status != sparkflow.RunSucceeded {
 		t.Fatalf("the run after: %s %s", r.Status, r.Reason)
+	}
+}
+
+// reorderedEvents: a step's RUNNING event comes after its COMPLETED one; the run ends SUCCEEDED with
+// its start recorded all the same.
+func reorderedEvents(t *T, w World) {
+	p := pool(t, w, 1, 1)
+	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 0.5")})
+	id := uuid.NewString()
+	must(t, w.DelayStepEvents(id, sparkflow.StepRunning, 1, 3*time.Second))
+	if _, err := w.Backend().SubmitRun(context.Background(), sparkflow.RunRequest{ID: id, Transform: tr.Name}); err != nil {
+		t.Fatal(err)
+	}
+	r := ended(t, w, id, w.Wait())
+	if r.Status != sparkflow.RunSucceeded || r.Attempt != 1 {
+		t.Fatalf("run with its RUNNING event late: %s attempt %d: %s", r.Status, r.Attempt, r.Reason)
+	}
+	backendtest.Eventually(t, w.Wait(), "the run's start time", func() bool {
+		r, _ = w.Backend().GetRun(context.Background(), id)
+		return r.StartedAt != nil
+	})
+	if r.StartedAt.After(*r.EndedAt) || (r.ReservedAt != nil && r.StartedAt.Before(*r.ReservedAt)) {
+		t.Fatalf("start %v outside reserved %v .. ended %v", r.StartedAt, r.ReservedAt, r.EndedAt)
+	}
+}
+
+// throttledEMR: a third of the functions' EMR calls are throttled; every run still succeeds, with
+// exactly one step per attempt (a retried submit looks for its step before adding one).
+func throttledEMR(t *T, w World) {
+	th := w.(Throttler)
+	p := pool(t, w, 1, 3)
+	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
+	must(t, th.ThrottleEMR(0.35))
+	defer th.ThrottleEMR(0)
+	var ids []string
+	for i := 0; i < 6; i++ {
+		ids = append(ids, submit(t, w, tr.Name).ID)
+	}
+	for _, id := range ids {
+		r := ended(t, w, id, 2*w.Wait())
+		if r.Status != sparkflow.RunSucceeded {
+			t.Fatalf("run %s under throttling: %s %s", id, r.Status, r.Reason)
+		}
+		n, err := th.StepsAdded(context.Background(), id)
+		must(t, err)
+		if n != r.Attempt {
+			t.Fatalf("run %s: %d steps added for %d attempts", id, n, r.Attempt)
+		}
 	}
 }

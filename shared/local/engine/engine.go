@@ -215,6 +215,10 @@ func (e *Engine) startWorkflow(r sparkflow.Run, resume *workflow.Resume) {
 	}
 }
 
+// InjectEvent puts an EMR event on the engine's bus as the local clusters do (tests use it to deliver
+// an event late).
+func (e *Engine) InjectEvent(raw []byte) { e.bus.publish(raw) }
+
 // Active reports how many workflows are running.
 func (e *Engine) Active() int { return e.flows.Active() }
 

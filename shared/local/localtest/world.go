@@ -19,6 +19,8 @@ type World struct {
 	mu          sync.Mutex
 	drops       []fault
 	dups        []fault
+	delays      []fault
+	delay       time.Duration
 	lostResumes int
 }
 
@@ -52,6 +54,14 @@ func (w *World) DuplicateStepEvents(name string, n int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.dups = append(w.dups, fault{name: name, n: n})
+	return nil
+}
+
+func (w *World) DelayStepEvents(name string, state sparkflow.StepState, n int, d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.delays = append(w.delays, fault{name, state, n})
+	w.delay = d
 	return nil
 }
 
@@ -92,6 +102,10 @@ func (w *World) filter(raw []byte) [][]byte {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if take(w.drops, ch) {
+		return nil
+	}
+	if take(w.delays, ch) {
+		time.AfterFunc(w.delay, func() { w.E.InjectEvent(raw) })
 		return nil
 	}
 	if take(w.dups, ch) {

@@ -101,6 +101,11 @@ def serve(twin):
             if self.path == "/throttle":
                 twin.recorder.throttle[body.get("service", "elasticmapreduce")] = float(body.get("rate", 0))
                 return self._reply(200, {"ok": True})
+            if self.path == "/schedule/hold":
+                with twin.schedules.lock:
+                    twin.schedules.held += 1 if body.get("hold", True) else -1
+                    twin.schedules.held = max(twin.schedules.held, 0)
+                return self._reply(200, {"held": twin.schedules.held})
             if self.path == "/schedule/fire":
                 rt = twin.runtime if body.get("sync") else None
                 return self._reply(200, {"fired": fire_schedules(twin.account, twin.region, body.get("nameContains", ""), rt)})
@@ -161,3 +166,37 @@ def serve(twin):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+class ScheduleClock:
+    """Fires the scheduled rules on their rate, as EventBridge does: rate(N minutes) every N minutes of
+    the twin's clock, which runs SCALE times faster than the wall clock (1 by default). Scenarios that
+    must see what happens before the reconciler runs hold it (hold), then fire it themselves."""
+
+    def __init__(self, twin, scale=1.0):
+        self.twin, self.scale = twin, scale
+        self.held = 0
+        self.lock = threading.Lock()
+        self.next = {}
+        self.stop = threading.Event()
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        import re
+        import time
+
+        backend = events_models.events_backends[self.twin.account][self.twin.region]
+        while not self.stop.wait(1.0):
+            now = time.time()
+            for bus in list(backend.event_buses.values()):
+                for rule in list(bus.rules.values()):
+                    m = re.match(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", rule.scheduled_expression or "")
+                    if not m or rule.state != "ENABLED":
+                        continue
+                    period = int(m.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[m.group(2).rstrip("s")] / self.scale
+                    due = self.next.setdefault(rule.arn, now + period)
+                    with self.lock:
+                        held = self.held > 0
+                    if now >= due and not held:
+                        self.next[rule.arn] = now + period
+                        fire_schedules(self.twin.account, self.twin.region, rule.name)

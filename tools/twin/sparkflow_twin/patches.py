@@ -52,7 +52,7 @@ def patch_lambda(runtime):
     def invoke(self, body, request_headers, response_headers):
         payload = body.encode() if isinstance(body, str) else (body or b"{}")
         if request_headers.get("X-Amz-Invocation-Type") == "Event":
-            runtime.invoke_async(self, payload)
+            runtime.invoke_async(self, payload, on_failure=send_to_destination)
             return b""
         ok, out = runtime.invoke(self, payload)
         if not ok:
@@ -113,7 +113,7 @@ def patch_events(runtime, lambda_backend_for):
             event = eventbridge_envelope(original_event)
             if target.get("Input"):
                 event = json.loads(target["Input"])
-            runtime.invoke_async(fn, json.dumps(event).encode())
+            runtime.invoke_async(fn, json.dumps(event).encode(), on_failure=send_to_destination)
         if rest:
             clone = copy.copy(self)
             clone.targets = rest
@@ -170,6 +170,20 @@ def patch_emr(player):
         return ActionResult({"CancelStepsInfoList": infos})
 
     emr_responses.ElasticMapReduceResponse.cancel_steps = cancel_steps
+
+
+def send_to_destination(destination, entry):
+    """Sends a failed asynchronous invocation's record to its on-failure destination (an SQS queue),
+    in Lambda's documented record shape."""
+    import moto.sqs.models as sqs
+
+    arn = parse_arn(destination)
+    if arn.service != "sqs":
+        return
+    record = {"version": "1.0", "requestContext": {"functionArn": entry["function"], "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+              "requestPayload": json.loads(entry["payload"]) if entry["payload"].startswith("{") else entry["payload"],
+              "responseContext": {"statusCode": 200, "functionError": "Unhandled"}, "responsePayload": entry["error"]}
+    sqs.sqs_backends[arn.account][arn.region].send_message(arn.resource_id, json.dumps(record))
 
 
 def lambda_backend_for(account, region):
