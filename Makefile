@@ -58,12 +58,14 @@ tools:
 browser-test:
 	./e2e/run.sh
 
-## lambdas: one bootstrap per function for provided.al2023 on arm64, each checked to be at most 12 MB
+## lambdas: one bootstrap per function for provided.al2023 on arm64, each checked to be at most 12 MB;
+## built reproducibly (-trimpath, no build id), so a redeploy of unchanged code changes no asset hash
 FUNCTIONS    := $(notdir $(wildcard functions/*))
 LAMBDA_MAX   := 12582912
 lambdas:
 	@for f in $(FUNCTIONS); do \
-	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -ldflags "-s -w" -o dist/lambdas/$$f/bootstrap ./functions/$$f || exit 1; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w -buildid=" -o dist/lambdas/$$f/bootstrap ./functions/$$f || exit 1; \
+	  if grep -q "$(CURDIR)" dist/lambdas/$$f/bootstrap; then echo "lambda $$f embeds the checkout path: its asset hash would differ between checkouts" >&2; exit 1; fi; \
 	  size=$$(stat -c %s dist/lambdas/$$f/bootstrap); \
 	  echo "lambda $$f: $$size bytes"; \
 	  if [ $$size -gt $(LAMBDA_MAX) ]; then echo "lambda $$f is over 12 MB" >&2; exit 1; fi; \

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"path/filepath"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -30,6 +31,9 @@ type FunctionsProps struct {
 	PassRoles []*string
 	// Table, TableIndexes, RunStateMachine, RunsQueue: the ARNs the functions' grants name.
 	Table, TableIndexes, RunStateMachine, RunsQueue *string
+	// ReconcilePeriod is the reconciler's schedule: its timeout stays below it, and it runs one at a
+	// time (reserved concurrency 1), so that two passes never overlap.
+	ReconcilePeriod time.Duration
 }
 
 // Functions are the Lambda functions and their shared role's grants.
@@ -42,19 +46,27 @@ type Functions struct {
 func NewFunctions(scope constructs.Construct, id string, props FunctionsProps) *Functions {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	f := &Functions{ByName: map[string]awslambda.Function{}}
-	for name, timeout := range FunctionTimeouts {
+	// In a fixed order: the template must not depend on Go's map iteration.
+	for _, name := range names.Functions {
+		timeout := FunctionTimeouts[name]
+		var reserved *float64
+		if name == names.FunctionReconcile {
+			timeout = min(timeout, props.ReconcilePeriod.Seconds()-30)
+			reserved = jsii.Number(1)
+		}
 		logs := awslogs.NewLogGroup(c, jsii.String(name+"-logs"), &awslogs.LogGroupProps{
 			Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY})
 		fn := awslambda.NewFunction(c, jsii.String(name), &awslambda.FunctionProps{
-			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-			Architecture: awslambda.Architecture_ARM_64(),
-			Handler:      jsii.String("bootstrap"),
-			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(props.AssetDir, name)), nil),
-			Timeout:      awscdk.Duration_Seconds(jsii.Number(timeout)),
-			MemorySize:   jsii.Number(256),
-			Environment:  &props.Environment,
-			LogGroup:     logs,
-			Description:  jsii.String("SparkFlow " + name),
+			Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture:                 awslambda.Architecture_ARM_64(),
+			Handler:                      jsii.String("bootstrap"),
+			Code:                         awslambda.Code_FromAsset(jsii.String(filepath.Join(props.AssetDir, name)), nil),
+			Timeout:                      awscdk.Duration_Seconds(jsii.Number(timeout)),
+			MemorySize:                   jsii.Number(256),
+			Environment:                  &props.Environment,
+			LogGroup:                     logs,
+			Description:                  jsii.String("SparkFlow " + name),
+			ReservedConcurrentExecutions: reserved,
 		})
 		f.ByName[name] = fn
 		grant(fn, Permissions[name], props.Table, props.TableIndexes, props.RunStateMachine, props.RunsQueue, props.PassRoles)

@@ -3,7 +3,9 @@
 package stack
 
 import (
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -56,6 +58,9 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	}
 	if p.ReconcileMinutes == 0 {
 		p.ReconcileMinutes = 5
+	}
+	if p.ReconcileMinutes < 1 {
+		panic(fmt.Sprintf("reconcileMinutes %v: the reconciler's period is at least 1 minute", p.ReconcileMinutes))
 	}
 	s := &Stack{Stack: st}
 	s.Storage = NewStorage(st, "Storage")
@@ -119,7 +124,8 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	env[names.EnvSubnets] = subnets.ValueAsString()
 	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env, PassRoles: passRoles,
 		Table: s.Storage.Table.TableArn(), TableIndexes: jsii.String(*s.Storage.Table.TableArn() + "/index/*"),
-		RunStateMachine: StateMachineARN(st, runName), RunsQueue: s.Queues.Runs.QueueArn()})
+		RunStateMachine: StateMachineARN(st, runName), RunsQueue: s.Queues.Runs.QueueArn(),
+		ReconcilePeriod: time.Duration(p.ReconcileMinutes * float64(time.Minute))})
 	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
 	s.Events = NewEvents(st, "Events", s.Functions.ByName[names.FunctionEMREvents], s.Functions.ByName[names.FunctionReconcile], s.Queues.EventsDLQ, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)), StateMachineARN(st, runName))
 

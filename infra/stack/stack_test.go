@@ -258,3 +258,34 @@ func TestEMRServiceRoleCanLaunchWithTheStepRole(t *testing.T) {
 		t.Fatal("no EmrSubnets parameter")
 	}
 }
+
+// The template does not depend on Go's map iteration or on where the checkout is: synthesized twice
+// (with assets in two places), it is the same, byte for byte.
+func TestSynthIsReproducible(t *testing.T) {
+	_, a := synth(t)
+	_, b := synth(t)
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if string(ja) != string(jb) {
+		t.Fatal("two synths of the same stack differ")
+	}
+}
+
+// The reconciler never overlaps itself: one at a time, and done before its next tick.
+func TestReconcilerRunsAloneWithinItsPeriod(t *testing.T) {
+	_, doc := synth(t)
+	found := false
+	for _, f := range resources(doc, "AWS::Lambda::Function") {
+		props := f["Properties"].(map[string]any)
+		if props["Description"] != "SparkFlow reconcile" {
+			continue
+		}
+		found = true
+		if props["ReservedConcurrentExecutions"] != float64(1) || props["Timeout"].(float64) >= 5*60 {
+			t.Fatalf("reconciler: concurrency %v timeout %v, want 1 and under its 5-minute period", props["ReservedConcurrentExecutions"], props["Timeout"])
+		}
+	}
+	if !found {
+		t.Fatal("no reconcile function")
+	}
+}

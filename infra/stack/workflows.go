@@ -26,12 +26,14 @@ func StateMachineARN(stack awscdk.Stack, name string) *string {
 func NewWorkflows(scope constructs.Construct, id, runName, poolName string, fns *Functions) *Workflows {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	arn := func(name string) string { return *fns.ByName[name].FunctionArn() }
-	runDef, err := workflow.Run().ASL(map[string]string{
+	// The integrations' ARNs are in the stack's partition (aws, aws-cn, aws-us-gov).
+	partition := *awscdk.Aws_PARTITION()
+	runDef, err := workflow.Run().ASLIn(partition, map[string]string{
 		workflow.TaskReserve: arn(names.FunctionReserve), workflow.TaskSubmit: arn(names.FunctionSubmit), workflow.TaskFinish: arn(names.FunctionFinish)})
 	if err != nil {
 		panic(err) // only a programming error: the definition is fixed and its functions always exist
 	}
-	poolDef, err := workflow.Pool().ASL(map[string]string{workflow.TaskPool: arn(names.FunctionPool)})
+	poolDef, err := workflow.Pool().ASLIn(partition, map[string]string{workflow.TaskPool: arn(names.FunctionPool)})
 	if err != nil {
 		panic(err)
 	}

@@ -128,3 +128,9 @@ type SystemClock struct{}
 
 // Now returns the current time in UTC.
 func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// StepPager is a Clusters whose step list comes in pages, each an API call: the reconciler reads at
+// most as many pages as its call budget has left and counts each one.
+type StepPager interface {
+	ListStepsPages(ctx context.Context, clusterID string, maxPages int) (steps []StepInfo, pages int, err error)
+}

@@ -101,8 +101,15 @@ func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, run
 		rep.Skipped++
 		return nil
 	}
-	steps, err := s.Clusters.ListSteps(ctx, c.ID)
-	rep.Calls++
+	var steps []sparkflow.StepInfo
+	if pager, ok := s.Clusters.(sparkflow.StepPager); ok {
+		var pages int
+		steps, pages, err = pager.ListStepsPages(ctx, c.ID, budget-rep.Calls)
+		rep.Calls += pages
+	} else {
+		steps, err = s.Clusters.ListSteps(ctx, c.ID)
+		rep.Calls++
+	}
 	if err != nil {
 		s.Log.Warn("reconcile: list steps", "cluster_id", c.ID, "err", err)
 		return nil

@@ -7,7 +7,13 @@ import (
 
 // ASL renders d as an Amazon States Language definition, binding each logical task to the function
 // (a Lambda ARN) given for it. It refuses a definition that names a state or task it does not define.
+// The service integrations are in the standard partition; ASLIn names another.
 func (d Definition) ASL(functions map[string]string) ([]byte, error) {
+	return d.ASLIn("aws", functions)
+}
+
+// ASLIn is ASL in a partition (aws, aws-cn, aws-us-gov; or the CDK's token for the stack's partition).
+func (d Definition) ASLIn(partition string, functions map[string]string) ([]byte, error) {
 	if err := d.Check(); err != nil {
 		return nil, err
 	}
@@ -21,7 +27,7 @@ func (d Definition) ASL(functions map[string]string) ([]byte, error) {
 				return nil, fmt.Errorf("state %s: no function given for task %q", s.Name, s.Task)
 			}
 			params := map[string]any{"FunctionName": fn}
-			resource := "arn:aws:states:::lambda:invoke"
+			resource := "arn:" + partition + ":states:::lambda:invoke"
 			if s.WaitForToken {
 				resource += ".waitForTaskToken"
 			}

@@ -228,12 +228,20 @@ func (c *Clusters) AddStep(ctx context.Context, id string, step sparkflow.StepSp
 
 // ListSteps lists a cluster's newest steps (at most MaxStepPages pages), newest first.
 func (c *Clusters) ListSteps(ctx context.Context, id string) ([]sparkflow.StepInfo, error) {
+	out, _, err := c.ListStepsPages(ctx, id, MaxStepPages)
+	return out, err
+}
+
+// ListStepsPages lists a cluster's newest steps, reading at most maxPages pages (each an EMR call),
+// and says how many it read.
+func (c *Clusters) ListStepsPages(ctx context.Context, id string, maxPages int) ([]sparkflow.StepInfo, int, error) {
 	var out []sparkflow.StepInfo
 	var marker *string
-	for page := 0; page < MaxStepPages; page++ {
+	page := 0
+	for ; page < maxPages; page++ {
 		resp, err := c.api.ListSteps(ctx, &emr.ListStepsInput{ClusterId: aws.String(id), Marker: marker})
 		if err != nil {
-			return nil, classify("list steps of "+id, err)
+			return nil, page + 1, classify("list steps of "+id, err)
 		}
 		for _, s := range resp.Steps {
 			info := sparkflow.StepInfo{ID: aws.ToString(s.Id), Name: aws.ToString(s.Name)}
@@ -251,12 +259,15 @@ func (c *Clusters) ListSteps(ctx context.Context, id string) ([]sparkflow.StepIn
 			out = append(out, info)
 		}
 		if resp.Marker == nil {
+			page++
 			break
 		}
 		marker = resp.Marker
 	}
-	return out, nil
+	return out, page, nil
 }
+
+var _ sparkflow.StepPager = (*Clusters)(nil)
 
 // CancelStep cancels a step with SIGTERM (SEND_INTERRUPT); EMR cancels asynchronously.
 func (c *Clusters) CancelStep(ctx context.Context, id, stepID string) error {

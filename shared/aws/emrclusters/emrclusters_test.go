@@ -66,7 +66,8 @@ func TestLaunchInput(t *testing.T) {
 	for _, tg := range in.Tags {
 		tags = append(tags, aws.ToString(tg.Key)+"="+aws.ToString(tg.Value))
 	}
-	if strings.Join(tags, ",") != "env=prod,sparkflow:pool=etl,team=data" {
+	// AWS's v2 EMR service role acts only on resources with the managed-policies tag.
+	if strings.Join(tags, ",") != "env=prod,for-use-with-amazon-emr-managed-policies=true,sparkflow:pool=etl,team=data" {
 		t.Fatalf("tags %v", tags)
 	}
 	// A pool's own network settings win over the deployment's.

@@ -31,7 +31,7 @@ def fire_schedules(account, region, name_contains, runtime=None):
                 for target in rule.targets:
                     if ":lambda:" in target["Arn"]:
                         fn = lm.lambda_backends[account][region].get_function(target["Arn"])
-                        ok, body = runtime.invoke(fn, json.dumps(event).encode())
+                        ok, body = runtime.invoke(fn, json.dumps(event).encode(), wait=True)
                         fired.append({"rule": rule.name, "ok": ok, "output": body.decode(errors="replace")})
                 continue
             fired.append(rule.name)

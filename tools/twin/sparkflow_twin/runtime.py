@@ -104,6 +104,7 @@ class Runtime:
         self.counts = {}  # function name -> invocations
         self.async_log = []  # what happened to asynchronous invocations that failed
         self.peak_kb = {}
+        self.limits = {}  # function name -> semaphore of its reserved concurrency
         handler = _handler(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -144,10 +145,29 @@ class Runtime:
             else:
                 self.instances.pop(inst.id, None)
 
-    def invoke(self, fn, payload):
+    def _limit(self, fn):
+        n = int(getattr(fn, "reserved_concurrency", None) or 0)
+        if n <= 0:
+            return None
+        with self.lock:
+            return self.limits.setdefault(fn.function_name, threading.BoundedSemaphore(n))
+
+    def invoke(self, fn, payload, wait=False):
         """A synchronous invocation: returns (ok, body bytes). A timeout or a crash is an error whose
         type is Lambda.Unknown, as Step Functions names it (the function may or may not have done its
-        work)."""
+        work). A function at its reserved concurrency is throttled (TooManyRequestsException), unless
+        wait (asynchronous invocations wait their turn, as Lambda's queue does)."""
+        limit = self._limit(fn)
+        if limit is not None:
+            if not limit.acquire(blocking=wait):
+                return False, json.dumps({"errorType": "Lambda.TooManyRequestsException", "errorMessage": "Rate Exceeded: the function is at its reserved concurrency"}).encode()
+            try:
+                return self._invoke(fn, payload)
+            finally:
+                limit.release()
+        return self._invoke(fn, payload)
+
+    def _invoke(self, fn, payload):
         timeout = float(fn.timeout or 3)
         inst = self._take(fn)
         inv = Invocation(payload, timeout)
@@ -182,7 +202,7 @@ class Runtime:
                     time.sleep(ASYNC_RETRY_DELAYS[min(attempt - 1, len(ASYNC_RETRY_DELAYS) - 1)] / ASYNC_RETRY_SCALE)
                 if (time.time() - started) * ASYNC_RETRY_SCALE > max_age and attempt > 0:
                     break
-                ok, body = self.invoke(fn, payload)
+                ok, body = self.invoke(fn, payload, wait=True)
                 if ok:
                     return
                 last = body
