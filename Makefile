@@ -77,6 +77,7 @@ cdk-tools:
 	@[ -x $(CDK) ] || (cd tools/cdk && npm ci --no-audit --no-fund --silent)
 
 synth: lambdas cdk-tools
+	rm -rf cdk.out
 	CDK_DISABLE_VERSION_CHECK=true $(CDK) synth --quiet --no-notices --no-version-reporting
 
 ## synth-check: the synthesized template passes cfn-lint and its state machines pass asl-validator

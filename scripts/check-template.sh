@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks a synthesized template: cfn-lint (pip, preinstalled on the project's machines), then every
 # state machine's definition through asl-validator (npm, tools/cdk). Definitions are rebuilt from their
-# Fn::Join with the tokens replaced by well-formed ARNs.
+# Fn::Join with pseudo parameters given example values and other tokens replaced by well-formed ARNs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 template=${1:-cdk.out/SparkFlow.template.json}
@@ -24,7 +24,14 @@ for lid, r in doc["Resources"].items():
         continue
     ds = r["Properties"]["DefinitionString"]
     if isinstance(ds, dict):
-        text = "".join(p if isinstance(p, str) else "arn:aws:lambda:us-east-1:123456789012:function:stand-in" for p in ds["Fn::Join"][1])
+        pseudo = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+        def part(p):
+            if isinstance(p, str):
+                return p
+            if p.get("Ref") in pseudo:
+                return pseudo[p["Ref"]]
+            return "arn:aws:lambda:us-east-1:123456789012:function:stand-in"
+        text = "".join(part(p) for p in ds["Fn::Join"][1])
     else:
         text = ds
     json.loads(text)
