@@ -9,7 +9,7 @@ export GOFLAGS
 # only, so a newer unsupported version still warns.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: all build demo check check-test test go-test browser-test tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench clean
+.PHONY: all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench clean
 
 all: build
 
@@ -37,7 +37,7 @@ test: vet fmt-check synth-check go-test twin browser-test
 
 # The twin's package runs in `make twin`, with its report.
 GO_TEST_PKGS = $(shell $(GO) list ./... | grep -v /shared/aws/twin)
-go-test: tools
+go-test: tools iam-tools
 	$(GO) test -count=1 -timeout 20m $(GO_TEST_PKGS)
 
 ## twin: the synthesized stack deployed into the AWS twin and run end to end: the Backend contract,
@@ -50,6 +50,11 @@ twin: synth twin-tools
 
 twin-tools:
 	./scripts/twin-tools.sh
+
+## iam-tools: the offline IAM evaluator (npm ci, pinned by tools/twin/iam/package-lock.json), for the
+## template's policy tests and the twin
+iam-tools:
+	@[ -d tools/twin/iam/node_modules/@cloud-copilot/iam-simulate ] || (cd tools/twin/iam && npm ci --no-audit --no-fund --silent)
 
 ## tools: what the emulator tests need beyond Go (moto_server comes preinstalled with pip)
 tools:

@@ -72,7 +72,7 @@ func TestEveryStepStateHasAFixture(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		runID, attempt, ok := core.ParseStepName(ch.Name)
+		runID, attempt, ok := core.ParseStepName(core.DefaultNamePrefix, ch.Name)
 		if !ok || runID == "" || attempt != 1 {
 			t.Fatalf("%s: step name %q is not a SparkFlow step name", f, ch.Name)
 		}

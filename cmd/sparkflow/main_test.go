@@ -240,6 +240,12 @@ func TestRunIDPrefixesAndTransformList(t *testing.T) {
 	if short := cli(t, addr, "run", "show", run.ID[:5]); short.code != exitNotFound || !strings.Contains(short.stderr, "at least 6") {
 		t.Fatalf("a 5-character prefix: %+v", short)
 	}
+	if heal := cli(t, addr, "pool", "heal", "etl"); heal.code != 0 || !strings.Contains(heal.stdout, "launches resumed") {
+		t.Fatalf("pool heal: %+v", heal)
+	}
+	if heal := cli(t, addr, "pool", "heal", "nope"); heal.code != exitNotFound || !strings.Contains(heal.stderr, "nope") {
+		t.Fatalf("pool heal of an unknown pool: %+v", heal)
+	}
 	list := cli(t, addr, "transform", "list")
 	if !strings.Contains(list.stdout, "LAST RUN") || !strings.Contains(list.stdout, "SUCCEEDED") || !strings.Contains(list.stdout, `/bin/sh -c 'echo "a b"'`) {
 		t.Fatalf("transform list:\n%s", list.stdout)

@@ -8,12 +8,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/front/display"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
 func newPoolCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "pool", Short: "Create, list, show and delete pools of clusters"}
+	cmd := &cobra.Command{Use: "pool", Short: "Create, list, show, heal and delete pools of clusters"}
 	cmd.AddCommand(newPoolCreateCmd(g), &cobra.Command{
 		Use: "list", Short: "List pools", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -24,7 +25,11 @@ func newPoolCmd(g *globals) *cobra.Command {
 			return g.emit(c.OutOrStdout(), ps, func(tw *tabwriter.Writer) {
 				row(tw, "NAME", "TIER", "STATUS", "READY", "SLOTS", "RELEASE", "AGE")
 				for _, p := range ps {
-					row(tw, p.Name, p.Tier, p.Status, fmt.Sprintf("%d/%d", p.Ready, p.Clusters), fmt.Sprintf("%d/%d", p.SlotsUsed, p.SlotsTotal), p.ReleaseLabel, display.Ago(time.Now(), p.CreatedAt))
+					status := string(p.Status)
+					if p.LaunchesHeld {
+						status += " (launches held: sparkflow pool show " + p.Name + ")"
+					}
+					row(tw, p.Name, p.Tier, status, fmt.Sprintf("%d/%d", p.Ready, p.Clusters), fmt.Sprintf("%d/%d", p.SlotsUsed, p.SlotsTotal), p.ReleaseLabel, display.Ago(time.Now(), p.CreatedAt))
 				}
 			})
 		},
@@ -37,7 +42,7 @@ func newPoolCmd(g *globals) *cobra.Command {
 			}
 			return g.emit(c.OutOrStdout(), p, func(tw *tabwriter.Writer) { poolTable(tw, p) })
 		},
-	}, newPoolDeleteCmd(g))
+	}, newPoolDeleteCmd(g), newPoolHealCmd(g))
 	return cmd
 }
 
@@ -45,6 +50,9 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
 	row(tw, "Pool:", p.Name)
 	row(tw, "Tier:", p.Tier)
 	row(tw, "Status:", p.Status)
+	if l := launches(p); l != "" {
+		row(tw, "Launches:", l)
+	}
 	row(tw, "Clusters:", fmt.Sprintf("%d ready of %d", p.Ready, p.Clusters))
 	row(tw, "Slots:", fmt.Sprintf("%d used of %d (step concurrency %d per cluster)", p.SlotsUsed, p.SlotsTotal, p.StepConcurrency))
 	row(tw, "Release:", p.ReleaseLabel+" "+strings.Join(p.Applications, ","))
@@ -61,6 +69,25 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
 		up := display.Uptime(time.Now(), c)
 		row(tw, c.ID, c.State, display.OrDash(display.Truncate(strings.TrimSpace(c.Reason.Code+" "+c.Reason.Message), 50)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours)
 	}
+}
+
+// launches says why a pool is not launching what it lacks, if it is not: held after failed starts
+// (with EMR's reason and what to do), backing off, or waiting for work after idle endings.
+func launches(p sparkflow.PoolView) string {
+	f := p.LastStartFailure
+	why := ""
+	if f != nil {
+		why = fmt.Sprintf("%s: %s (cluster %s, %s)", f.Reason.Code, f.Reason.Message, f.ClusterID, f.At.Format(time.RFC3339))
+	}
+	switch {
+	case p.LaunchesHeld:
+		return fmt.Sprintf("HELD after %d clusters in a row failed to start; last %s. Fix the cause, then run: sparkflow pool heal %s", p.StartFailures, why, p.Name)
+	case p.NextLaunchAt != nil:
+		return fmt.Sprintf("next after %s (%d failed starts in a row; last %s)", p.NextLaunchAt.Format(time.RFC3339), p.StartFailures, why)
+	case p.IdleEnded > 0:
+		return fmt.Sprintf("%d of %d clusters ended for idleness; launched again when runs wait for them", p.IdleEnded, p.Clusters)
+	}
+	return ""
 }
 
 func exactArgs(n int, names string) cobra.PositionalArgs {
@@ -158,6 +185,9 @@ func waitPoolReady(c *cobra.Command, g *globals, name string, limit time.Duratio
 		if v.Status == sparkflow.PoolReady {
 			return v, nil
 		}
+		if v.LaunchesHeld {
+			return v, sparkflow.Errorf(sparkflow.Conflict, "pool %s will not become ready: %s", name, launches(v))
+		}
 		if time.Now().After(deadline) {
 			return v, sparkflow.Errorf(sparkflow.Transient, "pool %s not ready after %s", name, limit)
 		}
@@ -183,6 +213,22 @@ func newPoolDeleteCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "cancel the pool's active runs instead of refusing")
 	return cmd
+}
+
+func newPoolHealCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "heal NAME", Short: "Resume a pool's launches held after failed starts, and launch what it lacks", Args: exactArgs(1, "NAME"),
+		Long: `A pool stops launching clusters after ` + fmt.Sprint(core.MaxStartFailures) + ` of them in a row failed to start (EMR's
+reason is in 'sparkflow pool show NAME'): each failed launch is billed, and the cause (an untagged
+subnet, a missing role, a failing bootstrap action) needs a person. Fix it, then heal the pool.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := g.backend().HealPool(c.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "pool %s: launches resumed; it launches what it lacks\n", args[0])
+			return nil
+		},
+	}
 }
 
 func newTierCmd(g *globals) *cobra.Command {

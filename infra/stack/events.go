@@ -23,17 +23,22 @@ type Events struct {
 	Cluster, Step, Execution, Reconcile awsevents.Rule
 }
 
-// NewEvents declares exact rules for EMR's cluster and step state changes, targeting the events
-// function with retries and a dead-letter queue, and the reconciler's schedule.
-func NewEvents(scope constructs.Construct, id string, handler, reconcile awslambda.Function, dlq awssqs.Queue, every awscdk.Duration, runStateMachineARN *string) *Events {
+// NewEvents declares exact rules for the state changes of this stack's EMR clusters and steps (their
+// names start with namePrefix) and of its run executions, all onto the events queue (EventBridge's
+// retries cover the hand-over to SQS, the queue's redrive the handler's failures: no event is dropped
+// without a trace), and the reconciler's schedule.
+func NewEvents(scope constructs.Construct, id string, queue, dlq awssqs.Queue, reconcile awslambda.Function, every awscdk.Duration, runStateMachineARN *string, namePrefix string) *Events {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	target := awseventstargets.NewLambdaFunction(handler, &awseventstargets.LambdaFunctionProps{
+	target := awseventstargets.NewSqsQueue(queue, &awseventstargets.SqsQueueProps{
 		DeadLetterQueue: dlq, RetryAttempts: jsii.Number(EventRetryAttempts), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24))})
 	rule := func(name, detailType string) awsevents.Rule {
 		return awsevents.NewRule(c, jsii.String(name), &awsevents.RuleProps{
-			Description:  jsii.String("SparkFlow: " + detailType),
-			EventPattern: &awsevents.EventPattern{Source: jsii.Strings(emrevent.Source), DetailType: jsii.Strings(detailType)},
-			Targets:      &[]awsevents.IRuleTarget{target},
+			Description: jsii.String("SparkFlow: " + detailType + " of this stack's clusters"),
+			// Cluster events carry the cluster's name, step events the step's: both start with the
+			// stack's prefix, so another stack's clusters never reach this one.
+			EventPattern: &awsevents.EventPattern{Source: jsii.Strings(emrevent.Source), DetailType: jsii.Strings(detailType),
+				Detail: &map[string]any{"name": []any{map[string]any{"prefix": namePrefix + ":"}}}},
+			Targets: &[]awsevents.IRuleTarget{target},
 		})
 	}
 	return &Events{

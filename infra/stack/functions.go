@@ -16,8 +16,12 @@ import (
 // Function names (each is functions/<name>, built to <AssetDir>/<name>/bootstrap) and their timeouts.
 var FunctionTimeouts = map[string]float64{
 	names.FunctionIntake: 60, names.FunctionReserve: 30, names.FunctionSubmit: 60, names.FunctionFinish: 30,
-	names.FunctionEMREvents: 60, names.FunctionReconcile: 300, names.FunctionPool: 300,
+	names.FunctionEMREvents: EventsTimeoutSeconds, names.FunctionReconcile: 300, names.FunctionPool: 300,
 }
+
+// EventsTimeoutSeconds sets the events queue's visibility timeout (six times it): a failed event
+// comes back after it.
+const EventsTimeoutSeconds = 30
 
 // IntakeTimeoutSeconds sets the runs queue's visibility timeout (six times it, per SQS's advice).
 const IntakeTimeoutSeconds = 60
@@ -26,11 +30,8 @@ const IntakeTimeoutSeconds = 60
 type FunctionsProps struct {
 	AssetDir    string
 	Environment map[string]*string
-	// PassRoles are the ARNs of the roles EMR clusters are launched with (the service role and the
-	// instance profile's role): the only roles the functions may pass.
-	PassRoles []*string
-	// Table, TableIndexes, RunStateMachine, RunsQueue: the ARNs the functions' grants name.
-	Table, TableIndexes, RunStateMachine, RunsQueue *string
+	// Grants name what the functions' roles may use.
+	Grants Grants
 	// ReconcilePeriod is the reconciler's schedule: its timeout stays below it, and it runs one at a
 	// time (reserved concurrency 1), so that two passes never overlap.
 	ReconcilePeriod time.Duration
@@ -69,7 +70,7 @@ func NewFunctions(scope constructs.Construct, id string, props FunctionsProps) *
 			ReservedConcurrentExecutions: reserved,
 		})
 		f.ByName[name] = fn
-		grant(fn, Permissions[name], props.Table, props.TableIndexes, props.RunStateMachine, props.RunsQueue, props.PassRoles)
+		grant(fn, Permissions[name], props.Grants)
 	}
 	return f
 }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
@@ -21,8 +22,9 @@ type Access struct {
 	Launch bool
 	// Resume: Step Functions task-token calls (SendTaskSuccess, SendTaskFailure).
 	Resume []string
-	// StartRuns: StartExecution of the run state machine; ConsumeRuns: the runs queue's event source.
-	StartRuns, ConsumeRuns bool
+	// StartRuns: StartExecution of the run state machine; ConsumeRuns, ConsumeEvents: the runs or
+	// the events queue's event source.
+	StartRuns, ConsumeRuns, ConsumeEvents bool
 }
 
 var (
@@ -34,7 +36,8 @@ var (
 // Permissions maps each function to what its tasks call:
 //
 //	intake     Accept (read transform and pool, create the run, enqueue it), Reject; start the workflow
-//	reserve    Reserve, grant, Dispatch: runs, clusters, reservations, the FIFO; resume its own wait
+//	reserve    Reserve, grant, Dispatch: runs, clusters, reservations, the FIFO; resume its own wait;
+//	           Heal a pool whose clusters ended for idleness (launch on demand)
 //	submit     Submit: the run and transform; ListSteps, AddJobFlowSteps, CancelSteps; resume
 //	finish     Finish, release, Dispatch; CancelSteps of a timed-out step; resume waiters granted
 //	emr-events step/cluster/execution events: records, Heal (launch), clusterLost, Dispatch, Finish
@@ -42,16 +45,30 @@ var (
 //	pool       create/delete/heal pools, put/delete transforms; a forced delete cancels runs
 var Permissions = map[string]Access{
 	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, StartRuns: true, ConsumeRuns: true},
-	names.FunctionReserve:   {Table: tableWrite, Resume: success},
+	names.FunctionReserve:   {Table: tableWrite, Resume: success, Launch: true},
 	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
 	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Resume: success},
-	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Launch: true, Resume: success},
+	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Launch: true, Resume: success, ConsumeEvents: true},
 	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps"}, Launch: true, Resume: success},
 	names.FunctionPool:      {Table: tableWrite, EMR: []string{"elasticmapreduce:TerminateJobFlows", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}},
 }
 
+// Grants are what the functions' grants name.
+type Grants struct {
+	// Stack is the stack's name: EMR calls are allowed only on clusters whose stack tag names it.
+	Stack string
+	// Table, TableIndexes, RunStateMachine, RunsQueue, EventsQueue: ARNs.
+	Table, TableIndexes, RunStateMachine, RunsQueue, EventsQueue *string
+	// PassRoles are the ARNs of the roles EMR clusters are launched with (the service role and the
+	// instance profile's role): the only roles the functions may pass.
+	PassRoles []*string
+}
+
+// ClusterARNs are the ARNs of every EMR cluster in the stack's account and region.
+var ClusterARNs = "arn:${AWS::Partition}:elasticmapreduce:${AWS::Region}:${AWS::AccountId}:cluster/*"
+
 // grant gives fn exactly what a gives it.
-func grant(fn awslambda.Function, a Access, table, tableIndexes, runStateMachine, runsQueue *string, passRoles []*string) {
+func grant(fn awslambda.Function, a Access, g Grants) {
 	add := func(sid string, actions []string, resources []*string, conditions map[string]any) {
 		if len(actions) == 0 {
 			return
@@ -62,21 +79,29 @@ func grant(fn awslambda.Function, a Access, table, tableIndexes, runStateMachine
 		}
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(props))
 	}
-	add("Table", a.Table, []*string{table, tableIndexes}, nil)
+	add("Table", a.Table, []*string{g.Table, g.TableIndexes}, nil)
 	// Resuming a task needs no resource: Step Functions' task-token calls take "*".
 	add("ResumeRunTasks", a.Resume, []*string{jsii.String("*")}, nil)
 	if a.StartRuns {
-		add("StartRunWorkflows", []string{"states:StartExecution"}, []*string{runStateMachine}, nil)
+		add("StartRunWorkflows", []string{"states:StartExecution"}, []*string{g.RunStateMachine}, nil)
 	}
+	consume := []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
 	if a.ConsumeRuns {
-		add("ConsumeRunRequests", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, []*string{runsQueue}, nil)
+		add("ConsumeRunRequests", consume, []*string{g.RunsQueue}, nil)
 	}
-	tagged := map[string]any{"Null": map[string]any{"elasticmapreduce:ResourceTag/" + names.PoolTag: "false"}}
-	add("EmrOperatePoolClusters", a.EMR, []*string{jsii.String("*")}, tagged)
+	if a.ConsumeEvents {
+		add("ConsumeEvents", consume, []*string{g.EventsQueue}, nil)
+	}
+	// EMR calls: only on this stack's clusters (tagged with its name and a pool); only RunJobFlow,
+	// which has no cluster yet, takes "*", and then only for a cluster tagged so.
+	add("EmrOperateThisStacksClusters", a.EMR, []*string{awscdk.Fn_Sub(jsii.String(ClusterARNs), nil)}, map[string]any{
+		"StringEquals": map[string]any{"elasticmapreduce:ResourceTag/" + names.StackTag: g.Stack},
+		"Null":         map[string]any{"elasticmapreduce:ResourceTag/" + names.PoolTag: "false"}})
 	if a.Launch {
-		add("EmrLaunchTaggedClusters", []string{"elasticmapreduce:RunJobFlow"}, []*string{jsii.String("*")},
-			map[string]any{"Null": map[string]any{"aws:RequestTag/" + names.PoolTag: "false"}})
-		add("PassOnlyTheEmrRoles", []string{"iam:PassRole"}, passRoles,
+		add("EmrLaunchThisStacksClusters", []string{"elasticmapreduce:RunJobFlow"}, []*string{jsii.String("*")}, map[string]any{
+			"StringEquals": map[string]any{"aws:RequestTag/" + names.StackTag: g.Stack},
+			"Null":         map[string]any{"aws:RequestTag/" + names.PoolTag: "false"}})
+		add("PassOnlyTheEmrRoles", []string{"iam:PassRole"}, g.PassRoles,
 			map[string]any{"StringEquals": map[string]any{"iam:PassedToService": []string{"elasticmapreduce.amazonaws.com", "ec2.amazonaws.com"}}})
 	}
 }

@@ -28,13 +28,23 @@ type Props struct {
 	// InstanceProfile is the name of the EC2 instance profile that runs step code (default: the one
 	// the stack creates, which is denied SparkFlow's own table and queues).
 	InstanceProfile string
-	// SubnetIDs, LogURI: defaults for the clusters of every pool.
+	// SubnetIDs, LogURI: defaults for the clusters of every pool. The stack's instance profile may
+	// write the log URI.
 	SubnetIDs []string
 	LogURI    string
+	// CodeBuckets are read by step code (jars, scripts); DataBuckets are read and written (a job's
+	// input and output). Each is bucket, bucket/prefix or s3://bucket/prefix; only the stack's own
+	// instance profile gets these grants.
+	CodeBuckets, DataBuckets []string
 	// AssetDir holds <function>/bootstrap for every function (make lambdas builds dist/lambdas).
 	AssetDir string
 	// ReconcileMinutes is the reconciler's period (default 5).
 	ReconcileMinutes float64
+	// RetentionDays: ended runs and rejected requests expire this many days after (DynamoDB TTL);
+	// nil is names.DefaultRetentionDays, 0 keeps them forever.
+	RetentionDays *int
+	// AlarmTopicARN, when set, is notified by every alarm.
+	AlarmTopicARN string
 }
 
 // Stack is the composed stack.
@@ -45,6 +55,7 @@ type Stack struct {
 	Functions *Functions
 	Workflows *Workflows
 	Events    *Events
+	Alarms    *Alarms
 	StepRole  awsiam.Role
 	// ServiceRole is the EMR service role the stack creates (nil when one is given).
 	ServiceRole awsiam.Role
@@ -64,7 +75,14 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	}
 	s := &Stack{Stack: st}
 	s.Storage = NewStorage(st, "Storage")
-	s.Queues = NewQueues(st, "Queues", awscdk.Duration_Seconds(jsii.Number(6*IntakeTimeoutSeconds)))
+	retention := names.DefaultRetentionDays
+	if p.RetentionDays != nil {
+		retention = *p.RetentionDays
+	}
+	if retention < 0 {
+		panic(fmt.Sprintf("retentionDays %d: give a number of days, or 0 to keep ended runs forever", retention))
+	}
+	s.Queues = NewQueues(st, "Queues", awscdk.Duration_Seconds(jsii.Number(6*IntakeTimeoutSeconds)), awscdk.Duration_Seconds(jsii.Number(6*EventsTimeoutSeconds)))
 
 	// The role that runs step code on the clusters: it may use S3 and logs as the job needs, but
 	// never SparkFlow's own table or queues.
@@ -75,8 +93,28 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	s.StepRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid: jsii.String("DenySparkflowState"), Effect: awsiam.Effect_DENY,
 		Actions:   jsii.Strings("dynamodb:*", "sqs:*"),
-		Resources: &[]*string{s.Storage.Table.TableArn(), jsii.String(*s.Storage.Table.TableArn() + "/index/*"), s.Queues.Runs.QueueArn(), s.Queues.RunsDLQ.QueueArn(), s.Queues.EventsDLQ.QueueArn()},
+		Resources: &[]*string{s.Storage.Table.TableArn(), jsii.String(*s.Storage.Table.TableArn() + "/index/*"), s.Queues.Runs.QueueArn(), s.Queues.RunsDLQ.QueueArn(), s.Queues.Events.QueueArn(), s.Queues.EventsDLQ.QueueArn()},
 	}))
+	locations := func(what string, in []string) []S3Location {
+		var out []S3Location
+		for _, s := range in {
+			l, err := ParseS3Location(s)
+			if err != nil {
+				panic(what + " " + err.Error())
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	var logs *S3Location
+	if p.LogURI != "" {
+		l, err := ParseS3Location(p.LogURI)
+		if err != nil {
+			panic("logUri " + err.Error())
+		}
+		logs = &l
+	}
+	grantBuckets(s.StepRole, locations("codeBuckets", p.CodeBuckets), locations("dataBuckets", p.DataBuckets), logs)
 	profile := awsiam.NewCfnInstanceProfile(st, jsii.String("StepInstanceProfile"), &awsiam.CfnInstanceProfileProps{Roles: &[]interface{}{s.StepRole.RoleName()}})
 	instanceProfile := p.InstanceProfile
 	var passRoles []*string
@@ -117,21 +155,28 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 		names.EnvStateMachine:    StateMachineARN(st, runName),
 		names.EnvServiceRole:     serviceRole,
 		names.EnvInstanceProfile: jsii.String(instanceProfile),
+		names.EnvStack:           jsii.String(p.Name),
+		names.EnvRetentionDays:   jsii.String(fmt.Sprint(retention)),
 	}
 	if p.LogURI != "" {
 		env[names.EnvLogURI] = jsii.String(p.LogURI)
 	}
 	env[names.EnvSubnets] = subnets.ValueAsString()
-	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env, PassRoles: passRoles,
-		Table: s.Storage.Table.TableArn(), TableIndexes: jsii.String(*s.Storage.Table.TableArn() + "/index/*"),
-		RunStateMachine: StateMachineARN(st, runName), RunsQueue: s.Queues.Runs.QueueArn(),
+	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env,
+		Grants: Grants{Stack: p.Name, PassRoles: passRoles,
+			Table: s.Storage.Table.TableArn(), TableIndexes: jsii.String(*s.Storage.Table.TableArn() + "/index/*"),
+			RunStateMachine: StateMachineARN(st, runName), RunsQueue: s.Queues.Runs.QueueArn(), EventsQueue: s.Queues.Events.QueueArn()},
 		ReconcilePeriod: time.Duration(p.ReconcileMinutes * float64(time.Minute))})
 	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
-	s.Events = NewEvents(st, "Events", s.Functions.ByName[names.FunctionEMREvents], s.Functions.ByName[names.FunctionReconcile], s.Queues.EventsDLQ, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)), StateMachineARN(st, runName))
+	s.Events = NewEvents(st, "Events", s.Queues.Events, s.Queues.EventsDLQ, s.Functions.ByName[names.FunctionReconcile],
+		awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)), StateMachineARN(st, runName), names.NamePrefix(p.Name))
+	s.Alarms = NewAlarms(st, "Alarms", s.Queues, s.Workflows, p.AlarmTopicARN)
 
-	intake := s.Functions.ByName[names.FunctionIntake]
-	intake.AddEventSourceMapping(jsii.String("RunsQueue"), &awslambda.EventSourceMappingOptions{
+	// Both queues feed their function in batches; only the messages it reports failed come back.
+	s.Functions.ByName[names.FunctionIntake].AddEventSourceMapping(jsii.String("RunsQueue"), &awslambda.EventSourceMappingOptions{
 		EventSourceArn: s.Queues.Runs.QueueArn(), BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true)})
+	s.Functions.ByName[names.FunctionEMREvents].AddEventSourceMapping(jsii.String("EventsQueue"), &awslambda.EventSourceMappingOptions{
+		EventSourceArn: s.Queues.Events.QueueArn(), BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true)})
 
 	out := func(name string, v *string, desc string) {
 		awscdk.NewCfnOutput(st, jsii.String(name), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/sparkflow/sparkflow/infra/stack"
+	"github.com/sparkflow/sparkflow/shared/aws/names"
 )
 
 // synth builds the stack with stand-in function binaries and returns its template as JSON.
@@ -48,8 +50,8 @@ func resources(doc map[string]any, typ string) map[string]map[string]any {
 func TestResources(t *testing.T) {
 	tmpl, doc := synth(t)
 	for typ, n := range map[string]float64{
-		"AWS::Lambda::Function": 7, "AWS::Logs::LogGroup": 7, "AWS::StepFunctions::StateMachine": 2, "AWS::SQS::Queue": 3,
-		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 4, "AWS::CloudWatch::Alarm": 1, "AWS::Lambda::EventSourceMapping": 1,
+		"AWS::Lambda::Function": 7, "AWS::Logs::LogGroup": 7, "AWS::StepFunctions::StateMachine": 2, "AWS::SQS::Queue": 4,
+		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 4, "AWS::CloudWatch::Alarm": 8, "AWS::Lambda::EventSourceMapping": 2,
 		"AWS::IAM::InstanceProfile": 1,
 	} {
 		tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
@@ -94,13 +96,12 @@ func TestStatefulResourcesArePinnedAndKept(t *testing.T) {
 
 func TestEventRulesAreExactWithRetriesAndDLQ(t *testing.T) {
 	tmpl, doc := synth(t)
+	res := doc["Resources"].(map[string]any)
+	// Only this stack's clusters and steps: their names start with its prefix.
 	for _, dt := range []string{"EMR Cluster State Change", "EMR Step Status Change"} {
 		tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
-			"EventPattern": map[string]any{"source": []any{"aws.emr"}, "detail-type": []any{dt}},
-			"Targets": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
-				"RetryPolicy":      map[string]any{"MaximumRetryAttempts": stack.EventRetryAttempts, "MaximumEventAgeInSeconds": 86400},
-				"DeadLetterConfig": assertions.Match_AnyValue(),
-			})}),
+			"EventPattern": map[string]any{"source": []any{"aws.emr"}, "detail-type": []any{dt},
+				"detail": map[string]any{"name": []any{map[string]any{"prefix": "sparkflow/SparkFlowTest:"}}}},
 		})
 	}
 	tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{"ScheduleExpression": "rate(5 minutes)"})
@@ -109,7 +110,116 @@ func TestEventRulesAreExactWithRetriesAndDLQ(t *testing.T) {
 		"EventPattern": map[string]any{"source": []any{"aws.states"}, "detail-type": []any{"Step Functions Execution Status Change"},
 			"detail": map[string]any{"stateMachineArn": assertions.Match_AnyValue(), "status": []any{"FAILED", "TIMED_OUT", "ABORTED"}}},
 	})
-	_ = doc
+	// Every event rule delivers to the events queue (not to a Lambda function, whose asynchronous
+	// invocation would drop an event after two failed tries), with EventBridge's retries and a DLQ.
+	events := ""
+	for id, r := range resources(doc, "AWS::SQS::Queue") {
+		if strings.Contains(id, "QueuesEvents") && !strings.Contains(id, "DLQ") {
+			events = id
+			props := r["Properties"].(map[string]any)
+			if props["VisibilityTimeout"] != float64(6*stack.EventsTimeoutSeconds) || props["RedrivePolicy"].(map[string]any)["maxReceiveCount"] != float64(stack.EventMaxReceiveCount) ||
+				!strings.Contains(fmt.Sprint(props["RedrivePolicy"]), "EventsDLQ") {
+				t.Fatalf("events queue: %v", props)
+			}
+		}
+	}
+	if events == "" {
+		t.Fatal("no events queue")
+	}
+	rules := 0
+	for id, r := range resources(doc, "AWS::Events::Rule") {
+		props := r["Properties"].(map[string]any)
+		if props["ScheduleExpression"] != nil {
+			continue
+		}
+		rules++
+		targets := props["Targets"].([]any)
+		if len(targets) != 1 {
+			t.Fatalf("rule %s has %d targets", id, len(targets))
+		}
+		tg := targets[0].(map[string]any)
+		if !strings.Contains(fmt.Sprint(tg["Arn"]), events) || tg["RetryPolicy"].(map[string]any)["MaximumRetryAttempts"] != float64(stack.EventRetryAttempts) ||
+			tg["DeadLetterConfig"] == nil {
+			t.Fatalf("rule %s target %v: want the events queue with retries and a DLQ", id, tg)
+		}
+	}
+	if rules != 3 {
+		t.Fatalf("%d event rules, want 3", rules)
+	}
+	// EventBridge may send to the queue, for these rules only.
+	policy := fmt.Sprint(resources(doc, "AWS::SQS::QueuePolicy"))
+	if !strings.Contains(policy, "events.amazonaws.com") || !strings.Contains(policy, "aws:SourceArn") {
+		t.Fatalf("events queue policy: %s", policy)
+	}
+	// The events function reads the queue in batches and reports failures one by one.
+	found := false
+	for _, m := range resources(doc, "AWS::Lambda::EventSourceMapping") {
+		props := m["Properties"].(map[string]any)
+		if strings.Contains(fmt.Sprint(props["EventSourceArn"]), events) {
+			found = true
+			if fmt.Sprint(props["FunctionResponseTypes"]) != "[ReportBatchItemFailures]" || !strings.Contains(fmt.Sprint(props["FunctionName"]), "emrevents") {
+				t.Fatalf("events mapping: %v", props)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no event-source mapping reads the events queue")
+	}
+	_ = res
+}
+
+// Something needs a person: a message in either dead-letter queue, or an execution of either
+// workflow that failed, timed out or was stopped.
+func TestAlarms(t *testing.T) {
+	_, doc := synth(t)
+	var got []string
+	for _, a := range resources(doc, "AWS::CloudWatch::Alarm") {
+		props := a["Properties"].(map[string]any)
+		if props["Threshold"] != float64(1) || props["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || props["TreatMissingData"] != "notBreaching" {
+			t.Errorf("alarm %v", props)
+		}
+		dims := fmt.Sprint(props["Dimensions"])
+		switch props["MetricName"] {
+		case "ApproximateNumberOfMessagesVisible":
+			switch {
+			case strings.Contains(dims, "RunsDLQ"):
+				got = append(got, "runs-dlq")
+			case strings.Contains(dims, "EventsDLQ"):
+				got = append(got, "events-dlq")
+			}
+		case "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted":
+			wf := "pool"
+			if strings.Contains(dims, "WorkflowsRun") {
+				wf = "run"
+			}
+			got = append(got, wf+"-"+props["MetricName"].(string))
+		}
+	}
+	sort.Strings(got)
+	want := "[events-dlq pool-ExecutionsAborted pool-ExecutionsFailed pool-ExecutionsTimedOut run-ExecutionsAborted run-ExecutionsFailed run-ExecutionsTimedOut runs-dlq]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("alarms %v\nwant   %s", got, want)
+	}
+	// With a topic, every alarm notifies it.
+	assets := t.TempDir()
+	for name := range stack.FunctionTimeouts {
+		os.MkdirAll(filepath.Join(assets, name), 0o755)
+		os.WriteFile(filepath.Join(assets, name, "bootstrap"), []byte("stand-in"), 0o755)
+	}
+	s := stack.New(awscdk.NewApp(nil), "Topic", stack.Props{AssetDir: assets, AlarmTopicARN: "arn:aws:sns:us-east-1:123456789012:oncall"})
+	assertions.Template_FromStack(s.Stack, nil).AllResourcesProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+		"AlarmActions": []any{"arn:aws:sns:us-east-1:123456789012:oncall"}})
+}
+
+// Ended runs and rejected requests expire: the table's TTL attribute is the one the store writes,
+// and the functions know the retention (90 days unless set).
+func TestRetention(t *testing.T) {
+	tmpl, _ := synth(t)
+	tmpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+		"TimeToLiveSpecification": map[string]any{"AttributeName": names.TableTTLAttribute, "Enabled": true}})
+	tmpl.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+		"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
+			names.EnvRetentionDays: "90", names.EnvStack: "SparkFlowTest"})}})
 }
 
 // definition rebuilds a state machine's definition from its Fn::Join, tokens as placeholders.
@@ -185,8 +295,20 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 						t.Errorf("%s: PassRole not scoped: %v", id, s)
 					}
 				}
-				if strings.HasPrefix(fmt.Sprint(a), "elasticmapreduce:") && s["Condition"] == nil {
-					t.Errorf("%s: EMR action %v not scoped by the pool tag", id, a)
+				if strings.HasPrefix(fmt.Sprint(a), "elasticmapreduce:") {
+					// Only this stack's clusters: its name in the stack tag (StringEquals); only
+					// RunJobFlow, which has no cluster yet, on "*".
+					cond := fmt.Sprint(s["Condition"])
+					if !strings.Contains(cond, "StringEquals") || !strings.Contains(cond, "sparkflow:stack:SparkFlowTest") {
+						t.Errorf("%s: EMR action %v not scoped to the stack's tag: %v", id, a, cond)
+					}
+					res := fmt.Sprint(s["Resource"])
+					if (a == "elasticmapreduce:RunJobFlow") != (res == "*") {
+						t.Errorf("%s: EMR action %v on %v (only RunJobFlow takes *, the others cluster ARNs)", id, a, res)
+					}
+					if a != "elasticmapreduce:RunJobFlow" && !strings.Contains(res, ":cluster/*") {
+						t.Errorf("%s: EMR action %v on %v, want cluster ARNs", id, a, res)
+					}
 				}
 			}
 		}
@@ -214,8 +336,8 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 			want++
 		}
 	}
-	if launchers != want || want != 3 {
-		t.Errorf("%d roles may launch clusters, want %d (emr-events, reconcile, pool)", launchers, want)
+	if launchers != want || want != 4 {
+		t.Errorf("%d roles may launch clusters, want %d (reserve, emr-events, reconcile, pool)", launchers, want)
 	}
 	// The step-code role is denied SparkFlow's table and queues.
 	denied := false

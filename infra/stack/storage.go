@@ -19,7 +19,7 @@ type Storage struct {
 const TableLogicalID = "SparkflowTable"
 
 // NewStorage declares the table with the store's keys and indexes, point-in-time recovery, on-demand
-// capacity, and RETAIN.
+// capacity, a time-to-live attribute, and RETAIN.
 func NewStorage(scope constructs.Construct, id string) *Storage {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	str := func(n string) *awsdynamodb.Attribute {
@@ -31,6 +31,8 @@ func NewStorage(scope constructs.Construct, id string) *Storage {
 		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+		// Ended runs and rejected requests carry it (the store sets it from the retention).
+		TimeToLiveAttribute: jsii.String(names.TableTTLAttribute),
 	})
 	for _, idx := range []string{names.TableIndex1, names.TableIndex2, names.TableIndex3} {
 		k := names.TableIndexKeys[idx]

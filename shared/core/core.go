@@ -62,27 +62,34 @@ func tieBreak(runID, clusterID string) uint64 {
 	return h.Sum64()
 }
 
-// StepNamePrefix starts the name of every step SparkFlow adds.
-const StepNamePrefix = "sparkflow"
+// DefaultNamePrefix starts the name of every cluster and step of a home that sets no prefix (the
+// local home). The AWS home uses "sparkflow/<stack>", so that two stacks in one account tell their
+// clusters and steps apart by name (their event rules match only their own prefix).
+const DefaultNamePrefix = "sparkflow"
 
 // StepName names the step of one attempt of a run: the run id and attempt make it unique, so a
 // retried submit can find the step it may already have added (AddJobFlowSteps has no idempotency
 // token).
-func StepName(runID string, attempt int, transform string) string {
-	return fmt.Sprintf("%s:%s:%d:%s", StepNamePrefix, runID, attempt, transform)
+func StepName(prefix, runID string, attempt int, transform string) string {
+	return fmt.Sprintf("%s:%s:%d:%s", prefix, runID, attempt, transform)
 }
 
-// ParseStepName returns the run id and attempt of a SparkFlow step name.
-func ParseStepName(name string) (runID string, attempt int, ok bool) {
-	parts := strings.SplitN(name, ":", 4)
-	if len(parts) != 4 || parts[0] != StepNamePrefix || parts[1] == "" {
+// ParseStepName returns the run id and attempt of a step name with the given prefix; a step of
+// anyone else (another prefix, or not SparkFlow's) is not ok.
+func ParseStepName(prefix, name string) (runID string, attempt int, ok bool) {
+	rest, found := strings.CutPrefix(name, prefix+":")
+	if !found {
 		return "", 0, false
 	}
-	a, err := strconv.Atoi(parts[2])
+	parts := strings.SplitN(rest, ":", 3)
+	if len(parts) != 3 || parts[0] == "" {
+		return "", 0, false
+	}
+	a, err := strconv.Atoi(parts[1])
 	if err != nil || a < 1 {
 		return "", 0, false
 	}
-	return parts[1], a, true
+	return parts[0], a, true
 }
 
 // CommandRunner is the EMR jar that runs a command line on the primary node.
@@ -94,6 +101,11 @@ const CommandRunner = "command-runner.jar"
 // step must neither cancel the others nor terminate the cluster (and EMR requires CONTINUE whenever
 // step concurrency is above 1).
 func Step(t sparkflow.Transform, run sparkflow.Run) (sparkflow.StepSpec, error) {
+	return NamedStep(DefaultNamePrefix, t, run)
+}
+
+// NamedStep is Step with the home's name prefix.
+func NamedStep(prefix string, t sparkflow.Transform, run sparkflow.Run) (sparkflow.StepSpec, error) {
 	params, err := t.ResolveParams(run.Params)
 	if err != nil {
 		return sparkflow.StepSpec{}, err
@@ -124,7 +136,7 @@ func Step(t sparkflow.Transform, run sparkflow.Run) (sparkflow.StepSpec, error) 
 		return sparkflow.StepSpec{}, sparkflow.FieldError("args", "the step's jar and arguments come to %d characters; EMR allows %d in total", total, sparkflow.MaxStepChars)
 	}
 	return sparkflow.StepSpec{
-		Name:            StepName(run.ID, max(run.Attempt, 1), t.Name),
+		Name:            StepName(prefix, run.ID, max(run.Attempt, 1), t.Name),
 		Jar:             CommandRunner,
 		Args:            args,
 		ActionOnFailure: "CONTINUE",

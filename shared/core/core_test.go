@@ -79,14 +79,22 @@ func TestChooseClusterNeverOverCapacity(t *testing.T) {
 }
 
 func TestStepName(t *testing.T) {
-	name := StepName("6f1c2b8e-3d4a-4b5c-9d8e-7f6a5b4c3d2e", 3, "daily:sales")
-	id, attempt, ok := ParseStepName(name)
-	if !ok || id != "6f1c2b8e-3d4a-4b5c-9d8e-7f6a5b4c3d2e" || attempt != 3 {
-		t.Fatalf("ParseStepName(%q) = %q %d %v", name, id, attempt, ok)
+	for _, prefix := range []string{DefaultNamePrefix, "sparkflow/prod"} {
+		name := StepName(prefix, "6f1c2b8e-3d4a-4b5c-9d8e-7f6a5b4c3d2e", 3, "daily:sales")
+		id, attempt, ok := ParseStepName(prefix, name)
+		if !ok || id != "6f1c2b8e-3d4a-4b5c-9d8e-7f6a5b4c3d2e" || attempt != 3 {
+			t.Fatalf("ParseStepName(%q) = %q %d %v", name, id, attempt, ok)
+		}
 	}
-	for _, bad := range []string{"CustomJAR", "sparkflow:x", "sparkflow::1:t", "sparkflow:id:zero:t", "sparkflow:id:0:t", "other:id:1:t"} {
-		if _, _, ok := ParseStepName(bad); ok {
+	for _, bad := range []string{"CustomJAR", "sparkflow:x", "sparkflow::1:t", "sparkflow:id:zero:t", "sparkflow:id:0:t", "other:id:1:t", "sparkflow/prod:id:1:t"} {
+		if _, _, ok := ParseStepName(DefaultNamePrefix, bad); ok {
 			t.Errorf("ParseStepName(%q) accepted", bad)
+		}
+	}
+	// Another stack's steps are not ours, whatever their run id.
+	for _, other := range []string{"sparkflow/staging:id:1:t", "sparkflow/prod2:id:1:t", "sparkflow:id:1:t"} {
+		if _, _, ok := ParseStepName("sparkflow/prod", other); ok {
+			t.Errorf("stack prod took %q for its own", other)
 		}
 	}
 }
@@ -124,7 +132,7 @@ func TestStep(t *testing.T) {
 			if got := strings.Join(s.Args, " "); got != tc.want {
 				t.Fatalf("args = %s\nwant   %s", got, tc.want)
 			}
-			if s.Jar != CommandRunner || s.ActionOnFailure != "CONTINUE" || s.Name != StepName("r1", 2, "t") {
+			if s.Jar != CommandRunner || s.ActionOnFailure != "CONTINUE" || s.Name != StepName(DefaultNamePrefix, "r1", 2, "t") {
 				t.Fatalf("step = %+v", s)
 			}
 		})
@@ -245,6 +253,11 @@ func TestPlanPool(t *testing.T) {
 	readyPool.Status = sparkflow.PoolReady
 	deleting := pool
 	deleting.Status = sparkflow.PoolDeleting
+	was := func(c sparkflow.Cluster) sparkflow.Cluster { // a cluster that was ready before it ended
+		r := t0
+		c.ReadyAt = &r
+		return c
+	}
 	tests := []struct {
 		name     string
 		pool     sparkflow.Pool
@@ -255,18 +268,120 @@ func TestPlanPool(t *testing.T) {
 		{"new", pool, nil, 3, sparkflow.PoolCreating},
 		{"starting", pool, []sparkflow.Cluster{cl("a", sparkflow.ClusterStarting, 1), cl("b", sparkflow.ClusterStarting, 1), cl("c", sparkflow.ClusterWaiting, 1)}, 0, sparkflow.PoolCreating},
 		{"ready", pool, []sparkflow.Cluster{cl("a", sparkflow.ClusterRunning, 1), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1)}, 0, sparkflow.PoolReady},
-		{"one lost", readyPool, []sparkflow.Cluster{cl("a", sparkflow.ClusterTerminatedWithErrors, 1), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1)}, 1, sparkflow.PoolDegraded},
-		{"replacement starting", readyPool, []sparkflow.Cluster{cl("a", sparkflow.ClusterTerminated, 1), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1), cl("d", sparkflow.ClusterStarting, 1)}, 0, sparkflow.PoolDegraded},
-		{"healed", readyPool, []sparkflow.Cluster{cl("a", sparkflow.ClusterTerminated, 1), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1), cl("d", sparkflow.ClusterWaiting, 1)}, 0, sparkflow.PoolReady},
+		{"one lost", readyPool, []sparkflow.Cluster{was(cl("a", sparkflow.ClusterTerminatedWithErrors, 1)), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1)}, 1, sparkflow.PoolDegraded},
+		{"replacement starting", readyPool, []sparkflow.Cluster{was(cl("a", sparkflow.ClusterTerminated, 1)), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1), cl("d", sparkflow.ClusterStarting, 1)}, 0, sparkflow.PoolDegraded},
+		{"healed", readyPool, []sparkflow.Cluster{was(cl("a", sparkflow.ClusterTerminated, 1)), cl("b", sparkflow.ClusterWaiting, 1), cl("c", sparkflow.ClusterWaiting, 1), cl("d", sparkflow.ClusterWaiting, 1)}, 0, sparkflow.PoolReady},
 		{"deleting launches nothing", deleting, []sparkflow.Cluster{cl("a", sparkflow.ClusterTerminated, 1)}, 0, sparkflow.PoolDeleting},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := PlanPool(tc.pool, tc.clusters)
+			p := PlanPool(tc.pool, tc.clusters, 0, t0)
 			if p.Launch != tc.launch || p.Status != tc.status {
 				t.Fatalf("got %+v, want launch %d status %s", p, tc.launch, tc.status)
 			}
 		})
+	}
+}
+
+// A cluster that fails to start is relaunched with backoff; after MaxStartFailures in a row the pool
+// launches nothing, with EMR's reason, until the user resumes launches; a cluster that starts ends
+// the streak.
+func TestPlanPoolBacksOffAndHoldsAfterFailedStarts(t *testing.T) {
+	p := sparkflow.Pool{Name: "p", Clusters: 1, Status: sparkflow.PoolCreating}
+	failed := func(id string, launched time.Duration, code string) sparkflow.Cluster {
+		c := cl(id, sparkflow.ClusterTerminatedWithErrors, 1)
+		c.CreatedAt = t0.Add(launched)
+		end := c.CreatedAt.Add(5 * time.Minute)
+		c.EndedAt, c.StateTime = &end, end
+		c.Reason = sparkflow.StateReason{Code: code, Message: "The subnet does not have the tag"}
+		return c
+	}
+	one := []sparkflow.Cluster{failed("a", 0, "VALIDATION_ERROR")}
+	ended := *one[0].EndedAt
+	if plan := PlanPool(p, one, 0, ended.Add(time.Minute)); plan.Launch != 0 || plan.RetryAt == nil || !plan.RetryAt.Equal(ended.Add(StartBackoff(1))) ||
+		plan.StartFailures != 1 || plan.LastStartFailure.Reason.Code != "VALIDATION_ERROR" || plan.Held {
+		t.Fatalf("right after one failed start: %+v", plan)
+	}
+	if plan := PlanPool(p, one, 0, ended.Add(StartBackoff(1))); plan.Launch != 1 || plan.RetryAt != nil {
+		t.Fatalf("after the backoff: %+v", plan)
+	}
+	if StartBackoff(2) <= StartBackoff(1) {
+		t.Fatal("the backoff does not grow")
+	}
+	three := append(one, failed("b", 10*time.Minute, "BOOTSTRAP_FAILURE"), failed("c", 30*time.Minute, "INSTANCE_FLEET_TIMEOUT"))
+	later := t0.Add(24 * time.Hour)
+	plan := PlanPool(p, three, 5, later)
+	if !plan.Held || plan.Launch != 0 || plan.Status != sparkflow.PoolDegraded || plan.StartFailures != 3 || plan.LastStartFailure.ClusterID != "c" ||
+		plan.LastStartFailure.Reason.Code != "INSTANCE_FLEET_TIMEOUT" {
+		t.Fatalf("after %d failed starts: %+v", MaxStartFailures, plan)
+	}
+	// The user resumes launches: the old failures no longer count.
+	resumed := p
+	at := t0.Add(time.Hour)
+	resumed.LaunchesResumedAt = &at
+	if plan := PlanPool(resumed, three, 0, later); plan.Held || plan.Launch != 1 || plan.StartFailures != 0 {
+		t.Fatalf("after the user resumed launches: %+v", plan)
+	}
+	// A cluster that started in between ends the streak; one ended by request is no failed start.
+	ok := cl("ok", sparkflow.ClusterTerminated, 1)
+	ok.CreatedAt, ok.ReadyAt = t0.Add(20*time.Minute), &later
+	user := failed("u", 40*time.Minute, "USER_REQUEST")
+	if plan := PlanPool(p, append(append([]sparkflow.Cluster{}, three[:2]...), ok, three[2], user), 0, later); plan.StartFailures != 1 || plan.Held {
+		t.Fatalf("a started cluster should end the streak: %+v", plan)
+	}
+}
+
+// A cluster EMR ended for idleness is not replaced until runs wait for it; then as many launch as
+// the waiting runs need; a pool whose clusters all ended so is IDLE, not DEGRADED.
+func TestPlanPoolReplacesIdleClustersOnDemand(t *testing.T) {
+	p := sparkflow.Pool{Name: "p", Clusters: 3, StepConcurrency: 2, IdleTimeoutSeconds: 600, Status: sparkflow.PoolReady}
+	idle := func(id string) sparkflow.Cluster {
+		c := cl(id, sparkflow.ClusterTerminated, 2)
+		r, e := t0, t0.Add(time.Hour)
+		c.ReadyAt, c.EndedAt = &r, &e
+		c.Reason = sparkflow.StateReason{Code: "ALL_STEPS_COMPLETED", Message: "Cluster was idle"}
+		return c
+	}
+	all := []sparkflow.Cluster{idle("a"), idle("b"), idle("c")}
+	if plan := PlanPool(p, all, 0, t0.Add(2*time.Hour)); plan.Launch != 0 || plan.Status != sparkflow.PoolIdle || plan.IdleEnded != 3 {
+		t.Fatalf("all idle, no work: %+v", plan)
+	}
+	if plan := PlanPool(p, all, 1, t0.Add(2*time.Hour)); plan.Launch != 1 {
+		t.Fatalf("one waiting run: %+v", plan)
+	}
+	if plan := PlanPool(p, all, 3, t0.Add(2*time.Hour)); plan.Launch != 2 {
+		t.Fatalf("three waiting runs, two slots a cluster: %+v", plan)
+	}
+	if plan := PlanPool(p, all, 50, t0.Add(2*time.Hour)); plan.Launch != 3 {
+		t.Fatalf("many waiting runs: at most the pool's size: %+v", plan)
+	}
+	starting := cl("d", sparkflow.ClusterStarting, 2)
+	if plan := PlanPool(p, append(all, starting), 3, t0.Add(2*time.Hour)); plan.Launch != 1 {
+		t.Fatalf("a cluster already starting counts: %+v", plan)
+	}
+	// While EMR is still terminating it, the reason already says which ending it is.
+	going := idle("a")
+	going.State, going.EndedAt = sparkflow.ClusterTerminating, nil
+	if plan := PlanPool(p, []sparkflow.Cluster{going, idle("b"), idle("c")}, 0, t0.Add(2*time.Hour)); plan.Launch != 0 || plan.IdleEnded != 3 {
+		t.Fatalf("terminating for idleness: %+v", plan)
+	}
+	going.Reason = sparkflow.StateReason{Code: "INSTANCE_FAILURE"}
+	if plan := PlanPool(p, []sparkflow.Cluster{going, idle("b"), idle("c")}, 0, t0.Add(2*time.Hour)); plan.Launch != 1 || plan.IdleEnded != 2 {
+		t.Fatalf("terminating after a failure: %+v", plan)
+	}
+	// Without an idle timeout the same ending is a loss, replaced at once.
+	noIdle := p
+	noIdle.IdleTimeoutSeconds = 0
+	if plan := PlanPool(noIdle, all, 0, t0.Add(2*time.Hour)); plan.Launch != 3 || plan.Status != sparkflow.PoolDegraded {
+		t.Fatalf("no idle timeout: %+v", plan)
+	}
+	// A lost cluster beside idle ones is replaced without waiting for work.
+	lost := cl("x", sparkflow.ClusterTerminatedWithErrors, 2)
+	r, e := t0, t0.Add(90*time.Minute)
+	lost.ReadyAt, lost.EndedAt = &r, &e
+	ready := cl("y", sparkflow.ClusterWaiting, 2)
+	if plan := PlanPool(p, []sparkflow.Cluster{idle("a"), lost, ready}, 0, t0.Add(2*time.Hour)); plan.Launch != 1 || plan.IdleEnded != 1 {
+		t.Fatalf("lost beside idle: %+v", plan)
 	}
 }
 

@@ -180,42 +180,6 @@ func Conclude(r sparkflow.Run, o Outcome) Verdict {
 	return Verdict{Status: sparkflow.RunFailed, Reason: fmt.Sprintf("attempt %d of %d: %s", r.Attempt, r.MaxAttempts, what)}
 }
 
-// PoolPlan is what a pool needs to keep its size.
-type PoolPlan struct {
-	Launch int                  // clusters to launch
-	Status sparkflow.PoolStatus // the pool's status now
-}
-
-// PlanPool compares a pool with its clusters: how many replacements to launch (none while deleting)
-// and the pool's status.
-func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster) PoolPlan {
-	if p.Status == sparkflow.PoolDeleting {
-		return PoolPlan{Status: sparkflow.PoolDeleting}
-	}
-	live, ready, lost := 0, 0, 0
-	for _, c := range clusters {
-		switch {
-		case c.State.Ended():
-			lost++
-		case c.State.Ready():
-			live++
-			ready++
-		default:
-			live++
-		}
-	}
-	plan := PoolPlan{Launch: max(p.Clusters-live, 0)}
-	switch {
-	case ready >= p.Clusters:
-		plan.Status = sparkflow.PoolReady
-	case lost > 0 || p.Status == sparkflow.PoolReady || p.Status == sparkflow.PoolDegraded:
-		plan.Status = sparkflow.PoolDegraded
-	default:
-		plan.Status = sparkflow.PoolCreating
-	}
-	return plan
-}
-
 // StepStart is the best known start of a step from its RUNNING event. EventBridge's time has whole
 // seconds only, so it can be up to a second early; the step cannot have started before its run's slot
 // was reserved, nor after the event was handled. Keeping the start within those bounds keeps every

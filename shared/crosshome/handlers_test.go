@@ -141,21 +141,28 @@ func TestEventsFromFixtures(t *testing.T) {
 		if len(files) != 14 {
 			t.Fatalf("%d EMR fixtures", len(files))
 		}
+		// As the events queue hands them over: a batch of messages, one event each.
+		var batch awsevents.SQSEvent
 		for _, f := range files {
 			raw, _ := events.Read(f)
-			if err := h.Events(ctx, raw); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
+			batch.Records = append(batch.Records, awsevents.SQSMessage{MessageId: f, Body: string(raw)})
+		}
+		resp, err := h.Events(ctx, batch)
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("fixtures: %v %+v", err, resp.BatchItemFailures)
 		}
 		// The cluster fixtures name pool etl, so the handler adopted their cluster and moved it to its end.
 		c, err := e.Store.GetCluster(ctx, "j-1YONHTCP3YZKC")
 		if err != nil || !c.State.Terminal() {
 			t.Fatalf("fixture cluster: %+v %v", c, err)
 		}
-		if err := h.Events(ctx, []byte(`{"source": "aws.ec2"}`)); err != nil {
-			t.Fatalf("a foreign event must be dropped, not retried: %v", err)
+		// A foreign event is handled (nothing to do); a broken one is reported failed, alone, so that
+		// it comes back and, failing still, ends in the dead-letter queue instead of vanishing.
+		resp, err = h.Events(ctx, awsevents.SQSEvent{Records: []awsevents.SQSMessage{
+			{MessageId: "foreign", Body: `{"source": "aws.ec2"}`}, {MessageId: "broken", Body: `{"source": "aws.emr", "detail-type": "EMR Step Status Change", "detail": 7}`}}})
+		if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "broken" {
+			t.Fatalf("foreign and broken events: %v %+v", err, resp.BatchItemFailures)
 		}
-
 	})
 }
 

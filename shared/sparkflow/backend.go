@@ -15,6 +15,9 @@ type Backend interface {
 	ListPools(ctx context.Context) ([]PoolView, error)
 	GetPool(ctx context.Context, name string) (PoolView, error)
 	DeletePool(ctx context.Context, name string, force bool) error
+	// HealPool resumes a pool's launches after failed starts held them (the cause being fixed) and
+	// launches what the pool lacks.
+	HealPool(ctx context.Context, name string) error
 	CreateTransform(ctx context.Context, t Transform) (Transform, error)
 	UpdateTransform(ctx context.Context, t Transform) (Transform, error)
 	ListTransforms(ctx context.Context, pool string) ([]Transform, error)
@@ -46,6 +49,17 @@ type PoolView struct {
 	// Waiting runs in the pool's queue, and since when the oldest of them waits.
 	Waiting       int        `json:"waiting"`
 	OldestWaiting *time.Time `json:"oldestWaiting,omitempty"`
+	// StartFailures counts the pool's clusters in a row that failed to start (since launches were
+	// last resumed); LastStartFailure is the newest, with EMR's reason. After MaxStartFailures the
+	// pool launches nothing until the user resumes it (HealPool); before, the next launch waits
+	// until NextLaunchAt.
+	StartFailures    int           `json:"startFailures,omitempty"`
+	LastStartFailure *StartFailure `json:"lastStartFailure,omitempty"`
+	LaunchesHeld     bool          `json:"launchesHeld,omitempty"`
+	NextLaunchAt     *time.Time    `json:"nextLaunchAt,omitempty"`
+	// IdleEnded counts the clusters missing because EMR ended them for idleness: they are launched
+	// again when runs need them.
+	IdleEnded int `json:"idleEnded,omitempty"`
 }
 
 // MinRunIDPrefix is the shortest run id prefix the front ends accept for a run.

@@ -136,6 +136,7 @@ type PoolStatus string
 const (
 	PoolCreating PoolStatus = "CREATING" // clusters launched, not all ready yet
 	PoolReady    PoolStatus = "READY"    // every cluster ready
-	PoolDegraded PoolStatus = "DEGRADED" // some cluster lost or failed; replacements under way
+	PoolDegraded PoolStatus = "DEGRADED" // some cluster lost or failed; replacements under way, or held after failed starts
+	PoolIdle     PoolStatus = "IDLE"     // every cluster ended for idleness; one launches when a run needs it
 	PoolDeleting PoolStatus = "DELETING" // clusters terminating; the records go when they are gone
 )

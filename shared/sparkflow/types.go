@@ -51,8 +51,18 @@ type Pool struct {
 	// HealLease is held by the task launching the pool's clusters, so that two healers (an event
 	// handler and the reconciler, say) never launch the same replacement twice.
 	HealLease *time.Time `json:"healLease,omitempty"`
+	// LaunchesResumedAt is when the user last resumed launches (sparkflow pool heal): only clusters
+	// launched after it count towards the failed starts that hold a pool's launches.
+	LaunchesResumedAt *time.Time `json:"launchesResumedAt,omitempty"`
 	// Version increases with every write; stores use it for optimistic locking.
 	Version int64 `json:"version"`
+}
+
+// StartFailure is a cluster that ended before it was ever ready, with EMR's reason.
+type StartFailure struct {
+	ClusterID string      `json:"clusterId"`
+	Reason    StateReason `json:"reason"`
+	At        time.Time   `json:"at"`
 }
 
 // StateReason is why a cluster or step is in its state (EMR's stateChangeReason).

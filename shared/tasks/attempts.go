@@ -73,7 +73,7 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run) (*sparkflow.St
 	if err != nil {
 		return nil, nil, err
 	}
-	step, err := core.Step(t, r)
+	step, err := core.NamedStep(s.NamePrefix, t, r)
 	if err != nil {
 		return nil, failed(err.Error()), nil
 	}

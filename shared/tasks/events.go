@@ -25,6 +25,10 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 	if head.Source == workflow.ExecutionSource && head.DetailType == workflow.ExecutionDetailType {
 		return s.handleExecutionEvent(ctx, raw)
 	}
+	if head.Source != emrevent.Source {
+		s.Log.Debug("event of another source ignored", "source", head.Source, "detail_type", head.DetailType)
+		return nil
+	}
 	ev, err := emrevent.Parse(raw, false)
 	if err != nil {
 		return err
@@ -50,7 +54,7 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 // HandleStepChange applies a step's state change to its run and, when the step has ended, resumes the
 // run's workflow with the outcome.
 func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) error {
-	runID, attempt, ok := core.ParseStepName(ch.Name)
+	runID, attempt, ok := core.ParseStepName(s.NamePrefix, ch.Name)
 	if !ok {
 		return nil // not a SparkFlow step
 	}
@@ -135,7 +139,7 @@ func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterCh
 // adoptCluster records a cluster whose event came before its launch was recorded (or whose record a
 // crash lost), when its name ties it to a live pool.
 func (s *Service) adoptCluster(ctx context.Context, ch emrevent.ClusterChange) (bool, error) {
-	pool, ok := poolOfClusterName(ch.Name)
+	pool, ok := poolOfClusterName(s.NamePrefix, ch.Name)
 	if !ok {
 		return false, nil
 	}

@@ -64,6 +64,8 @@ func (s *Service) GetPool(ctx context.Context, name string) (sparkflow.PoolView,
 		oldest := ws[0].Since
 		v.OldestWaiting = &oldest
 	}
+	plan := core.PlanPool(p, cs, len(ws), s.now())
+	v.StartFailures, v.LastStartFailure, v.LaunchesHeld, v.NextLaunchAt, v.IdleEnded = plan.StartFailures, plan.LastStartFailure, plan.Held, plan.RetryAt, plan.IdleEnded
 	for _, c := range cs {
 		if c.State.Ready() {
 			v.Ready++
@@ -97,16 +99,22 @@ func (s *Service) ListPools(ctx context.Context) ([]sparkflow.PoolView, error) {
 
 // ClusterName names a pool's cluster so that an event for a cluster not yet recorded can be traced
 // to its pool.
-func ClusterName(pool string) string {
-	return "sparkflow:" + pool + ":" + uuid.NewString()[:8]
+func ClusterName(prefix, pool string) string {
+	return prefix + ":" + pool + ":" + uuid.NewString()[:8]
 }
 
-func poolOfClusterName(name string) (string, bool) {
-	parts := strings.Split(name, ":")
-	if len(parts) != 3 || parts[0] != "sparkflow" || parts[1] == "" {
+// poolOfClusterName is the pool of a cluster named with prefix; another home's cluster (another
+// prefix, such as another stack's) is not ok.
+func poolOfClusterName(prefix, name string) (string, bool) {
+	rest, found := strings.CutPrefix(name, prefix+":")
+	if !found {
 		return "", false
 	}
-	return parts[1], true
+	parts := strings.Split(rest, ":")
+	if len(parts) != 2 || parts[0] == "" {
+		return "", false
+	}
+	return parts[0], true
 }
 
 // HealLeaseTime bounds how long a healer may hold a pool's heal lease; a healer that died is
@@ -129,7 +137,11 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 	if p.Status == sparkflow.PoolDeleting {
 		return s.finishDelete(ctx, p, cs)
 	}
-	if plan := core.PlanPool(p, cs); plan.Launch == 0 {
+	plan, err := s.planPool(ctx, p, cs)
+	if err != nil {
+		return err
+	}
+	if plan.Launch == 0 {
 		return s.setPoolStatus(ctx, name, plan.Status)
 	}
 	// Take the lease: a conditional write on the version we read.
@@ -162,7 +174,10 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		plan := core.PlanPool(p, cs)
+		plan, err := s.planPool(ctx, p, cs)
+		if err != nil {
+			return err
+		}
 		if err := s.setPoolStatus(ctx, name, plan.Status); err != nil {
 			return err
 		}
@@ -180,6 +195,43 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 	}
 }
 
+// planPool plans a pool from its clusters and, when it has clusters EMR ended for idleness, the runs
+// waiting for them (only as many as could need the whole pool are read).
+func (s *Service) planPool(ctx context.Context, p sparkflow.Pool, cs []sparkflow.Cluster) (core.PoolPlan, error) {
+	now := s.now()
+	plan := core.PlanPool(p, cs, 0, now)
+	if plan.IdleEnded > 0 {
+		ws, err := s.Store.Waiters(ctx, p.Name, p.Clusters*max(p.StepConcurrency, 1)+1)
+		if err != nil {
+			return plan, err
+		}
+		plan = core.PlanPool(p, cs, len(ws), now)
+	}
+	switch {
+	case plan.Held && p.Status != sparkflow.PoolDegraded:
+		f := plan.LastStartFailure
+		s.Log.Error("pool launches held: clusters keep failing to start; fix the cause, then run sparkflow pool heal "+p.Name,
+			"pool", p.Name, "failed_starts", plan.StartFailures, "cluster_id", f.ClusterID, "code", f.Reason.Code, "reason", f.Reason.Message)
+	case plan.RetryAt != nil:
+		s.Log.Warn("cluster failed to start; next launch after backoff", "pool", p.Name, "failed_starts", plan.StartFailures, "retry_at", plan.RetryAt)
+	}
+	return plan, nil
+}
+
+// ResumeLaunches is the user's answer to a pool whose launches are held after failed starts (having
+// fixed the cause): the failures so far no longer count, and the pool is healed now.
+func (s *Service) ResumeLaunches(ctx context.Context, name string) error {
+	if _, err := s.mutatePool(ctx, name, func(p *sparkflow.Pool) bool {
+		now := s.now()
+		p.LaunchesResumedAt = &now
+		return true
+	}); err != nil {
+		return err
+	}
+	s.Log.Info("pool launches resumed", "pool", name)
+	return s.Heal(ctx, name)
+}
+
 func (s *Service) setPoolStatus(ctx context.Context, name string, status sparkflow.PoolStatus) error {
 	_, err := s.mutatePool(ctx, name, func(p *sparkflow.Pool) bool {
 		if p.Status == sparkflow.PoolDeleting || p.Status == status {
@@ -193,7 +245,7 @@ func (s *Service) setPoolStatus(ctx context.Context, name string, status sparkfl
 }
 
 func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.Tier) error {
-	name := ClusterName(p.Name)
+	name := ClusterName(s.NamePrefix, p.Name)
 	id, err := s.Clusters.Launch(ctx, sparkflow.LaunchSpec{Name: name, Pool: p, Tier: tier})
 	if err != nil {
 		return fmt.Errorf("launch cluster for pool %s: %w", p.Name, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tiers"
 )
@@ -26,6 +27,9 @@ type Service struct {
 	Clock     sparkflow.Clock
 	Log       *slog.Logger
 	NewID     func() string
+	// NamePrefix starts every cluster's and step's name (default core.DefaultNamePrefix): a home
+	// handles only the clusters and steps with its own prefix.
+	NamePrefix string
 }
 
 // New returns a Service with a discarding logger and uuid run ids where those are left out.
@@ -38,6 +42,9 @@ func New(s Service) *Service {
 	}
 	if s.Clock == nil {
 		s.Clock = sparkflow.SystemClock{}
+	}
+	if s.NamePrefix == "" {
+		s.NamePrefix = core.DefaultNamePrefix
 	}
 	return &s
 }

@@ -30,6 +30,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string) error {
 	if err != nil {
 		return err
 	}
+	var clusters []sparkflow.Cluster
 	for try := 0; try < conflictRetries; try++ {
 		waiters, err := s.Store.Waiters(ctx, r.Pool, 0)
 		if err != nil {
@@ -42,7 +43,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string) error {
 				break
 			}
 		}
-		clusters, err := s.Store.ListClusters(ctx, r.Pool)
+		clusters, err = s.Store.ListClusters(ctx, r.Pool)
 		if err != nil {
 			return err
 		}
@@ -76,7 +77,29 @@ func (s *Service) Reserve(ctx context.Context, runID, token string) error {
 		return err
 	}
 	// A slot may have freed between the look and the enqueue: dispatch closes that gap.
-	return s.Dispatch(ctx, r.Pool)
+	if err := s.Dispatch(ctx, r.Pool); err != nil {
+		return err
+	}
+	// A pool whose clusters EMR ended for idleness launches what the waiting runs need.
+	if mayNeedLaunch(clusters) {
+		if err := s.Heal(ctx, r.Pool); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// mayNeedLaunch says whether a pool with these clusters might launch one for a waiting run: it has
+// no cluster that is ready or starting, or some cluster has ended (Heal decides).
+func mayNeedLaunch(clusters []sparkflow.Cluster) bool {
+	live := 0
+	for _, c := range clusters {
+		if c.State.Ended() {
+			return true
+		}
+		live++
+	}
+	return live == 0
 }
 
 func holder(clusters []sparkflow.Cluster, runID string) string {

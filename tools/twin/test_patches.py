@@ -131,6 +131,20 @@ class Patches(unittest.TestCase):
         self.assertEqual(got[0]["detail"], {"state": "RUNNING"})
         self.assertNotIn("ingestion-time", got[0])
         self.assertEqual(sorted(got[0]), sorted(["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]))
+        # An SQS target gets the same envelope as the message body.
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="events")["QueueUrl"]
+        qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        ev.put_rule(Name="emr-to-queue", EventPattern=json.dumps({"source": ["aws.emr"], "detail": {"name": [{"prefix": "sparkflow/A:"}]}}))
+        ev.put_targets(Rule="emr-to-queue", Targets=[{"Id": "1", "Arn": qarn}])
+        ev.put_events(Entries=[{"Source": "aws.emr", "DetailType": "EMR Step Status Change", "Detail": json.dumps({"name": "sparkflow/A:r:1:t"}), "Time": "2026-11-24T10:00:00Z"},
+                               {"Source": "aws.emr", "DetailType": "EMR Step Status Change", "Detail": json.dumps({"name": "sparkflow/B:r:1:t"}), "Time": "2026-11-24T10:00:00Z"}])
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        self.assertEqual(len(msgs), 1, "only the event whose name has the rule's prefix")
+        body = json.loads(msgs[0]["Body"])
+        self.assertEqual(sorted(body), sorted(["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]))
+        self.assertEqual(body["detail"], {"name": "sparkflow/A:r:1:t"})
+        self.assertEqual(body["time"], "2026-11-24T10:00:00Z")
         # Upstream, a scheduled rule (no event pattern) matches every event on the bus.
         tick = function(lam, "ticker")
         ev.put_rule(Name="tick", ScheduleExpression="rate(5 minutes)")

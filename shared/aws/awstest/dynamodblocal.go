@@ -61,7 +61,9 @@ func DynamoDBLocal(t *testing.T, fn func(t *testing.T, endpoint string)) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	java := exec.Command("java", "-Djava.library.path="+filepath.Join(filepath.Dir(jar), "DynamoDBLocal_lib"), "-jar", jar, "-inMemory", "-port", fmt.Sprint(port))
+	java := exec.Command("java", "-Djava.library.path="+filepath.Join(filepath.Dir(jar), "DynamoDBLocal_lib"), "-jar", jar, "-inMemory", "-disableTelemetry", "-port", fmt.Sprint(port))
+	// Its working directory is the test's own: DynamoDB Local writes a metadata file there.
+	java.Dir = t.TempDir()
 	java.Stdout, java.Stderr = os.Stderr, os.Stderr
 	if err := java.Start(); err != nil {
 		t.Fatal(err)

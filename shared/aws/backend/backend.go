@@ -148,6 +148,10 @@ func (b *Backend) DeletePool(ctx context.Context, name string, force bool) error
 	return b.admin(ctx, lambdas.PoolInput{Action: "delete", Name: name, Force: force}, nil)
 }
 
+func (b *Backend) HealPool(ctx context.Context, name string) error {
+	return b.admin(ctx, lambdas.PoolInput{Action: "heal", Name: name}, nil)
+}
+
 func (b *Backend) CreateTransform(ctx context.Context, t sparkflow.Transform) (sparkflow.Transform, error) {
 	if _, err := b.svc.Store.GetTransform(ctx, t.Name); err == nil {
 		return t, sparkflow.Errorf(sparkflow.Conflict, "transform %q exists already", t.Name)

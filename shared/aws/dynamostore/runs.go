@@ -14,7 +14,7 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
-func runItem(r sparkflow.Run) map[string]types.AttributeValue {
+func (s *Store) runItem(r sparkflow.Run) map[string]types.AttributeValue {
 	it := key("RUN#" + r.ID)
 	sk := sortKey(r.CreatedAt, r.ID)
 	it["data"], it["version"], it["st"], it["pl"], it["tf"] = data(r), num(r.Version), str(string(r.Status)), str(r.Pool), str(r.Transform)
@@ -22,13 +22,15 @@ func runItem(r sparkflow.Run) map[string]types.AttributeValue {
 	it["g2pk"], it["g2sk"] = str("TRANSFORM#"+r.Transform), str(sk)
 	if !r.Status.Terminal() {
 		it["g3pk"], it["g3sk"] = str("ACTIVE"), str(sk)
+	} else if r.EndedAt != nil {
+		s.expire(it, *r.EndedAt)
 	}
 	return it
 }
 
 func (s *Store) CreateRun(ctx context.Context, r sparkflow.Run) (bool, error) {
 	r.Version = 1
-	err := s.putVersioned(ctx, runItem(r), 0, "run", r.ID)
+	err := s.putVersioned(ctx, s.runItem(r), 0, "run", r.ID)
 	if sparkflow.IsCode(err, sparkflow.Conflict) {
 		return false, nil
 	}
@@ -42,7 +44,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (sparkflow.Run, error) {
 func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
 	old := r.Version
 	r.Version++
-	return r, s.putVersioned(ctx, runItem(r), max(old, 1), "run", r.ID)
+	return r, s.putVersioned(ctx, s.runItem(r), max(old, 1), "run", r.ID)
 }
 
 func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {
@@ -160,6 +162,7 @@ func (s *Store) RemoveWaiter(ctx context.Context, pool, runID string) (bool, err
 func (s *Store) PutRejected(ctx context.Context, r sparkflow.Rejected) error {
 	it := key("REJECTED#" + r.ID)
 	it["data"], it["g1pk"], it["g1sk"] = data(r), str("REJECTED"), str(sortKey(r.At, r.ID))
+	s.expire(it, r.At)
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)")})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {

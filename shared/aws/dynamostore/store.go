@@ -41,11 +41,12 @@ type API interface {
 
 // Attribute and index names of the table: names.Table* (the CDK stack creates the same table).
 const (
-	AttrPK = names.TableKey
-	AttrSK = names.TableSortKey
-	Index1 = names.TableIndex1
-	Index2 = names.TableIndex2
-	Index3 = names.TableIndex3
+	AttrPK  = names.TableKey
+	AttrSK  = names.TableSortKey
+	AttrTTL = names.TableTTLAttribute
+	Index1  = names.TableIndex1
+	Index2  = names.TableIndex2
+	Index3  = names.TableIndex3
 )
 
 // IndexKeys names the key attributes of each index.
@@ -55,12 +56,30 @@ var IndexKeys = names.TableIndexKeys
 type Store struct {
 	db    API
 	table string
+	// retention: how long ended runs and rejected requests are kept (0: forever).
+	retention time.Duration
 }
 
 var _ sparkflow.Store = (*Store)(nil)
 
 // New returns a store on table through db.
 func New(db API, table string) *Store { return &Store{db: db, table: table} }
+
+// WithRetention has ended runs and rejected requests expire retention after they ended or were
+// rejected: each carries the table's time-to-live attribute (names.TableTTLAttribute), and DynamoDB
+// deletes it some time after (typically within days). 0 keeps them forever.
+func (s *Store) WithRetention(retention time.Duration) *Store {
+	c := *s
+	c.retention = retention
+	return &c
+}
+
+// expire marks item to expire retention after t.
+func (s *Store) expire(item map[string]types.AttributeValue, t time.Time) {
+	if s.retention > 0 && !t.IsZero() {
+		item[AttrTTL] = num(t.Add(s.retention).Unix())
+	}
+}
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 func num(v int64) types.AttributeValue {

@@ -104,19 +104,27 @@ func (h *Handlers) Finish(ctx context.Context, in workflow.FinishInput) (workflo
 	return res, taskError(err)
 }
 
-// Events handles an EMR state-change event from EventBridge. Transient failures return an error so
-// EventBridge retries; an event that cannot be handled ever is logged and dropped (the reconciler
-// compares with EMR anyway).
-func (h *Handlers) Events(ctx context.Context, raw json.RawMessage) error {
-	err := h.Service.HandleEvent(ctx, raw)
-	switch sparkflow.ErrorCode(err) {
-	case "":
-		return nil
-	case sparkflow.Transient, sparkflow.Internal:
-		return err
+// Events handles the state-change events (EMR clusters and steps, run executions) that EventBridge
+// put on the events queue, one message each. A failure is reported for its message only
+// (ReportBatchItemFailures): a transient one comes back after the visibility timeout; one that can
+// never be handled comes back too, and after the queue's receive limit lands in the events
+// dead-letter queue, whose alarm says so. No event is dropped without a trace.
+func (h *Handlers) Events(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, m := range ev.Records {
+		err := h.Service.HandleEvent(ctx, json.RawMessage(m.Body))
+		if err == nil {
+			continue
+		}
+		switch sparkflow.ErrorCode(err) {
+		case sparkflow.Transient, sparkflow.Internal:
+			h.Log.Warn("event not handled yet; it comes back", "message_id", m.MessageId, "err", err)
+		default:
+			h.Log.Error("event cannot be handled; after its retries it goes to the events dead-letter queue", "message_id", m.MessageId, "err", err, "event", m.Body)
+		}
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 	}
-	h.Log.Error("EMR event not handled", "err", err, "event", string(raw))
-	return nil
+	return resp, nil
 }
 
 // Reconcile is the scheduled reconciler.
@@ -157,7 +165,7 @@ func (h *Handlers) Pool(ctx context.Context, in PoolInput) (any, error) {
 	case "delete":
 		return map[string]string{"status": "deleting"}, taskError(h.Service.DeletePool(ctx, in.Name, in.Force))
 	case "heal":
-		return map[string]string{"status": "healed"}, taskError(h.Service.Heal(ctx, in.Name))
+		return map[string]string{"status": "healed"}, taskError(h.Service.ResumeLaunches(ctx, in.Name))
 	}
 	return nil, taskError(sparkflow.FieldError("action", "%q is not an action: use create, delete, heal, put-transform or delete-transform", in.Action))
 }

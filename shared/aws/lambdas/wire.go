@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -30,7 +31,7 @@ const DefaultReconcileBudget = 60
 // New builds the handlers from the environment.
 func New(ctx context.Context) (*Handlers, error) {
 	env := func(k string) string { return strings.TrimSpace(os.Getenv(k)) }
-	for _, k := range []string{names.EnvTable, names.EnvStateMachine, names.EnvServiceRole, names.EnvInstanceProfile} {
+	for _, k := range []string{names.EnvTable, names.EnvStateMachine, names.EnvServiceRole, names.EnvInstanceProfile, names.EnvStack} {
 		if env(k) == "" {
 			return nil, fmt.Errorf("environment variable %s is not set (the CDK stack sets it)", k)
 		}
@@ -42,6 +43,10 @@ func New(ctx context.Context) (*Handlers, error) {
 			return nil, fmt.Errorf("%s=%q is not a positive number", names.EnvBudget, v)
 		}
 		budget = n
+	}
+	retention, err := RetentionFromEnv(env(names.EnvRetentionDays))
+	if err != nil {
+		return nil, err
 	}
 	catalog, err := tiers.Load(env(names.EnvTiers))
 	if err != nil {
@@ -58,14 +63,29 @@ func New(ctx context.Context) (*Handlers, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	flows := sfnworkflow.New(sfn.NewFromConfig(cfg), env(names.EnvStateMachine))
 	svc := tasks.New(tasks.Service{
-		Store: dynamostore.New(dynamodb.NewFromConfig(cfg), env(names.EnvTable)),
+		Store: dynamostore.New(dynamodb.NewFromConfig(cfg), env(names.EnvTable)).WithRetention(retention),
 		Clusters: emrclusters.New(emr.NewFromConfig(cfg), emrclusters.Config{ServiceRole: env(names.EnvServiceRole), InstanceProfile: env(names.EnvInstanceProfile),
-			LogURI: env(names.EnvLogURI), SubnetIDs: subnets}),
-		Callbacks: flows,
-		Tiers:     catalog,
-		Log:       log,
+			LogURI: env(names.EnvLogURI), SubnetIDs: subnets, Tags: map[string]string{names.StackTag: env(names.EnvStack)}}),
+		Callbacks:  flows,
+		Tiers:      catalog,
+		Log:        log,
+		NamePrefix: names.NamePrefix(env(names.EnvStack)),
 	})
 	return &Handlers{Service: svc, Starter: flows, Log: log, ReconcileBudget: budget}, nil
+}
+
+// RetentionFromEnv reads the retention of ended runs and rejected requests: whole days, default
+// names.DefaultRetentionDays, 0 to keep them forever.
+func RetentionFromEnv(v string) (time.Duration, error) {
+	days := names.DefaultRetentionDays
+	if v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%s=%q is not a number of days (0 keeps ended runs forever)", names.EnvRetentionDays, v)
+		}
+		days = n
+	}
+	return time.Duration(days) * 24 * time.Hour, nil
 }
 
 // MustNew is New for a main: it exits with the reason when the function is misconfigured.

@@ -14,7 +14,18 @@ const (
 	EnvSubnets         = "SPARKFLOW_EMR_SUBNETS"
 	EnvBudget          = "SPARKFLOW_RECONCILE_BUDGET"
 	EnvTiers           = "SPARKFLOW_TIER_FILE"
+	// EnvStack names the stack: it is in every cluster's and step's name and in the stack tag.
+	EnvStack = "SPARKFLOW_STACK"
+	// EnvRetentionDays is how long ended runs and rejected requests are kept (DynamoDB TTL).
+	EnvRetentionDays = "SPARKFLOW_RETENTION_DAYS"
 )
+
+// DefaultRetentionDays is the retention of ended runs and rejected requests when none is given.
+const DefaultRetentionDays = 90
+
+// TableTTLAttribute is the table's time-to-live attribute (epoch seconds): DynamoDB deletes an item
+// some time after it.
+const TableTTLAttribute = "expiresAt"
 
 // Outputs of the stack that the CLI, the UI and the tests read.
 const (
@@ -43,6 +54,16 @@ var Functions = []string{FunctionIntake, FunctionReserve, FunctionSubmit, Functi
 // PoolTag is the EMR cluster tag that names a cluster's pool; the functions' IAM policies allow EMR
 // calls only on clusters that carry it.
 const PoolTag = "sparkflow:pool"
+
+// StackTag is the EMR cluster tag that names the stack that launched a cluster: the functions' IAM
+// policies allow EMR calls only on clusters whose tag names their own stack, so that two stacks in
+// one account (staging beside prod) never touch each other's clusters.
+const StackTag = "sparkflow:stack"
+
+// NamePrefix starts the name of every cluster and step a stack launches or adds
+// ("sparkflow/<stack>:<pool>:<id>", "sparkflow/<stack>:<run>:<attempt>:<transform>"): its EMR event
+// rules match only names with it.
+func NamePrefix(stack string) string { return "sparkflow/" + stack }
 
 // ManagedPoliciesTag is the tag AWS's v2 EMR managed policies (AmazonEMRServicePolicy_v2) require on
 // everything the service role creates or uses: every cluster carries it (EMR propagates it to the

@@ -206,6 +206,19 @@ func (tw *Twin) Stats() (Stats, error) {
 	return s, tw.get("/stats", &s)
 }
 
+// Delivery is an event EventBridge put on a queue (a rule's SQS target).
+type Delivery struct {
+	Rule  string         `json:"rule"`
+	Queue string         `json:"queue"`
+	Event map[string]any `json:"event"`
+}
+
+// Delivered lists every event the rules' SQS targets got.
+func (tw *Twin) Delivered() ([]Delivery, error) {
+	var out []Delivery
+	return out, tw.get("/events/delivered", &out)
+}
+
 // Fault is an EMR event fault: events matching Match (detailType "step" or "cluster", nameContains,
 // or a detail field such as state) are dropped, duplicated or delayed, Count times.
 type Fault struct {

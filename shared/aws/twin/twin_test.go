@@ -128,6 +128,14 @@ func TestTwin(t *testing.T) {
 	ok = t.Run("iam-catches-launch-gaps", testIAMCatchesLaunchGaps)
 	report("iam-catches-launch-gaps", ok, time.Since(start).Seconds(), "see the test log")
 
+	start = time.Now()
+	ok = t.Run("event-handling-fails-then-redelivered", testEventHandlingFailsThenRedelivered)
+	report("event-handling-fails-then-redelivered", ok, time.Since(start).Seconds(), "see the test log")
+
+	start = time.Now()
+	ok = t.Run("another-stack-in-the-account", testAnotherStackInTheAccount)
+	report("another-stack-in-the-account", ok, time.Since(start).Seconds(), "see the test log")
+
 	// What each function's process used at most (the template gives each 256 MB).
 	if st, err := tw.Stats(); err == nil {
 		for fn, kb := range st.PeakMemoryKB {

@@ -93,6 +93,23 @@ func (w *World) LoseCluster(id string) error {
 	return nil
 }
 
+// FailStarts makes the pool's next launches fail to start with these EMR reason codes.
+func (w *World) FailStarts(pool string, codes ...string) error {
+	return w.Twin.Post("/emr/start-failures", map[string]any{"pool": pool, "codes": codes}, nil)
+}
+
+// EndIdle ends a cluster as EMR's auto-termination policy ends an idle one.
+func (w *World) EndIdle(id string) error {
+	var out struct{ Lost bool }
+	if err := w.Twin.Post("/emr/lose", map[string]string{"clusterId": id, "code": "ALL_STEPS_COMPLETED"}, &out); err != nil {
+		return err
+	}
+	if !out.Lost {
+		return fmt.Errorf("the twin knows no cluster %s", id)
+	}
+	return nil
+}
+
 // LoseResumes fails the functions' next n SendTaskSuccess calls with a ThrottlingException.
 func (w *World) LoseResumes(n int) error {
 	return w.Twin.Post("/fail-next", map[string]any{"action": "SendTaskSuccess", "count": n}, nil)

@@ -205,6 +205,14 @@ func testPools(t *testing.T, h Harness) {
 	}
 	_, err = b.GetPool(ctx, name("nope"))
 	mustCode(t, err, sparkflow.NotFound, "an unknown pool")
+	// Healing a pool that lacks nothing changes nothing; an unknown one is not found.
+	if err := b.HealPool(ctx, p); err != nil {
+		t.Fatalf("heal a ready pool: %v", err)
+	}
+	if v, err := b.GetPool(ctx, p); err != nil || len(v.ClusterRecords) != v.Clusters || v.LaunchesHeld {
+		t.Fatalf("after healing a ready pool: %+v %v", v, err)
+	}
+	mustCode(t, b.HealPool(ctx, name("nope")), sparkflow.NotFound, "healing an unknown pool")
 	if err := b.DeletePool(ctx, p, false); err != nil {
 		t.Fatal(err)
 	}

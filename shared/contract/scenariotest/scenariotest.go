@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +34,11 @@ type World interface {
 	DelayStepEvents(nameContains string, state sparkflow.StepState, n int, d time.Duration) error
 	// LoseCluster ends a cluster as EMR ends a lost one (TERMINATED_WITH_ERRORS, INSTANCE_FAILURE).
 	LoseCluster(clusterID string) error
+	// FailStarts makes the pool's next launches fail to start, one per EMR reason code.
+	FailStarts(pool string, codes ...string) error
+	// EndIdle ends a cluster as EMR's auto-termination policy ends an idle one (TERMINATED,
+	// ALL_STEPS_COMPLETED).
+	EndIdle(clusterID string) error
 	// LoseResumes makes the next n SendTaskSuccess calls fail as a throttled or dropped call does.
 	LoseResumes(n int) error
 	// Reconcile runs the reconciler once, now.
@@ -117,6 +121,8 @@ var Scenarios = []Scenario{
 	{"malformed-message-rejected-then-dlq", "queue", malformed},
 	{"execution-stopped-from-outside", "executions", stoppedExecution},
 	{"emr-api-throttled", "throttle", throttledEMR},
+	{"failed-starts-held-until-healed", "", failedStartsHeld},
+	{"idle-cluster-replaced-on-demand", "", idleOnDemand},
 }
 
 // Has reports whether w provides what a scenario needs.
@@ -252,299 +258,4 @@ func maxOverlap(iv [][2]time.Time) int {
 		most = max(most, cur)
 	}
 	return most
-}
-
-// happyPath: 24 runs over a pool of 3 clusters × 2 slots all succeed, every cluster is used, and
-// from the recorded times no cluster ever held more runs than its slots.
-func happyPath(t *T, w World) {
-	p := pool(t, w, 3, 2)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 0.5")})
-	var ids []string
-	for i := 0; i < 24; i++ {
-		ids = append(ids, submit(t, w, tr.Name).ID)
-	}
-	byCluster := map[string][][2]time.Time{}
-	for _, id := range ids {
-		r := ended(t, w, id, 3*w.Wait())
-		if r.Status != sparkflow.RunSucceeded {
-			t.Fatalf("run %s %s: %s", r.ID, r.Status, r.Reason)
-		}
-		if r.ReservedAt == nil || r.EndedAt == nil {
-			t.Fatalf("run %s has no reservation or end time", r.ID)
-		}
-		byCluster[r.ClusterID] = append(byCluster[r.ClusterID], [2]time.Time{*r.ReservedAt, *r.EndedAt})
-	}
-	if len(byCluster) != 3 {
-		t.Fatalf("runs went to %d clusters, want all 3", len(byCluster))
-	}
-	for c, iv := range byCluster {
-		if n := maxOverlap(iv); n > 2 {
-			t.Fatalf("cluster %s held %d runs at once; it has 2 slots", c, n)
-		}
-	}
-}
-
-func retryAfterFailure(t *T, w World) {
-	p := pool(t, w, 1, 2)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("test ${attempt} -ge 2"), MaxAttempts: 2})
-	r := ended(t, w, submit(t, w, tr.Name).ID, w.Wait())
-	if r.Status != sparkflow.RunSucceeded || r.Attempt != 2 {
-		t.Fatalf("run %s attempt %d: %s", r.Status, r.Attempt, r.Reason)
-	}
-	if !historyHas(r, "attempt 1 of 2") {
-		t.Fatalf("the history does not say why attempt 1 ended: %+v", r.History)
-	}
-}
-
-func historyHas(r sparkflow.Run, note string) bool {
-	for _, h := range r.History {
-		if strings.Contains(h.Note, note) {
-			return true
-		}
-	}
-	return false
-}
-
-func attemptTimeout(t *T, w World) {
-	p := pool(t, w, 1, 1)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 60"), TimeoutSeconds: 2})
-	r := ended(t, w, submit(t, w, tr.Name).ID, w.Wait())
-	if r.Status != sparkflow.RunTimedOut || !strings.Contains(r.Reason, "timeout") {
-		t.Fatalf("run %s: %s", r.Status, r.Reason)
-	}
-	// Its step was cancelled: the record says so (CANCEL_PENDING is the step's last known state when
-	// the run ended; EMR cancels asynchronously).
-	if r.StepState != sparkflow.StepCancelPending && r.StepState != sparkflow.StepCancelled {
-		t.Fatalf("the timed-out run's step is %s; its cancel was not recorded", r.StepState)
-	}
-	// The slot is free again: the next run goes through.
-	quick := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
-	if r := ended(t, w, submit(t, w, quick.Name).ID, w.Wait()); r.Status != sparkflow.RunSucceeded {
-		t.Fatalf("the run after a timed-out one: %s %s", r.Status, r.Reason)
-	}
-}
-
-func queueTimeout(t *T, w World) {
-	p := pool(t, w, 1, 1)
-	block := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 60")})
-	waiter := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true"), QueueTimeoutSeconds: 2})
-	b := submit(t, w, block.Name)
-	backendtest.WaitStatus(t, w.Backend(), b.ID, w.Wait(), status(sparkflow.RunRunning), "to run")
-	r := ended(t, w, submit(t, w, waiter.Name).ID, w.Wait())
-	if r.Status != sparkflow.RunTimedOut || !strings.Contains(r.Reason, "no free slot") {
-		t.Fatalf("waiting run %s: %s", r.Status, r.Reason)
-	}
-	if _, err := w.Backend().CancelRun(context.Background(), b.ID); err != nil {
-		t.Fatal(err)
-	}
-	if r := ended(t, w, b.ID, w.Wait()); r.Status != sparkflow.RunCancelled {
-		t.Fatalf("blocker %s", r.Status)
-	}
-}
-
-func cancelRunning(t *T, w World) {
-	p := pool(t, w, 1, 1)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 60")})
-	r := submit(t, w, tr.Name)
-	backendtest.WaitStatus(t, w.Backend(), r.ID, w.Wait(), status(sparkflow.RunRunning), "to run")
-	if _, err := w.Backend().CancelRun(context.Background(), r.ID); err != nil {
-		t.Fatal(err)
-	}
-	if r := ended(t, w, r.ID, w.Wait()); r.Status != sparkflow.RunCancelled || r.StepState != sparkflow.StepCancelled {
-		t.Fatalf("cancelled run %s, step %s", r.Status, r.StepState)
-	}
-}
-
-func cancelWaiting(t *T, w World) {
-	p := pool(t, w, 1, 1)
-	block := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 60")})
-	b := submit(t, w, block.Name)
-	backendtest.WaitStatus(t, w.Backend(), b.ID, w.Wait(), status(sparkflow.RunRunning), "to run")
-	r := submit(t, w, block.Name)
-	backendtest.WaitStatus(t, w.Backend(), r.ID, w.Wait(), status(sparkflow.RunWaiting), "to wait for a slot")
-	if _, err := w.Backend().CancelRun(context.Background(), r.ID); err != nil {
-		t.Fatal(err)
-	}
-	if r := ended(t, w, r.ID, w.Wait()); r.Status != sparkflow.RunCancelled || r.StepID != "" {
-		t.Fatalf("cancelled waiting run %s, step %q", r.Status, r.StepID)
-	}
-	if _, err := w.Backend().CancelRun(context.Background(), b.ID); err != nil {
-		t.Fatal(err)
-	}
-	ended(t, w, b.ID, w.Wait())
-}
-
-func clusterLost(t *T, w World) {
-	p := pool(t, w, 2, 1)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 3"), MaxAttempts: 2})
-	r := submit(t, w, tr.Name)
-	r = backendtest.WaitStatus(t, w.Backend(), r.ID, w.Wait(), status(sparkflow.RunRunning), "to run")
-	lost := r.ClusterID
-	must(t, w.LoseCluster(lost))
-	done := ended(t, w, r.ID, 2*w.Wait())
-	if done.Status != sparkflow.RunSucceeded || done.Attempt != 2 || done.ClusterID == lost {
-		t.Fatalf("run after its cluster was lost: %s attempt %d on %s (lost %s): %s", done.Status, done.Attempt, done.ClusterID, lost, done.Reason)
-	}
-	// The pool replaces the lost cluster.
-	backendtest.Eventually(t, 2*w.Wait(), "pool "+p+" healed", func() bool {
-		v, err := w.Backend().GetPool(context.Background(), p)
-		return err == nil && v.Ready == 2 && v.Status == sparkflow.PoolReady
-	})
-}
-
-func duplicatedEvents(t *T, w World) {
-	p := pool(t, w, 1, 2)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 0.5"), MaxAttempts: 1})
-	id := uuid.NewString()
-	must(t, w.DuplicateStepEvents(id, 10))
-	if _, err := w.Backend().SubmitRun(context.Background(), sparkflow.RunRequest{ID: id, Transform: tr.Name}); err != nil {
-		t.Fatal(err)
-	}
-	r := ended(t, w, id, w.Wait())
-	if r.Status != sparkflow.RunSucceeded || r.Attempt != 1 {
-		t.Fatalf("run with duplicated events %s attempt %d: %s", r.Status, r.Attempt, r.Reason)
-	}
-}
-
-func droppedEvent(t *T, w World) {
-	p := pool(t, w, 1, 1)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 1")})
-	id := uuid.NewString()
-	must(t, w.DropStepEvents(id, sparkflow.StepCompleted, 1))
-	if _, err := w.Backend().SubmitRun(context.Background(), sparkflow.RunRequest{ID: id, Transform: tr.Name}); err != nil {
-		t.Fatal(err)
-	}
-	backendtest.WaitStatus(t, w.Backend(), id, w.Wait(), status(sparkflow.RunRunning), "to run")
-	time.Sleep(3 * time.Second) // the step ends; its COMPLETED event is lost
-	if r, _ := w.Backend().GetRun(context.Background(), id); r.Status.Terminal() {
-		t.Fatalf("the run ended (%s) although its step's end event was dropped", r.Status)
-	}
-	must(t, w.Reconcile(context.Background()))
-	if r := ended(t, w, id, w.Wait()); r.Status != sparkflow.RunSucceeded {
-		t.Fatalf("repaired run %s: %s", r.Status, r.Reason)
-	}
-}
-
-func lostResume(t *T, w World) {
-	p := pool(t, w, 1, 1)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 1")})
-	r := submit(t, w, tr.Name)
-	backendtest.WaitStatus(t, w.Backend(), r.ID, w.Wait(), status(sparkflow.RunRunning), "to run")
-	must(t, w.LoseResumes(3))
-	backendtest.WaitStatus(t, w.Backend(), r.ID, w.Wait(), func(r sparkflow.Run) bool { return r.StepState == sparkflow.StepCompleted }, "to record its step's end")
-	time.Sleep(2 * time.Second)
-	must(t, w.Reconcile(context.Background()))
-	if done := ended(t, w, r.ID, w.Wait()); done.Status != sparkflow.RunSucceeded {
-		t.Fatalf("run whose resume was lost: %s %s", done.Status, done.Reason)
-	}
-}
-
-func deliveredTwice(t *T, w World, withID bool) {
-	q := w.(Queue)
-	p := pool(t, w, 1, 1)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
-	body := fmt.Sprintf(`{"transform": %q}`, tr.Name)
-	if withID {
-		body = fmt.Sprintf(`{"id": %q, "transform": %q}`, uuid.NewString(), tr.Name)
-	}
-	must(t, q.DeliverNextTwice())
-	must(t, q.SendRaw(context.Background(), body))
-	var runs []sparkflow.Run
-	backendtest.Eventually(t, w.Wait(), "the run to end", func() bool {
-		runs, _ = w.Backend().ListRuns(context.Background(), sparkflow.RunFilter{Transform: tr.Name})
-		return len(runs) > 0 && runs[0].Status.Terminal()
-	})
-	time.Sleep(2 * time.Second) // a second run, if any, would be recorded by now
-	runs, _ = w.Backend().ListRuns(context.Background(), sparkflow.RunFilter{Transform: tr.Name})
-	if len(runs) != 1 || runs[0].Status != sparkflow.RunSucceeded {
-		t.Fatalf("one message delivered twice made %d runs (%+v)", len(runs), runs)
-	}
-}
-
-func malformed(t *T, w World) {
-	q := w.(Queue)
-	ctx := context.Background()
-	before, err := q.DeadLetters(ctx)
-	must(t, err)
-	marker := name("bad")
-	must(t, q.SendRaw(ctx, `{"transform": "`+marker+`", "parmas": {}}`))
-	backendtest.Eventually(t, w.Wait(), "a rejected record", func() bool {
-		rej, _ := q.Rejected(ctx)
-		for _, r := range rej {
-			if strings.Contains(r.Body, marker) && strings.Contains(r.Reason, "parmas") {
-				return true
-			}
-		}
-		return false
-	})
-	backendtest.Eventually(t, 2*w.Wait(), "the message in the dead-letter queue", func() bool {
-		n, err := q.DeadLetters(ctx)
-		return err == nil && n == before+1
-	})
-}
-
-func stoppedExecution(t *T, w World) {
-	x := w.(Executions)
-	p := pool(t, w, 1, 1)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 60")})
-	r := submit(t, w, tr.Name)
-	backendtest.WaitStatus(t, w.Backend(), r.ID, w.Wait(), status(sparkflow.RunRunning), "to run")
-	must(t, x.StopExecution(context.Background(), r.ID))
-	done := ended(t, w, r.ID, w.Wait())
-	if done.Status == sparkflow.RunSucceeded || done.Reason == "" {
-		t.Fatalf("run whose execution was stopped: %s %q", done.Status, done.Reason)
-	}
-	// Its slot is free: the next run goes through.
-	quick := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
-	if r := ended(t, w, submit(t, w, quick.Name).ID, w.Wait()); r.Status != sparkflow.RunSucceeded {
-		t.Fatalf("the run after: %s %s", r.Status, r.Reason)
-	}
-}
-
-// reorderedEvents: a step's RUNNING event comes after its COMPLETED one; the run ends SUCCEEDED with
-// its start recorded all the same.
-func reorderedEvents(t *T, w World) {
-	p := pool(t, w, 1, 1)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 0.5")})
-	id := uuid.NewString()
-	must(t, w.DelayStepEvents(id, sparkflow.StepRunning, 1, 3*time.Second))
-	if _, err := w.Backend().SubmitRun(context.Background(), sparkflow.RunRequest{ID: id, Transform: tr.Name}); err != nil {
-		t.Fatal(err)
-	}
-	r := ended(t, w, id, w.Wait())
-	if r.Status != sparkflow.RunSucceeded || r.Attempt != 1 {
-		t.Fatalf("run with its RUNNING event late: %s attempt %d: %s", r.Status, r.Attempt, r.Reason)
-	}
-	backendtest.Eventually(t, w.Wait(), "the run's start time", func() bool {
-		r, _ = w.Backend().GetRun(context.Background(), id)
-		return r.StartedAt != nil
-	})
-	if r.StartedAt.After(*r.EndedAt) || (r.ReservedAt != nil && r.StartedAt.Before(*r.ReservedAt)) {
-		t.Fatalf("start %v outside reserved %v .. ended %v", r.StartedAt, r.ReservedAt, r.EndedAt)
-	}
-}
-
-// throttledEMR: a third of the functions' EMR calls are throttled; every run still succeeds, with
-// exactly one step per attempt (a retried submit looks for its step before adding one).
-func throttledEMR(t *T, w World) {
-	th := w.(Throttler)
-	p := pool(t, w, 1, 3)
-	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
-	must(t, th.ThrottleEMR(0.35))
-	defer th.ThrottleEMR(0)
-	var ids []string
-	for i := 0; i < 6; i++ {
-		ids = append(ids, submit(t, w, tr.Name).ID)
-	}
-	for _, id := range ids {
-		r := ended(t, w, id, 2*w.Wait())
-		if r.Status != sparkflow.RunSucceeded {
-			t.Fatalf("run %s under throttling: %s %s", id, r.Status, r.Reason)
-		}
-		n, err := th.StepsAdded(context.Background(), id)
-		must(t, err)
-		if n != r.Attempt {
-			t.Fatalf("run %s: %d steps added for %d attempts", id, n, r.Attempt)
-		}
-	}
 }

@@ -102,6 +102,10 @@ func (c *Client) DeletePool(ctx context.Context, name string, force bool) error 
 	return c.do(ctx, http.MethodDelete, "/api/pools/"+url.PathEscape(name)+"?force="+strconv.FormatBool(force), nil, nil)
 }
 
+func (c *Client) HealPool(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, "/api/pools/"+url.PathEscape(name)+"/heal", nil, nil)
+}
+
 func (c *Client) CreateTransform(ctx context.Context, t sparkflow.Transform) (sparkflow.Transform, error) {
 	var out sparkflow.Transform
 	return out, c.do(ctx, http.MethodPost, "/api/transforms", t, &out)

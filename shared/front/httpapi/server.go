@@ -57,6 +57,9 @@ func NewServer(b sparkflow.Backend, opt Options) http.Handler {
 		force := r.URL.Query().Get("force") == "true"
 		return map[string]string{"status": "deleting"}, b.DeletePool(r.Context(), r.PathValue("name"), force)
 	}))
+	mux.HandleFunc("POST /api/pools/{name}/heal", s.handleStatus(http.StatusAccepted, func(r *http.Request) (any, error) {
+		return map[string]string{"status": "healing"}, b.HealPool(r.Context(), r.PathValue("name"))
+	}))
 	mux.HandleFunc("GET /api/transforms", s.handle(func(r *http.Request) (any, error) {
 		return b.ListTransforms(r.Context(), r.URL.Query().Get("pool"))
 	}))

@@ -97,6 +97,15 @@ func (u *UI) createPool(w http.ResponseWriter, r *http.Request) {
 	u.renderPoolForm(w, r, http.StatusBadRequest, d)
 }
 
+func (u *UI) healPool(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := u.b.HealPool(r.Context(), name); err != nil {
+		redirect(w, r, "/clusters", "pool "+name+": launches not resumed: "+err.Error())
+		return
+	}
+	redirect(w, r, "/clusters", "pool "+name+": launches resumed; it launches what it lacks")
+}
+
 func (u *UI) deletePool(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := u.b.DeletePool(r.Context(), name, r.PostFormValue("force") == "on"); err != nil {

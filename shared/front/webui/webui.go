@@ -90,6 +90,7 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 	mux.HandleFunc("GET /clusters/new", u.poolForm)
 	mux.HandleFunc("POST /clusters", u.createPool)
 	mux.HandleFunc("POST /clusters/{name}/delete", u.deletePool)
+	mux.HandleFunc("POST /clusters/{name}/heal", u.healPool)
 	mux.HandleFunc("GET /timeline.svg", u.timeline)
 	mux.HandleFunc("GET /transforms", u.transforms)
 	mux.HandleFunc("GET /transforms/new", u.transformForm)

@@ -349,3 +349,44 @@ func TestTimelineTicksAndDeletedClusters(t *testing.T) {
 		t.Fatalf("bars do not carry their recorded start:\n%s", svg)
 	}
 }
+
+// A pool whose clusters keep failing to start shows EMR's reason and a way to resume, which works.
+func TestHeldPoolShowsWhyAndResumes(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	f.e.Clusters.FailStarts("held", "VALIDATION_ERROR", "VALIDATION_ERROR", "VALIDATION_ERROR")
+	if _, err := f.e.CreatePool(ctx, sparkflow.Pool{Name: "held", Tier: "tiny", Clusters: 3, StepConcurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if v, err := f.e.GetPool(ctx, "held"); err == nil && v.LaunchesHeld {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pool not held")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, page := f.get(t, "/clusters")
+	for _, want := range []string{`data-held="held"`, "Launches held", "VALIDATION_ERROR", "simulated start failure", `action="/clusters/held/heal"`} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("clusters page lacks %q", want)
+		}
+	}
+	if status, loc, _ := f.post(t, "/clusters/held/heal", url.Values{}); status != http.StatusSeeOther || !strings.Contains(loc, "launches+resumed") {
+		t.Fatalf("resume: %d %s", status, loc)
+	}
+	for {
+		if v, err := f.e.GetPool(ctx, "held"); err == nil && v.Status == sparkflow.PoolReady {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pool not ready after resuming")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, page = f.get(t, "/clusters"); strings.Contains(page, "Launches held") {
+		t.Fatal("the clusters page still says launches are held")
+	}
+}

@@ -32,6 +32,11 @@ func (e *Engine) GetPool(ctx context.Context, name string) (sparkflow.PoolView, 
 	return e.Service.GetPool(ctx, name)
 }
 
+// HealPool resumes a pool's launches held after failed starts and launches what it lacks.
+func (e *Engine) HealPool(ctx context.Context, name string) error {
+	return e.Service.ResumeLaunches(ctx, name)
+}
+
 // DeletePool terminates a pool's clusters and removes it when they are gone.
 func (e *Engine) DeletePool(ctx context.Context, name string, force bool) error {
 	return e.Service.DeletePool(ctx, name, force)

@@ -26,9 +26,31 @@ func (c *Clusters) Launch(ctx context.Context, spec sparkflow.LaunchSpec) (strin
 		return "", err
 	}
 	c.emitCluster(cl)
-	c.scheduleReady(cl.ID)
+	if codes := c.startFailures[spec.Pool.Name]; len(codes) > 0 {
+		c.startFailures[spec.Pool.Name] = codes[1:]
+		c.scheduleStartFailure(cl.ID, codes[0])
+	} else {
+		c.scheduleReady(cl.ID)
+	}
 	c.cfg.Log.Info("local cluster starting", "cluster_id", cl.ID, "name", cl.Name)
 	return cl.ID, nil
+}
+
+// FailStarts makes the next launches of a pool fail to start, one per reason code (EMR's
+// VALIDATION_ERROR, BOOTSTRAP_FAILURE, INSTANCE_FLEET_TIMEOUT, ...), for tests and demos.
+func (c *Clusters) FailStarts(pool string, codes ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.startFailures == nil {
+		c.startFailures = map[string][]string{}
+	}
+	c.startFailures[pool] = append(c.startFailures[pool], codes...)
+}
+
+func (c *Clusters) scheduleStartFailure(id, code string) {
+	c.timers = append(c.timers, time.AfterFunc(c.cfg.ProvisionDelay, func() {
+		c.end(id, sparkflow.StateReason{Code: code, Message: "simulated start failure of local cluster (" + code + ")"})
+	}))
 }
 
 func (c *Clusters) scheduleReady(id string) {
@@ -88,6 +110,12 @@ func (c *Clusters) Fail(id, code string) error {
 		code = "INSTANCE_FAILURE"
 	}
 	return c.end(id, sparkflow.StateReason{Code: code, Message: "simulated failure of local cluster"})
+}
+
+// EndIdle ends a cluster as EMR's auto-termination policy ends an idle one: TERMINATED,
+// ALL_STEPS_COMPLETED (for tests and demos).
+func (c *Clusters) EndIdle(id string) error {
+	return c.end(id, sparkflow.StateReason{Code: "ALL_STEPS_COMPLETED", Message: "Cluster terminated after being idle (auto-termination policy)"})
 }
 
 func (c *Clusters) end(id string, reason sparkflow.StateReason) error {

@@ -51,6 +51,8 @@ type Clusters struct {
 	draining bool
 	builder  emrevent.Builder
 	wg       sync.WaitGroup
+	// startFailures: pool name → EMR reason codes of its next launches that fail to start.
+	startFailures map[string][]string
 }
 
 var _ sparkflow.Clusters = (*Clusters)(nil)

@@ -67,6 +67,13 @@ func (w *World) DelayStepEvents(name string, state sparkflow.StepState, n int, d
 
 func (w *World) LoseCluster(id string) error { return w.E.Clusters.Fail(id, "INSTANCE_FAILURE") }
 
+func (w *World) FailStarts(pool string, codes ...string) error {
+	w.E.Clusters.FailStarts(pool, codes...)
+	return nil
+}
+
+func (w *World) EndIdle(id string) error { return w.E.Clusters.EndIdle(id) }
+
 func (w *World) LoseResumes(n int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -71,6 +71,10 @@ def serve(twin):
                     return self._reply(200, iam.report(twin.recorder.snapshot(), twin.account, twin.region, justified))
                 except Exception as e:
                     return self._reply(500, {"error": repr(e)})
+            if self.path == "/events/delivered":
+                from . import patches
+
+                return self._reply(200, list(patches.DELIVERED))
             if self.path == "/health":
                 return self._reply(200, {"ok": True})
             self._reply(404, {"error": "no route " + self.path})
@@ -111,7 +115,8 @@ def serve(twin):
                 return self._reply(200, {"fired": fire_schedules(twin.account, twin.region, body.get("nameContains", ""), rt)})
             if self.path == "/fail-next":
                 with twin.recorder.lock:
-                    twin.recorder.fail_next[body["action"]] = twin.recorder.fail_next.get(body["action"], 0) + int(body.get("count", 1))
+                    key = (body.get("function", ""), body["action"])
+                    twin.recorder.fail_next[key] = twin.recorder.fail_next.get(key, 0) + int(body.get("count", 1))
                 return self._reply(200, {"ok": True})
             if self.path == "/queue/redeliver-next":
                 twin.poller.redeliver += int(body.get("count", 1))

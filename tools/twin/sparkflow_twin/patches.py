@@ -91,10 +91,14 @@ def eventbridge_envelope(event):
 
 
 # 4. EventBridge. Upstream, a rule delivers only to SQS, log groups and buses, and raises
-# NotImplementedError for a Lambda target; and a scheduled rule, having no event pattern, matches
-# every event put on the bus (its target runs on every EMR event). A Lambda target is invoked
-# asynchronously, as EventBridge does, with the event in EventBridge's exact envelope; a scheduled rule
+# NotImplementedError for a Lambda target; an SQS target gets moto's own event (an extra field); and a
+# scheduled rule, having no event pattern, matches every event put on the bus (its target runs on every
+# EMR event). A Lambda target is invoked asynchronously, as EventBridge does, and an SQS target gets a
+# message, each with the event in EventBridge's exact envelope; a scheduled rule
 # runs only when its schedule fires (control.fire_schedules); other targets go to moto as before.
+DELIVERED = []  # (rule, queue, event) of every event an SQS target got, for the control API
+
+
 def patch_events(runtime, lambda_backend_for):
     original = events_models.Rule.send_to_targets
 
@@ -106,6 +110,12 @@ def patch_events(runtime, lambda_backend_for):
         rest = []
         for target in self.targets:
             arn = parse_arn(target["Arn"])
+            if arn.service == "sqs" and not target.get("Input") and not target.get("InputTransformer"):
+                # The message body is the event in EventBridge's envelope, as for a Lambda target.
+                event = eventbridge_envelope(original_event)
+                sqs_models.sqs_backends[arn.account][arn.region].send_message(queue_name=arn.resource_id, message_body=json.dumps(event))
+                DELIVERED.append({"rule": self.name, "queue": arn.resource_id, "event": event})
+                continue
             if arn.service != "lambda":
                 rest.append(target)
                 continue

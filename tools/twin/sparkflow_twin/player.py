@@ -103,14 +103,19 @@ class Player:
     def launched(self, cl):
         with self.lock:
             self.clusters[cl.id] = cl
-            pool = cl._tags.get("sparkflow:pool", "") if hasattr(cl, "_tags") else ""
+        # RunJobFlow returns before the cluster's first event, as on EMR (and moto tags the cluster
+        # after constructing it: its pool is known only then).
+        threading.Timer(0.05, self._begin, args=(cl,)).start()
+
+    def _begin(self, cl):
+        with self.lock:
+            pool = (getattr(cl, "_tags", None) or {}).get("sparkflow:pool", "")
             failure = None
             for key in (pool, "*"):
                 if self.start_failures.get(key):
                     failure = self.start_failures[key].pop(0)
                     break
-        # RunJobFlow returns before the cluster's first event, as on EMR.
-        threading.Timer(0.05, self._cluster_event, args=(cl,)).start()
+        self._cluster_event(cl)
         if failure:
             threading.Timer(self.provision_seconds, self.terminate, args=(cl, failure, "simulated start failure (" + failure + ")")).start()
         else:

@@ -16,7 +16,7 @@ class Recorder:
         self.keys = {}  # access key id -> function name
         self.calls = []  # dicts: function, service, action, params, at
         self.throttle = {}  # service -> probability of a ThrottlingException for function calls
-        self.fail_next = {}  # action -> how many of the next function calls of it fail (throttled)
+        self.fail_next = {}  # (function name part or "", action) -> how many of the next calls fail (throttled)
         self.rng = random.Random(1)
 
     def key_for(self, function_name):
@@ -41,12 +41,12 @@ class Recorder:
         with self.lock:
             return [c for c in self.calls if c["at"] >= since]
 
-    def take_failure(self, action):
+    def take_failure(self, function, action):
         with self.lock:
-            n = self.fail_next.get(action, 0)
-            if n > 0:
-                self.fail_next[action] = n - 1
-                return True
+            for (part, act), n in self.fail_next.items():
+                if act == action and n > 0 and part in (function or ""):
+                    self.fail_next[(part, act)] = n - 1
+                    return True
             return False
 
     def should_throttle(self, service):
@@ -91,7 +91,7 @@ def middleware(app, recorder):
             params = json.loads(body) if body[:1] == b"{" else {}
         except ValueError:
             params = {}
-        if recorder.take_failure(action) or (service == "elasticmapreduce" and recorder.should_throttle(service)):
+        if recorder.take_failure(function, action) or (service == "elasticmapreduce" and recorder.should_throttle(service)):
             recorder.record(function, service, action + ":Throttled", params)
             payload = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded (twin)"}).encode()
             start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))])

@@ -1,0 +1,118 @@
+package scenariotest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/contract/backendtest"
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// failedStartsHeld: a pool whose clusters keep failing to start (an untagged subnet: EMR's
+// VALIDATION_ERROR) stops launching after core.MaxStartFailures in a row, DEGRADED with EMR's reason,
+// and launches nothing more, even when the reconciler passes, until the user heals it; then it
+// launches what it lacks. A single failed start waits out its backoff instead of relaunching at once.
+func failedStartsHeld(t *T, w World) {
+	ctx := context.Background()
+	b := w.Backend()
+	p := name("fs")
+	codes := make([]string, core.MaxStartFailures)
+	for i := range codes {
+		codes[i] = "VALIDATION_ERROR"
+	}
+	must(t, w.FailStarts(p, codes...))
+	if _, err := b.CreatePool(ctx, sparkflow.Pool{Name: p, Tier: "tiny", Clusters: core.MaxStartFailures, StepConcurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	v := waitPool(t, w, p, "launches held", func(v sparkflow.PoolView) bool { return v.LaunchesHeld })
+	if v.Status != sparkflow.PoolDegraded || v.StartFailures != core.MaxStartFailures || v.LastStartFailure == nil || v.LastStartFailure.Reason.Code != "VALIDATION_ERROR" {
+		t.Fatalf("held pool: status %s, %d failed starts, last %+v", v.Status, v.StartFailures, v.LastStartFailure)
+	}
+	must(t, w.Reconcile(ctx))
+	time.Sleep(time.Second)
+	if v, _ = b.GetPool(ctx, p); len(v.ClusterRecords) != core.MaxStartFailures {
+		t.Fatalf("a held pool launched again: %d clusters", len(v.ClusterRecords))
+	}
+	// The user fixed the cause and heals the pool.
+	must(t, b.HealPool(ctx, p))
+	backendtest.Eventually(t, w.Wait(), "pool "+p+" ready after heal", func() bool {
+		v, err := b.GetPool(ctx, p)
+		return err == nil && v.Status == sparkflow.PoolReady && v.Ready == core.MaxStartFailures && !v.LaunchesHeld
+	})
+
+	// One failed start: the next launch waits for its backoff.
+	q := name("fs")
+	must(t, w.FailStarts(q, "BOOTSTRAP_FAILURE"))
+	if _, err := b.CreatePool(ctx, sparkflow.Pool{Name: q, Tier: "tiny", Clusters: 1, StepConcurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitPool(t, w, q, "backing off", func(v sparkflow.PoolView) bool { return v.NextLaunchAt != nil })
+	must(t, w.Reconcile(ctx))
+	if v, _ = b.GetPool(ctx, q); len(v.ClusterRecords) != 1 || v.LaunchesHeld || v.LastStartFailure.Reason.Code != "BOOTSTRAP_FAILURE" ||
+		v.NextLaunchAt.Sub(v.LastStartFailure.At) != core.StartBackoff(1) {
+		t.Fatalf("after one failed start: %d clusters, held %v, last %+v, next %v", len(v.ClusterRecords), v.LaunchesHeld, v.LastStartFailure, v.NextLaunchAt)
+	}
+	must(t, b.DeletePool(ctx, p, true))
+	must(t, b.DeletePool(ctx, q, true))
+}
+
+// idleOnDemand: a cluster EMR ended for idleness is not replaced while no run needs it (the pool is
+// IDLE, nothing is launched, not even by the reconciler); a run submitted to the idle pool launches
+// one cluster and succeeds on it.
+func idleOnDemand(t *T, w World) {
+	ctx := context.Background()
+	b := w.Backend()
+	p := name("idle")
+	if _, err := b.CreatePool(ctx, sparkflow.Pool{Name: p, Tier: "tiny", Clusters: 1, StepConcurrency: 2, IdleTimeoutSeconds: 60}); err != nil {
+		t.Fatal(err)
+	}
+	var v sparkflow.PoolView
+	backendtest.Eventually(t, w.Wait(), "pool "+p+" ready", func() bool {
+		var err error
+		v, err = b.GetPool(ctx, p)
+		return err == nil && v.Status == sparkflow.PoolReady
+	})
+	first := v.ClusterRecords[0].ID
+	must(t, w.EndIdle(first))
+	backendtest.Eventually(t, w.Wait(), "pool "+p+" idle", func() bool {
+		var err error
+		v, err = b.GetPool(ctx, p)
+		return err == nil && v.Status == sparkflow.PoolIdle
+	})
+	must(t, w.Reconcile(ctx))
+	time.Sleep(time.Second)
+	if v, _ = b.GetPool(ctx, p); len(v.ClusterRecords) != 1 || v.Status != sparkflow.PoolIdle || v.IdleEnded != 1 {
+		t.Fatalf("an idle pool with no work: %d clusters, status %s, idle-ended %d", len(v.ClusterRecords), v.Status, v.IdleEnded)
+	}
+	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true"), MaxAttempts: 1})
+	r := ended(t, w, submit(t, w, tr.Name).ID, 2*w.Wait())
+	if r.Status != sparkflow.RunSucceeded || r.ClusterID == first {
+		t.Fatalf("run on an idle pool: %s on %s: %s", r.Status, r.ClusterID, r.Reason)
+	}
+	if v, _ = b.GetPool(ctx, p); len(v.ClusterRecords) != 2 {
+		t.Fatalf("the run launched %d clusters, want 1", len(v.ClusterRecords)-1)
+	}
+	must(t, b.DeletePool(ctx, p, true))
+}
+
+// waitPool waits until pool p is as ok says, and says how it stands when it never is.
+func waitPool(t *T, w World, p, what string, ok func(sparkflow.PoolView) bool) sparkflow.PoolView {
+	t.Helper()
+	deadline := time.Now().Add(w.Wait())
+	for {
+		v, err := w.Backend().GetPool(context.Background(), p)
+		if err == nil && ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			var cs []string
+			for _, c := range v.ClusterRecords {
+				cs = append(cs, fmt.Sprintf("%s %s %s ready=%v", c.ID, c.State, c.Reason.Code, c.ReadyAt != nil))
+			}
+			t.Fatalf("pool %s not %s after %s: %v; status %s, failed starts %d, clusters %v", p, what, w.Wait(), err, v.Status, v.StartFailures, cs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
