@@ -1,4 +1,4 @@
-// Package awsdeps wires the AWS home for a Lambda entrypoint: it reads the function's configuration
+// Package lambdas wires the AWS home for a Lambda entrypoint: it reads the function's configuration
 // from its environment once, builds every adapter from one aws.Config, and returns the handlers.
 package lambdas
 

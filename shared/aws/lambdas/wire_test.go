@@ -12,7 +12,7 @@ func TestConfigurationErrorsNameTheVariable(t *testing.T) {
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	for _, k := range []string{names.EnvTable, names.EnvStateMachine, names.EnvServiceRole, names.EnvInstanceProfile, names.EnvBudget} {
+	for _, k := range []string{names.EnvTable, names.EnvStateMachine, names.EnvServiceRole, names.EnvInstanceProfile, names.EnvBudget, names.EnvStack} {
 		t.Setenv(k, "")
 	}
 	if _, err := New(context.Background()); err == nil || !strings.Contains(err.Error(), names.EnvTable) {
@@ -22,6 +22,10 @@ func TestConfigurationErrorsNameTheVariable(t *testing.T) {
 	t.Setenv(names.EnvStateMachine, "arn:aws:states:us-east-1:123456789012:stateMachine:run")
 	t.Setenv(names.EnvServiceRole, "svc")
 	t.Setenv(names.EnvInstanceProfile, "steps")
+	if _, err := New(context.Background()); err == nil || !strings.Contains(err.Error(), names.EnvStack) {
+		t.Fatalf("missing stack: %v", err)
+	}
+	t.Setenv(names.EnvStack, "prod")
 	t.Setenv(names.EnvBudget, "lots")
 	if _, err := New(context.Background()); err == nil || !strings.Contains(err.Error(), names.EnvBudget) {
 		t.Fatalf("bad budget: %v", err)
