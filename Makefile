@@ -81,9 +81,11 @@ CDK := tools/cdk/node_modules/.bin/cdk
 cdk-tools:
 	@[ -x $(CDK) ] || (cd tools/cdk && npm ci --no-audit --no-fund --silent)
 
+# CDK_CONTEXT: the deployment's settings, e.g. make synth CDK_CONTEXT="-c logUri=s3://my-logs/emr/ -c codeBuckets=my-jars"
+CDK_CONTEXT ?=
 synth: lambdas cdk-tools
 	rm -rf cdk.out
-	CDK_DISABLE_VERSION_CHECK=true $(CDK) synth --quiet --no-notices --no-version-reporting
+	CDK_DISABLE_VERSION_CHECK=true $(CDK) synth --quiet --no-notices --no-version-reporting $(CDK_CONTEXT)
 
 ## synth-check: the synthesized template passes cfn-lint and its state machines pass asl-validator
 synth-check: synth

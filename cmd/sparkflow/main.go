@@ -45,6 +45,10 @@ func exitCode(err error) int {
 	if errors.As(err, &rf) {
 		return exitRunFailed
 	}
+	var pe *problemsError
+	if errors.As(err, &pe) {
+		return exitProblems
+	}
 	var ie *interruptedError
 	if errors.As(err, &ie) {
 		return exitInterrupted
@@ -119,13 +123,16 @@ Start a local engine with 'sparkflow local', or see it all at work with 'sparkfl
 		case "local":
 			return nil
 		case "aws":
+			if c.Annotations[ownTarget] != "" {
+				return nil
+			}
 			b, err := awsBackend(c.Context(), g.stack)
 			g.b = b
 			return err
 		}
 		return usagef("--target %q: use local or aws", g.target)
 	}
-	root.AddCommand(newLocalCmd(), newDemoCmd(), newUICmd(g), newPoolCmd(g), newTransformCmd(g), newRunCmd(g), newTierCmd(g))
+	root.AddCommand(newLocalCmd(), newDemoCmd(), newUICmd(g), newPoolCmd(g), newTransformCmd(g), newRunCmd(g), newTierCmd(g), newDoctorCmd(g))
 	for _, c := range root.Commands() {
 		groupCommand(c)
 	}

@@ -16,7 +16,7 @@ import (
 
 func newRunCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "run", Short: "Submit, list, follow and cancel runs"}
-	cmd.AddCommand(newRunSubmitCmd(g), newRunListCmd(g), &cobra.Command{
+	cmd.AddCommand(newRunSubmitCmd(g), newRunListCmd(g), newRunRejectedCmd(g), &cobra.Command{
 		Use: "show ID", Short: "Show a run with its timeline", Args: exactArgs(1, "ID"),
 		RunE: func(c *cobra.Command, args []string) error {
 			id, err := sparkflow.ResolveRunID(c.Context(), g.backend(), args[0])
@@ -146,6 +146,31 @@ func newRunListCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&status, "status", "", "only runs in this status")
 	cmd.Flags().BoolVar(&f.Active, "active", false, "only runs that have not ended")
 	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs (0: all)")
+	return cmd
+}
+
+func newRunRejectedCmd(g *globals) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use: "rejected", Short: "List the run requests that could not be accepted, newest first, with their reasons (AWS: the intake's; the local API refuses them at once)",
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 1000 {
+				return usagef("--limit %d: give 1 to 1000", limit)
+			}
+			rs, err := g.backend().ListRejected(c.Context(), limit)
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), rs, func(tw *tabwriter.Writer) {
+				row(tw, "MESSAGE", "WHEN", "REASON", "BODY")
+				for _, r := range rs {
+					row(tw, r.ID, display.Ago(time.Now(), r.At), display.Truncate(r.Reason, 70), display.Truncate(strings.ReplaceAll(r.Body, "\n", " "), 60))
+				}
+			})
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many (1 to 1000)")
 	return cmd
 }
 

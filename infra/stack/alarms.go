@@ -42,7 +42,7 @@ func NewAlarms(scope constructs.Construct, id string, q *Queues, w *Workflows, t
 	dlq := func(name, what string, queue awssqs.Queue) {
 		add(name, what, queue.MetricApproximateNumberOfMessagesVisible(nil))
 	}
-	dlq("RunsDLQNotEmpty", "run requests could not be accepted; see `sparkflow runs rejected` and the runs DLQ", q.RunsDLQ)
+	dlq("RunsDLQNotEmpty", "run requests could not be accepted; see `sparkflow run rejected` and the runs DLQ", q.RunsDLQ)
 	dlq("EventsDLQNotEmpty", "EMR or execution events could not be handled; the reconciler repairs what they would have changed, and the events DLQ keeps them", q.EventsDLQ)
 	executions := func(prefix, what string, sm awsstepfunctions.StateMachine) {
 		add(prefix+"ExecutionsFailed", what+" executions failed", sm.MetricFailed(nil))

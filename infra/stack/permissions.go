@@ -103,5 +103,11 @@ func grant(fn awslambda.Function, a Access, g Grants) {
 			"Null":         map[string]any{"aws:RequestTag/" + names.PoolTag: "false"}})
 		add("PassOnlyTheEmrRoles", []string{"iam:PassRole"}, g.PassRoles,
 			map[string]any{"StringEquals": map[string]any{"iam:PassedToService": []string{"elasticmapreduce.amazonaws.com", "ec2.amazonaws.com"}}})
+		// EMR creates its service-linked role at an account's first cluster launch, with the
+		// launching caller's permission; without it that launch ends at once (VALIDATION_ERROR).
+		// Only that role, and only for EMR.
+		add("LetEmrCreateItsCleanupRole", []string{"iam:CreateServiceLinkedRole", "iam:PutRolePolicy"},
+			[]*string{awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"+names.EMRServiceName+"*/"+names.CleanupRoleName+"*"), nil)},
+			map[string]any{"StringLike": map[string]any{"iam:AWSServiceName": names.EMRServiceName + "*"}})
 	}
 }

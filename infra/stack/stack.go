@@ -188,6 +188,16 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	out(names.OutputPoolStateMachineARN, s.Workflows.Pool.StateMachineArn(), "create, delete and heal pools")
 	out(names.OutputStepInstanceProfileName, profile.Ref(), "instance profile for step code (denied SparkFlow's table and queues)")
 	out(names.OutputEMRServiceRoleName, serviceRole, "EMR service role of the pools' clusters")
+	out(names.OutputClusterInstanceProfileName, jsii.String(instanceProfile), "instance profile the pools' clusters are launched with")
+	for _, o := range []struct{ name, value, desc string }{
+		{names.OutputLogURI, p.LogURI, "where the clusters write their logs"},
+		{names.OutputCodeBuckets, strings.Join(p.CodeBuckets, ","), "buckets step code may read"},
+		{names.OutputDataBuckets, strings.Join(p.DataBuckets, ","), "buckets step code may read and write"},
+	} {
+		if o.value != "" { // an output needs a value: those not set are left out
+			out(o.name, jsii.String(o.value), o.desc)
+		}
+	}
 	return s
 }
 

@@ -61,9 +61,15 @@ func TestResources(t *testing.T) {
 	tmpl.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), map[string]any{"RetentionInDays": 30})
 	tmpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
 		"BatchSize": 10, "FunctionResponseTypes": []any{"ReportBatchItemFailures"}})
-	for _, o := range []string{"RunsQueueUrl", "TableName", "RunStateMachineArn", "PoolStateMachineArn", "StepInstanceProfileName"} {
+	for _, o := range []string{"RunsQueueUrl", "TableName", "RunStateMachineArn", "PoolStateMachineArn", "StepInstanceProfileName", "EmrServiceRoleName", "ClusterInstanceProfileName", "EmrLogUri"} {
 		if _, ok := doc["Outputs"].(map[string]any)[o]; !ok {
 			t.Errorf("output %s missing", o)
+		}
+	}
+	// An output needs a value: the buckets not given are left out (sparkflow doctor reads them).
+	for _, o := range []string{"CodeBuckets", "DataBuckets"} {
+		if _, ok := doc["Outputs"].(map[string]any)[o]; ok {
+			t.Errorf("output %s present although no buckets were given", o)
 		}
 	}
 }
@@ -289,6 +295,14 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 				if a == "*" || strings.HasSuffix(fmt.Sprint(a), ":*") {
 					t.Errorf("%s allows the wildcard action %v", id, a)
 				}
+				if a == "iam:CreateServiceLinkedRole" || a == "iam:PutRolePolicy" {
+					// Only EMR's cleanup role, only for EMR: what EMR needs of a launching caller at an
+					// account's first launch.
+					if res := fmt.Sprint(s["Resource"]); !strings.Contains(res, "role/aws-service-role/elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup*") ||
+						!strings.Contains(fmt.Sprint(s["Condition"]), "iam:AWSServiceName:elasticmapreduce.amazonaws.com*") {
+						t.Errorf("%s: %v not scoped to EMR's service-linked role: %v", id, a, s)
+					}
+				}
 				if a == "iam:PassRole" {
 					passRole++
 					if fmt.Sprint(s["Resource"]) == "*" || s["Condition"] == nil {
@@ -323,6 +337,9 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 		doc := fmt.Sprint(p["Properties"].(map[string]any)["PolicyDocument"])
 		if strings.Contains(doc, "elasticmapreduce:RunJobFlow") {
 			launchers++
+			if !strings.Contains(doc, "iam:CreateServiceLinkedRole") {
+				t.Errorf("%s may launch clusters but not let EMR create its service-linked role: the first launch on a fresh account would fail", id)
+			}
 		}
 		for _, never := range []string{"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable", "elasticmapreduce:AddTags", "sqs:GetQueueUrl"} {
 			if strings.Contains(doc, never) {

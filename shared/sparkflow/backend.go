@@ -29,6 +29,9 @@ type Backend interface {
 	CancelRun(ctx context.Context, id string) (Run, error)
 	// RunLogs returns a run's step output (local homes; others say where the logs are).
 	RunLogs(ctx context.Context, id string, q LogQuery) (string, error)
+	// ListRejected lists the run requests that could not be accepted, newest first, each with its
+	// reason (a home that refuses requests at once, as the local API does, keeps none).
+	ListRejected(ctx context.Context, limit int) ([]Rejected, error)
 }
 
 // LogQuery says which of a run's logs to read: the stream (stdout or stderr, default stdout), the last

@@ -59,6 +59,13 @@ patches.patch_emr(PLAYER)
 patches.patch_execution_events(lambda account, region, entries: EXEC_EVENTS.extend(entries))
 patches.patch_dynamodb()
 patches.patch_iam_roles()
+from sparkflow_twin import iam as twin_iam  # noqa: E402
+
+patches.patch_iam_simulation(twin_iam.simulate)
+patches.patch_cloudwatch_alarms()
+LAUNCHER = {"function": "pool-fn", "allowed": True}
+LAUNCH_RECORDS = []
+patches.patch_emr_cleanup_role(lambda: LAUNCHER["function"], lambda *call: LAUNCH_RECORDS.append(call), lambda fn: LAUNCHER["allowed"])
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 
@@ -221,6 +228,70 @@ class Patches(unittest.TestCase):
         boto3.client("cloudformation").create_stack(StackName="roles", TemplateBody=json.dumps(tmpl))
         attached = iam.list_attached_role_policies(RoleName="withmanaged")["AttachedPolicies"]
         self.assertEqual([a["PolicyArn"] for a in attached], [arn], "upstream ignores ManagedPolicyArns")
+
+    def test_iam_simulation_evaluates_the_roles_policies(self):
+        iam = boto3.client("iam")
+        arn = iam.create_role(RoleName="sim", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        iam.put_role_policy(RoleName="sim", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::code/*"},
+            {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::code/locked/*"},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*", "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}}]}))
+
+        def decision(action, resource, context=()):
+            # Upstream, SimulatePrincipalPolicy is not implemented.
+            out = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=[action], ResourceArns=[resource],
+                                                ContextEntries=[{"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in context])
+            return out["EvaluationResults"][0]["EvalDecision"]
+
+        self.assertEqual(decision("s3:GetObject", "arn:aws:s3:::code/job.jar"), "allowed")
+        self.assertEqual(decision("s3:GetObject", "arn:aws:s3:::other/job.jar"), "implicitDeny")
+        self.assertEqual(decision("s3:PutObject", "arn:aws:s3:::code/locked/x"), "explicitDeny")
+        self.assertEqual(decision("iam:PassRole", "arn:aws:iam::123456789012:role/x", [("iam:PassedToService", "ec2.amazonaws.com")]), "allowed")
+        self.assertEqual(decision("iam:PassRole", "arn:aws:iam::123456789012:role/x", [("iam:PassedToService", "lambda.amazonaws.com")]), "implicitDeny")
+
+    def test_first_launch_creates_emrs_cleanup_role_with_the_callers_permission(self):
+        emr, iam = boto3.client("emr"), boto3.client("iam")
+
+        def launch():
+            return emr.run_job_flow(Name="c", ReleaseLabel="emr-7.5.0", Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+                                    JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole")["JobFlowId"]
+
+        try:
+            iam.delete_role(RoleName=patches.CLEANUP_ROLE)
+        except Exception:
+            pass
+        LAUNCH_RECORDS.clear()
+        # A caller that may not create the role: its cluster will fail to start, and no role exists.
+        LAUNCHER["allowed"] = False
+        import moto.emr.models as emr_models
+
+        denied = launch()
+        cluster = emr_models.emr_backends["123456789012"]["us-east-1"].clusters[denied]
+        self.assertEqual(cluster._twin_start_failure[0], "VALIDATION_ERROR")
+        self.assertRaises(Exception, iam.get_role, RoleName=patches.CLEANUP_ROLE)
+        self.assertEqual([r[:3] for r in LAUNCH_RECORDS], [("pool-fn", "iam", "CreateServiceLinkedRole")])
+        # A caller that may: the role exists after the launch, and the next launch asks nothing.
+        LAUNCHER["allowed"] = True
+        ok = launch()
+        self.assertFalse(hasattr(emr_models.emr_backends["123456789012"]["us-east-1"].clusters[ok], "_twin_start_failure"))
+        self.assertEqual(iam.get_role(RoleName=patches.CLEANUP_ROLE)["Role"]["Path"], "/aws-service-role/elasticmapreduce.amazonaws.com/")
+        launch()
+        self.assertEqual(len(LAUNCH_RECORDS), 2, "upstream asks nothing of IAM; the twin asks once per missing role")
+
+    def test_cloudformation_creates_the_stacks_alarms(self):
+        cf, cw = boto3.client("cloudformation"), boto3.client("cloudwatch")
+        tmpl = {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}, "DlqNotEmpty": {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+            "AlarmDescription": "SparkFlow: a DLQ has messages", "Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["Q", "QueueName"]}}], "Statistic": "Maximum", "Period": 300,
+            "EvaluationPeriods": 1, "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching"}}}}
+        cf.create_stack(StackName="alarms", TemplateBody=json.dumps(tmpl))
+        res = {r["LogicalResourceId"]: r for r in cf.describe_stack_resources(StackName="alarms")["StackResources"]}
+        self.assertIn("DlqNotEmpty", res, "upstream leaves the alarm out of the stack")
+        name = res["DlqNotEmpty"]["PhysicalResourceId"]
+        alarms = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        self.assertEqual([(a["AlarmDescription"], a["Threshold"], a["Dimensions"][0]["Name"]) for a in alarms], [("SparkFlow: a DLQ has messages", 1.0, "QueueName")])
+        cf.delete_stack(StackName="alarms")
+        self.assertEqual(cw.describe_alarms(AlarmNames=[name])["MetricAlarms"], [])
 
 
 class Envelope(unittest.TestCase):

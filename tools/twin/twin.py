@@ -67,6 +67,19 @@ def main():
     patches.patch_execution_events(put_events)
     patches.patch_dynamodb()
     patches.patch_iam_roles()
+    patches.patch_cloudwatch_alarms()
+    from sparkflow_twin import iam
+
+    patches.patch_iam_simulation(iam.simulate)
+
+    def may_create_cleanup_role(function_name):
+        import moto.awslambda.models as lambda_models
+
+        fn = lambda_models.lambda_backends[twin.account][twin.region].get_function(function_name)
+        arn = f"arn:aws:iam::{twin.account}:role/aws-service-role/{patches.EMR_SERVICE}/{patches.CLEANUP_ROLE}"
+        return all(d == "allowed" for _, _, d in iam.simulate(twin.account, fn.role, ["iam:CreateServiceLinkedRole"], [arn], {"iam:AWSServiceName": patches.EMR_SERVICE}))
+
+    patches.patch_emr_cleanup_role(twin.recorder.current_function, twin.recorder.record, may_create_cleanup_role)
 
     app = recorder.middleware(DomainDispatcherApplication(create_backend_app), twin.recorder)
     server = make_server("127.0.0.1", port, app, threaded=True)

@@ -212,6 +212,11 @@ func (b *Backend) CancelRun(ctx context.Context, id string) (sparkflow.Run, erro
 	return b.svc.Cancel(ctx, id)
 }
 
+// ListRejected lists the requests the intake could not accept, with their reasons.
+func (b *Backend) ListRejected(ctx context.Context, limit int) ([]sparkflow.Rejected, error) {
+	return b.svc.Store.ListRejected(ctx, limit)
+}
+
 // RunLogs: on AWS the step logs are in the pool's S3 log location, not served here; the error says
 // where they are.
 func (b *Backend) RunLogs(ctx context.Context, id string, q sparkflow.LogQuery) (string, error) {

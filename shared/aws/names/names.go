@@ -78,7 +78,22 @@ const ServiceRolePolicyName = "service-role/AmazonEMRServicePolicy_v2"
 const (
 	OutputEMRServiceRoleName = "EmrServiceRoleName"
 	ParameterSubnets         = "EmrSubnets"
+	// OutputClusterInstanceProfileName is the instance profile clusters are launched with (the
+	// stack's own, or the one given with -c instanceProfile); the doctor checks what it may reach.
+	OutputClusterInstanceProfileName = "ClusterInstanceProfileName"
+	// OutputLogURI, OutputCodeBuckets and OutputDataBuckets are the deployment's log location and
+	// the buckets its step code may read (and write); each is present only when set.
+	OutputLogURI      = "EmrLogUri"
+	OutputCodeBuckets = "CodeBuckets"
+	OutputDataBuckets = "DataBuckets"
 )
+
+// EMRServiceName is the service EMR's roles are passed to and its service-linked role belongs to.
+const EMRServiceName = "elasticmapreduce.amazonaws.com"
+
+// CleanupRoleName is EMR's service-linked role, which EMR creates at an account's first cluster launch
+// with the launching caller's permission.
+const CleanupRoleName = "AWSServiceRoleForEMRCleanup"
 
 // The table's key attributes and indexes (the DynamoDB store reads and writes them; the stack declares
 // them).

@@ -19,28 +19,7 @@ import (
 // through CloudFormation, the user's own credentials and AWS_ENDPOINT_URL, every record read through
 // the stack's table, pool and transform changes through the pool workflow, runs onto the queue.
 func testCLIAndUI(t *testing.T) {
-	root, _ := repoRoot()
-	bin := filepath.Join(t.TempDir(), "sparkflow")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "sparkflow")).CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	env := append(os.Environ(), "AWS_ENDPOINT_URL="+tw.Endpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
-		"AWS_REGION=us-east-1", "SPARKFLOW_TARGET=aws", "SPARKFLOW_STACK="+tw.Stack)
-	sf := func(args ...string) (string, int) {
-		t.Helper()
-		c := exec.Command(bin, args...)
-		c.Env = env
-		var out bytes.Buffer
-		c.Stdout, c.Stderr = &out, &out
-		err := c.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), code
-	}
+	sf, bin, env := sparkflowCLI(t)
 	pool := fmt.Sprintf("cli-%d", time.Now().UnixNano()%100000)
 	if out, code := sf("tier", "list"); code != 0 || !strings.Contains(out, "tiny") {
 		t.Fatalf("tier list: %d %s", code, out)
@@ -94,4 +73,33 @@ func testCLIAndUI(t *testing.T) {
 	if !strings.Contains(page, `href="/transforms/`+pool+`-hello"`) {
 		t.Fatalf("the UI does not show the stack's transform:\n%s\n%s", page, uiLog.String())
 	}
+}
+
+// sparkflowCLI builds the CLI and returns a runner of it on the deployed stack, as a user runs it (the
+// user's own credentials, AWS_ENDPOINT_URL, --target aws --stack through the environment), with the
+// binary and that environment.
+func sparkflowCLI(t *testing.T) (func(args ...string) (string, int), string, []string) {
+	t.Helper()
+	root, _ := repoRoot()
+	bin := filepath.Join(t.TempDir(), "sparkflow")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "sparkflow")).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	env := append(os.Environ(), "AWS_ENDPOINT_URL="+tw.Endpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
+		"AWS_REGION=us-east-1", "SPARKFLOW_TARGET=aws", "SPARKFLOW_STACK="+tw.Stack)
+	return func(args ...string) (string, int) {
+		t.Helper()
+		c := exec.Command(bin, args...)
+		c.Env = env
+		var out bytes.Buffer
+		c.Stdout, c.Stderr = &out, &out
+		err := c.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), code
+	}, bin, env
 }

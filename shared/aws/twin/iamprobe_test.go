@@ -9,8 +9,9 @@ import (
 )
 
 // The IAM evaluation can fail: a RunJobFlow the stack really made passes for the function's role and
-// for EMR's service role; the same call into an untagged subnet, without the managed-policies tag, or
-// passing a role the service role may not pass, is denied, saying why.
+// for EMR's service role; the same call into an untagged subnet, into a tagged subnet of an untagged
+// VPC (where EMR would create its security groups), without the managed-policies tag, or passing a
+// role the service role may not pass, is denied, saying why.
 func testIAMCatchesLaunchGaps(t *testing.T) {
 	calls, err := tw.Calls(0)
 	if err != nil {
@@ -49,6 +50,10 @@ func testIAMCatchesLaunchGaps(t *testing.T) {
 	if err := tw.Post("/network", map[string]any{"tagged": false, "cidr": "10.9.0.0/16", "subnet": "10.9.1.0/24"}, &untagged); err != nil {
 		t.Fatal(err)
 	}
+	var untaggedVPC struct{ Subnet, VPC string }
+	if err := tw.Post("/network", map[string]any{"tagged": true, "vpcTagged": false, "cidr": "10.8.0.0/16", "subnet": "10.8.1.0/24"}, &untaggedVPC); err != nil {
+		t.Fatal(err)
+	}
 	for name, c := range map[string]struct {
 		call twin.Call
 		want string
@@ -56,6 +61,9 @@ func testIAMCatchesLaunchGaps(t *testing.T) {
 		"untagged subnet": {clone(func(p map[string]any) {
 			p["Instances"].(map[string]any)["Ec2SubnetIds"] = []any{untagged.Subnet}
 		}), "subnet " + untagged.Subnet + " must be tagged"},
+		"tagged subnet in an untagged VPC": {clone(func(p map[string]any) {
+			p["Instances"].(map[string]any)["Ec2SubnetIds"] = []any{untaggedVPC.Subnet}
+		}), "EMR creates its default security groups in " + untaggedVPC.VPC},
 		"cluster without the managed-policies tag": {clone(func(p map[string]any) {
 			var keep []any
 			for _, tag := range p["Tags"].([]any) {

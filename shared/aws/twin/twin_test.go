@@ -129,6 +129,10 @@ func TestTwin(t *testing.T) {
 	report("iam-catches-launch-gaps", ok, time.Since(start).Seconds(), "see the test log")
 
 	start = time.Now()
+	ok = t.Run("doctor", testDoctor)
+	report("doctor", ok, time.Since(start).Seconds(), "see the test log")
+
+	start = time.Now()
 	ok = t.Run("event-handling-fails-then-redelivered", testEventHandlingFailsThenRedelivered)
 	report("event-handling-fails-then-redelivered", ok, time.Since(start).Seconds(), "see the test log")
 

@@ -8,12 +8,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/sparkflow/sparkflow/shared/aws/dynamostore"
 	"github.com/sparkflow/sparkflow/shared/aws/names"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
@@ -145,11 +143,6 @@ func (w *World) SendRaw(ctx context.Context, body string) error {
 
 func (w *World) DeliverNextTwice() error {
 	return w.Twin.Post("/queue/redeliver-next", map[string]int{"count": 1}, nil)
-}
-
-func (w *World) Rejected(ctx context.Context) ([]sparkflow.Rejected, error) {
-	store := dynamostore.New(dynamodb.NewFromConfig(w.Twin.Config()), w.Twin.Outputs[names.OutputTableName])
-	return store.ListRejected(ctx, 0)
 }
 
 func (w *World) DeadLetters(ctx context.Context) (int, error) {

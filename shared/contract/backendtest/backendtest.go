@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"Cancel", testCancel},
 		{"Logs", testLogs},
 		{"DeleteWithActiveRuns", testDeleteWithActiveRuns},
+		{"RejectedRequests", testRejected},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -443,4 +444,21 @@ func testDeleteWithActiveRuns(t *testing.T, h Harness) {
 		_, err := b.GetPool(ctx, pool)
 		return sparkflow.IsCode(err, sparkflow.NotFound)
 	})
+}
+
+// testRejected: the rejected requests are listed newest first, at most the limit (a home whose API
+// refuses requests at once keeps none; the AWS home's scenario suite makes one and finds it listed).
+func testRejected(t *testing.T, h Harness) {
+	rs, err := h.Backend.ListRejected(context.Background(), 2)
+	if err != nil {
+		t.Fatalf("ListRejected: %v", err)
+	}
+	if len(rs) > 2 {
+		t.Fatalf("ListRejected(2) gave %d", len(rs))
+	}
+	for i := 1; i < len(rs); i++ {
+		if rs[i].At.After(rs[i-1].At) {
+			t.Fatalf("not newest first: %+v", rs)
+		}
+	}
 }

@@ -88,8 +88,8 @@ func malformed(t *T, w World) {
 	must(t, err)
 	marker := name("bad")
 	must(t, q.SendRaw(ctx, `{"transform": "`+marker+`", "parmas": {}}`))
-	backendtest.Eventually(t, w.Wait(), "a rejected record", func() bool {
-		rej, _ := q.Rejected(ctx)
+	backendtest.Eventually(t, w.Wait(), "a rejected record, listed through the Backend face", func() bool {
+		rej, _ := w.Backend().ListRejected(ctx, 100)
 		for _, r := range rej {
 			if strings.Contains(r.Body, marker) && strings.Contains(r.Reason, "parmas") {
 				return true

@@ -51,8 +51,6 @@ type Queue interface {
 	SendRaw(ctx context.Context, body string) error
 	// DeliverNextTwice makes the queue hand the next message to the intake twice (a redelivery).
 	DeliverNextTwice() error
-	// Rejected lists the rejected requests.
-	Rejected(ctx context.Context) ([]sparkflow.Rejected, error)
 	// DeadLetters counts the messages in the runs dead-letter queue.
 	DeadLetters(ctx context.Context) (int, error)
 }

@@ -166,6 +166,11 @@ func (c *Client) CancelRun(ctx context.Context, id string) (sparkflow.Run, error
 	return out, c.do(ctx, http.MethodPost, "/api/runs/"+url.PathEscape(id)+"/cancel", nil, &out)
 }
 
+func (c *Client) ListRejected(ctx context.Context, limit int) ([]sparkflow.Rejected, error) {
+	var out []sparkflow.Rejected
+	return out, c.do(ctx, http.MethodGet, "/api/rejected?limit="+strconv.Itoa(limit), nil, &out)
+}
+
 func (c *Client) RunLogs(ctx context.Context, id string, q sparkflow.LogQuery) (string, error) {
 	var out struct {
 		Text string `json:"text"`

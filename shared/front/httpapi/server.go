@@ -94,6 +94,13 @@ func NewServer(b sparkflow.Backend, opt Options) http.Handler {
 		}
 		return b.ListRuns(r.Context(), f)
 	}))
+	mux.HandleFunc("GET /api/rejected", s.handle(func(r *http.Request) (any, error) {
+		limit, err := listLimit(r)
+		if err != nil {
+			return nil, err
+		}
+		return b.ListRejected(r.Context(), limit)
+	}))
 	mux.HandleFunc("POST /api/runs", s.handleStatus(http.StatusAccepted, func(r *http.Request) (any, error) {
 		var req sparkflow.RunRequest
 		if err := decode(r, &req); err != nil {
@@ -168,6 +175,22 @@ func runFilter(r *http.Request) (sparkflow.RunFilter, error) {
 		f.Limit = n
 	}
 	return f, nil
+}
+
+// maxRejected bounds a listing of rejected requests.
+const maxRejected = 1000
+
+// listLimit reads ?limit= of a listing of rejected requests: 50 by default, at most maxRejected.
+func listLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" || v == "0" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxRejected {
+		return 0, sparkflow.FieldError("limit", "%q is not a count from 1 to %d", v, maxRejected)
+	}
+	return n, nil
 }
 
 func (s *server) handle(fn func(*http.Request) (any, error)) http.HandlerFunc {

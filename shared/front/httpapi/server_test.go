@@ -112,6 +112,7 @@ func TestValidationErrorsNameTheField(t *testing.T) {
 		{"run of a missing transform", call{"POST", "/api/runs", `{"transform":"nope"}`, nil}, 404, "transform", `transform "nope" does not exist`},
 		{"bad status filter", call{"GET", "/api/runs?status=DONE", "", nil}, 400, "status", "not a run status"},
 		{"missing run", call{"GET", "/api/runs/123", "", nil}, 404, "", "not found"},
+		{"absurd rejected limit", call{"GET", "/api/rejected?limit=5000", "", nil}, 400, "limit", "from 1 to 1000"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -99,6 +99,11 @@ func (e *Engine) CancelRun(ctx context.Context, id string) (sparkflow.Run, error
 	return e.Service.Cancel(ctx, id)
 }
 
+// ListRejected lists the requests the engine kept as rejected (its API refuses bad requests at once).
+func (e *Engine) ListRejected(ctx context.Context, limit int) ([]sparkflow.Rejected, error) {
+	return e.Store.ListRejected(ctx, limit)
+}
+
 // RunLogs returns the last q.Tail bytes (all when 0) of a run's stdout or stderr, of its latest
 // attempt or of q.Attempt.
 func (e *Engine) RunLogs(ctx context.Context, id string, q sparkflow.LogQuery) (string, error) {

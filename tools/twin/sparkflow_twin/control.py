@@ -136,6 +136,10 @@ def serve(twin):
                 subnet = ec2.create_subnet(vpc_id=vpc.id, cidr_block=body.get("subnet", "10.0.1.0/24"), availability_zone=twin.region + "a")
                 if body.get("tagged", True):
                     ec2.create_tags([subnet.id], {"for-use-with-amazon-emr-managed-policies": "true"})
+                # EMR creates its default security groups in the VPC, which AWS's v2 policy allows only
+                # in a tagged VPC (the README asks a user to tag the VPC too).
+                if body.get("vpcTagged", body.get("tagged", True)):
+                    ec2.create_tags([vpc.id], {"for-use-with-amazon-emr-managed-policies": "true"})
                 return self._reply(200, {"vpc": vpc.id, "subnet": subnet.id})
             if self.path == "/emr/default-roles":
                 # The roles EMR's console (or aws emr create-default-roles) makes on an account.

@@ -62,6 +62,10 @@ def requests_for(call, account, region):
         return [("dynamodb:" + act, res, {})]
     if svc == "sqs":
         return [("sqs:" + act, _queue_arn(account, region, p), {})]
+    if svc == "iam" and act == "CreateServiceLinkedRole":
+        # Made by EMR on the launching caller's behalf (patches.patch_emr_cleanup_role).
+        name = p.get("AWSServiceName", "")
+        return [("iam:CreateServiceLinkedRole", f"arn:aws:iam::{account}:role/aws-service-role/{name}/{p.get('RoleName', '')}", {"iam:AWSServiceName": name})]
     if svc == "states":
         res = p.get("stateMachineArn") or p.get("executionArn") or "*"
         return [("states:" + act, res, {})]
@@ -141,6 +145,18 @@ def service_role_requests(call, account, region):
         if MANAGED_TAG in tags:
             ctx["aws:ResourceTag/" + MANAGED_TAG] = tags[MANAGED_TAG]
         out.append(("ec2:RunInstances", f"arn:aws:ec2:{region}:{account}:subnet/{sid}", ctx, f"subnet {sid} must be tagged {MANAGED_TAG}=true"))
+        # Without security groups of its own in the subnet's VPC, EMR creates its default ones there,
+        # which the v2 policy allows only in a VPC tagged for it.
+        try:
+            vpc = ec2.get_subnet(sid).vpc_id
+        except Exception:
+            continue
+        groups = [g for g in ec2.describe_security_groups(filters={"vpc-id": [vpc]}) if g.name.startswith("ElasticMapReduce-")]
+        if not groups:
+            vtags = {t["key"]: t["value"] for t in ec2.describe_tags(filters={"resource-id": [vpc]})}
+            vctx = {"aws:ResourceTag/" + MANAGED_TAG: vtags[MANAGED_TAG]} if MANAGED_TAG in vtags else {}
+            out.append(("ec2:CreateSecurityGroup", f"arn:aws:ec2:{region}:{account}:vpc/{vpc}", vctx,
+                        f"EMR creates its default security groups in {vpc}, which must be tagged {MANAGED_TAG}=true"))
     tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
     ctx = {"aws:RequestTag/" + k: v for k, v in tags.items()}
     ctx["aws:TagKeys"] = sorted(tags)
@@ -153,6 +169,29 @@ def service_role_requests(call, account, region):
         for r in roles:
             out.append(("iam:PassRole", r, {"iam:PassedToService": "ec2.amazonaws.com"}, "the service role must be allowed to pass the instance profile's role to EC2"))
     return role_arn, out
+
+
+def evaluate(requests):
+    """Evaluates IAM requests ({principal, action, resource, context, policies}) with the offline
+    evaluator; one result ({decision, detail}) per request."""
+    if not requests:
+        return []
+    proc = subprocess.run(["node", os.path.join(IAM_DIR, "evaluate.mjs")], input=json.dumps({"requests": requests}).encode(),
+                          capture_output=True, cwd=IAM_DIR, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError("iam evaluator: " + proc.stderr.decode(errors="replace")[-2000:])
+    return json.loads(proc.stdout)
+
+
+def simulate(account, principal, actions, resources, context):
+    """What IAM's SimulatePrincipalPolicy answers for a role: each action on each resource evaluated
+    against the role's identity policies, context holding the condition keys. Returns (action,
+    resource, decision) with IAM's decision names (allowed, explicitDeny, implicitDeny)."""
+    pols = [{"name": p["name"], "policy": p["policy"]} for p in _policies(account, principal)]
+    pairs = [(a, r) for a in actions for r in resources]
+    reqs = [{"principal": principal, "action": a, "resource": r, "context": context, "policies": pols} for a, r in pairs]
+    names = {"Allowed": "allowed", "ExplicitlyDenied": "explicitDeny"}
+    return [(a, r, names.get(res["decision"], "implicitDeny")) for (a, r), res in zip(pairs, evaluate(reqs))]
 
 
 def _actions(statement):
@@ -194,13 +233,7 @@ def report(calls, account, region, justified):
     for key, req in zip(meta, requests):
         distinct.setdefault(key, req)
     keys = list(distinct)
-    results = []
-    if keys:
-        proc = subprocess.run(["node", os.path.join(IAM_DIR, "evaluate.mjs")], input=json.dumps({"requests": [distinct[k] for k in keys]}).encode(),
-                              capture_output=True, cwd=IAM_DIR, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError("iam evaluator: " + proc.stderr.decode(errors="replace")[-2000:])
-        results = json.loads(proc.stdout)
+    results = evaluate([distinct[k] for k in keys])
     denied = []
     used = {}
     for key, res in zip(keys, results):

@@ -281,3 +281,119 @@ def patch_iam_roles():
         return role
 
     iam_models.Role.create_from_cloudformation_json = classmethod(create)
+
+
+# 9. IAM policy simulation. Upstream, SimulatePrincipalPolicy is not implemented. The twin answers it
+# for a role as IAM does: every action on every resource evaluated against the role's identity
+# policies (as the twin holds them after the deploy), the context entries as condition keys, with the
+# same offline evaluator as the twin's IAM report (iam.simulate). sparkflow doctor asks it.
+def patch_iam_simulation(simulate):
+    import moto.iam.responses as iam_responses
+
+    def simulate_principal_policy(self):
+        principal = self._get_param("PolicySourceArn")
+        actions = self._get_param("ActionNames") or []
+        resources = self._get_param("ResourceArns") or ["*"]
+        context = {}
+        for e in self._get_param("ContextEntries") or []:
+            values = e.get("ContextKeyValues") or []
+            context[e["ContextKeyName"]] = values if e.get("ContextKeyType", "string").endswith("List") or len(values) > 1 else (values[0] if values else "")
+        results = [{"EvalActionName": a, "EvalResourceName": r, "EvalDecision": d}
+                   for a, r, d in simulate(self.current_account, principal, actions, resources, context)]
+        return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+    iam_responses.IamResponse.simulate_principal_policy = simulate_principal_policy
+
+
+# 10. EMR's service-linked role. Upstream, RunJobFlow needs nothing of IAM. EMR creates its cleanup
+# role (AWSServiceRoleForEMRCleanup) at an account's first cluster launch, with the launching caller's
+# permission (iam:CreateServiceLinkedRole): a caller without it gets a cluster that ends at once with
+# VALIDATION_ERROR. The twin creates the role at the first launch and records the request under the
+# launching function (current_function names it), so the IAM report evaluates it against that
+# function's role; allowed(function) says at once whether the launch may go on.
+CLEANUP_ROLE = "AWSServiceRoleForEMRCleanup"
+EMR_SERVICE = "elasticmapreduce.amazonaws.com"
+
+
+def patch_emr_cleanup_role(current_function, record, allowed):
+    import moto.iam.models as iam_models
+
+    original = emr_models.ElasticMapReduceBackend.run_job_flow
+
+    def run_job_flow(self, **kwargs):
+        cluster = original(self, **kwargs)
+        iam = iam_models.iam_backends[self.account_id]["aws"]
+        try:
+            iam.get_role(CLEANUP_ROLE)
+            return cluster
+        except Exception:
+            pass
+        fn = current_function()
+        record(fn, "iam", "CreateServiceLinkedRole", {"AWSServiceName": EMR_SERVICE, "RoleName": CLEANUP_ROLE})
+        if fn is not None and not allowed(fn):
+            cluster._twin_start_failure = ("VALIDATION_ERROR", "Service-linked role " + CLEANUP_ROLE + " does not exist and the caller may not create it (iam:CreateServiceLinkedRole)")
+            return cluster
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": EMR_SERVICE}, "Action": "sts:AssumeRole"}]})
+        iam.create_role(CLEANUP_ROLE, trust, f"/aws-service-role/{EMR_SERVICE}/", None, "EMR's cleanup role", [], None)
+        return cluster
+
+    emr_models.ElasticMapReduceBackend.run_job_flow = run_job_flow
+
+
+# 11. CloudWatch alarms in CloudFormation. Upstream, AWS::CloudWatch::Alarm is not supported: a stack's
+# alarms are left out ("No Moto CloudFormation support"), so nothing can read them. The twin creates
+# them in CloudWatch with the template's properties (metric alarms, INSUFFICIENT_DATA until a
+# scenario sets their state, as on AWS before the first evaluation), named as CloudFormation names
+# them, and deletes them with the stack.
+def patch_cloudwatch_alarms():
+    import moto.cloudformation.parsing as parsing
+    import moto.cloudwatch.models as cw
+    from moto.core.common_models import CloudFormationModel
+
+    class AlarmResource(CloudFormationModel):
+        def __init__(self, alarm):
+            self.alarm = alarm
+            self.physical_resource_id = alarm.name
+
+        @staticmethod
+        def cloudformation_name_type():
+            return "AlarmName"
+
+        @staticmethod
+        def cloudformation_type():
+            return "AWS::CloudWatch::Alarm"
+
+        @classmethod
+        def has_cfn_attr(cls, attr):
+            return attr == "Arn"
+
+        def get_cfn_attribute(self, attr):
+            if attr == "Arn":
+                return self.alarm.alarm_arn
+            raise KeyError(attr)
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            p = cloudformation_json["Properties"]
+            alarm = cw.cloudwatch_backends[account_id][region_name].put_metric_alarm(
+                name=p.get("AlarmName") or resource_name, namespace=p.get("Namespace"), metric_name=p.get("MetricName"),
+                comparison_operator=p["ComparisonOperator"], evaluation_periods=int(p["EvaluationPeriods"]), period=int(p.get("Period", 60)),
+                threshold=float(p.get("Threshold", 0)), statistic=p.get("Statistic"), description=p.get("AlarmDescription", ""),
+                dimensions=p.get("Dimensions", []), alarm_actions=p.get("AlarmActions", []), ok_actions=p.get("OKActions"),
+                treat_missing_data=p.get("TreatMissingData"), datapoints_to_alarm=p.get("DatapointsToAlarm"))
+            return cls(alarm)
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+            cw.cloudwatch_backends[account_id][region_name].delete_alarms([original_resource.physical_resource_id])
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+            cw.cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+        def is_created(self):
+            return True
+
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()

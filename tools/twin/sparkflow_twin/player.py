@@ -116,7 +116,10 @@ class Player:
                     failure = self.start_failures[key].pop(0)
                     break
         self._cluster_event(cl)
-        if failure:
+        launch_failure = getattr(cl, "_twin_start_failure", None)  # patches.patch_emr_cleanup_role
+        if launch_failure:
+            threading.Timer(self.provision_seconds, self.terminate, args=(cl,) + tuple(launch_failure)).start()
+        elif failure:
             threading.Timer(self.provision_seconds, self.terminate, args=(cl, failure, "simulated start failure (" + failure + ")")).start()
         else:
             threading.Timer(self.provision_seconds, self._ready, args=(cl,)).start()

@@ -18,6 +18,7 @@ class Recorder:
         self.throttle = {}  # service -> probability of a ThrottlingException for function calls
         self.fail_next = {}  # (function name part or "", action) -> how many of the next calls fail (throttled)
         self.rng = random.Random(1)
+        self.local = threading.local()  # the function whose request this thread serves
 
     def key_for(self, function_name):
         # One access key per function: the recorder tells the functions' calls apart by it.
@@ -32,6 +33,10 @@ class Recorder:
             return None
         with self.lock:
             return self.keys.get(m.group(1))
+
+    def current_function(self):
+        """The function whose request the calling thread is serving (None for other callers)."""
+        return getattr(self.local, "function", None)
 
     def record(self, function, service, action, params):
         with self.lock:
@@ -97,6 +102,10 @@ def middleware(app, recorder):
             start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))])
             return [payload]
         recorder.record(function, service, action, params)
-        return app(environ, start_response)
+        recorder.local.function = function
+        try:
+            return app(environ, start_response)
+        finally:
+            recorder.local.function = None
 
     return wrapped
