@@ -23,8 +23,9 @@ type Access struct {
 	// Resume: Step Functions task-token calls (SendTaskSuccess, SendTaskFailure).
 	Resume []string
 	// StartRuns: StartExecution of the run state machine; ConsumeRuns, ConsumeEvents: the runs or
-	// the events queue's event source.
-	StartRuns, ConsumeRuns, ConsumeEvents bool
+	// the events queue's event source; DescribeRuns: DescribeExecution of the run workflow's
+	// executions (the reconciler ends runs whose execution ended without a word).
+	StartRuns, ConsumeRuns, ConsumeEvents, DescribeRuns bool
 }
 
 var (
@@ -41,7 +42,8 @@ var (
 //	submit     Submit: the run and transform; ListSteps, AddJobFlowSteps, CancelSteps; resume
 //	finish     Finish, release, Dispatch; CancelSteps of a timed-out step; resume waiters granted
 //	emr-events step/cluster/execution events: records, Heal (launch), clusterLost, Dispatch, Finish
-//	reconcile  DescribeCluster, ListSteps; the same handlers; Heal; resumes resent
+//	reconcile  DescribeCluster, ListSteps; DescribeExecution; the same handlers; Heal; resumes resent;
+//	           CancelSteps of the step of a run it ends (its execution ended unseen)
 //	pool       create/delete/heal pools, put/delete transforms; a forced delete cancels runs
 var Permissions = map[string]Access{
 	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, StartRuns: true, ConsumeRuns: true},
@@ -49,7 +51,7 @@ var Permissions = map[string]Access{
 	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
 	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Resume: success},
 	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Launch: true, Resume: success, ConsumeEvents: true},
-	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps"}, Launch: true, Resume: success},
+	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: success, DescribeRuns: true},
 	names.FunctionPool:      {Table: tableWrite, EMR: []string{"elasticmapreduce:TerminateJobFlows", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}},
 }
 
@@ -57,8 +59,9 @@ var Permissions = map[string]Access{
 type Grants struct {
 	// Stack is the stack's name: EMR calls are allowed only on clusters whose stack tag names it.
 	Stack string
-	// Table, TableIndexes, RunStateMachine, RunsQueue, EventsQueue: ARNs.
-	Table, TableIndexes, RunStateMachine, RunsQueue, EventsQueue *string
+	// Table, TableIndexes, RunStateMachine, RunExecutions, RunsQueue, EventsQueue: ARNs (the run
+	// workflow's executions as a pattern).
+	Table, TableIndexes, RunStateMachine, RunExecutions, RunsQueue, EventsQueue *string
 	// PassRoles are the ARNs of the roles EMR clusters are launched with (the service role and the
 	// instance profile's role): the only roles the functions may pass.
 	PassRoles []*string
@@ -84,6 +87,9 @@ func grant(fn awslambda.Function, a Access, g Grants) {
 	add("ResumeRunTasks", a.Resume, []*string{jsii.String("*")}, nil)
 	if a.StartRuns {
 		add("StartRunWorkflows", []string{"states:StartExecution"}, []*string{g.RunStateMachine}, nil)
+	}
+	if a.DescribeRuns {
+		add("DescribeRunWorkflows", []string{"states:DescribeExecution"}, []*string{g.RunExecutions}, nil)
 	}
 	consume := []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
 	if a.ConsumeRuns {

@@ -165,7 +165,8 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env,
 		Grants: Grants{Stack: p.Name, PassRoles: passRoles,
 			Table: s.Storage.Table.TableArn(), TableIndexes: jsii.String(*s.Storage.Table.TableArn() + "/index/*"),
-			RunStateMachine: StateMachineARN(st, runName), RunsQueue: s.Queues.Runs.QueueArn(), EventsQueue: s.Queues.Events.QueueArn()},
+			RunStateMachine: StateMachineARN(st, runName), RunExecutions: awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"+runName+":*"), nil),
+			RunsQueue: s.Queues.Runs.QueueArn(), EventsQueue: s.Queues.Events.QueueArn()},
 		ReconcilePeriod: time.Duration(p.ReconcileMinutes * float64(time.Minute))})
 	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
 	s.Events = NewEvents(st, "Events", s.Queues.Events, s.Queues.EventsDLQ, s.Functions.ByName[names.FunctionReconcile],

@@ -411,3 +411,46 @@ func TestStepStartStaysWithinWhatIsKnown(t *testing.T) {
 		t.Fatalf("started %v, want the reservation time %v", got.StartedAt, reserved)
 	}
 }
+
+func TestExecutionChecksRotateThroughTheLongestUnchanged(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var active []sparkflow.Run
+	for i := 0; i < 5; i++ {
+		active = append(active, sparkflow.Run{ID: fmt.Sprintf("r%d", i), Status: sparkflow.RunRunning, UpdatedAt: t0.Add(time.Duration(5-i) * time.Minute)})
+	}
+	active = append(active, sparkflow.Run{ID: "done", Status: sparkflow.RunSucceeded})
+	ids := func(rs []sparkflow.Run) string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		n    int
+		want string
+	}{
+		{"all when they fit, longest unchanged first", t0, 10, "r4,r3,r2,r1,r0"},
+		{"a window of n", t0, 2, "r4,r3"},
+		{"the window moves each minute", t0.Add(time.Minute), 2, "r2,r1"},
+		{"and wraps", t0.Add(2 * time.Minute), 2, "r0,r4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ids(ExecutionChecks(active, tc.now, tc.n)); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+	// Over enough minutes every run is looked at.
+	seen := map[string]bool{}
+	for m := 0; m < 5; m++ {
+		for _, r := range ExecutionChecks(active, t0.Add(time.Duration(m)*time.Minute), 2) {
+			seen[r.ID] = true
+		}
+	}
+	if len(seen) != 5 {
+		t.Fatalf("in 5 minutes only %v were looked at", seen)
+	}
+}

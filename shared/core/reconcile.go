@@ -2,6 +2,7 @@ package core
 
 import (
 	"sort"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
@@ -46,6 +47,33 @@ func StepDrifts(runs []sparkflow.Run, steps []sparkflow.StepInfo) []sparkflow.St
 			continue
 		}
 		out = append(out, st)
+	}
+	return out
+}
+
+// ExecutionChecks picks at most n of the active runs whose workflow executions a reconcile pass looks
+// at: the longest unchanged first (a run whose execution ended without a word changes no more), the
+// window moving on each minute so that, with more runs than n, every run is looked at in turn.
+func ExecutionChecks(active []sparkflow.Run, now time.Time, n int) []sparkflow.Run {
+	runs := make([]sparkflow.Run, 0, len(active))
+	for _, r := range active {
+		if !r.Status.Terminal() {
+			runs = append(runs, r)
+		}
+	}
+	sort.SliceStable(runs, func(i, j int) bool {
+		if !runs[i].UpdatedAt.Equal(runs[j].UpdatedAt) {
+			return runs[i].UpdatedAt.Before(runs[j].UpdatedAt)
+		}
+		return runs[i].ID < runs[j].ID
+	})
+	if n <= 0 || len(runs) <= n {
+		return runs
+	}
+	start := int((now.Unix()/60)*int64(n)) % len(runs)
+	out := make([]sparkflow.Run, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, runs[(start+i)%len(runs)])
 	}
 	return out
 }

@@ -120,6 +120,14 @@ type Callbacks interface {
 	SendTaskFailure(ctx context.Context, token, errName, cause string) error
 }
 
+// ExecutionStatuses is Callbacks that can tell how a run's workflow execution stands (Step Functions'
+// DescribeExecution; the local interpreter): RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED, and
+// NotFound when there is none. The reconciler ends active runs whose execution has ended, in case the
+// execution's status event was lost.
+type ExecutionStatuses interface {
+	ExecutionStatus(ctx context.Context, runID string) (string, error)
+}
+
 // Clock tells the time; tests drive their own.
 type Clock interface{ Now() time.Time }
 

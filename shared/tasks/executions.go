@@ -51,8 +51,11 @@ func (s *Service) ExecutionEnded(ctx context.Context, runID, status, errName, ca
 		o.StepState = sparkflow.StepCancelled
 		o.Reason = "its workflow execution was stopped from outside"
 	}
-	if errName != "" || cause != "" {
+	switch {
+	case errName != "":
 		o.Reason += fmt.Sprintf(" (%s: %s)", errName, cause)
+	case cause != "":
+		o.Reason += " (" + cause + ")"
 	}
 	s.Log.Warn("workflow ended under an active run", "run_id", runID, "status", status, "error", errName)
 	_, err = s.Finish(ctx, runID, o)

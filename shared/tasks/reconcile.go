@@ -2,6 +2,8 @@ package tasks
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/emrevent"
@@ -15,7 +17,11 @@ type ReconcileReport struct {
 	StepsRepaired   int `json:"stepsRepaired"`   // step changes applied that no event had delivered
 	ClustersFixed   int `json:"clustersFixed"`   // cluster changes applied that no event had delivered
 	ResumesResent   int `json:"resumesResent"`   // step ends recorded whose workflow resume was lost, sent again
-	Skipped         int `json:"skipped"`         // checks left for the next pass: budget spent
+	// ExecutionsChecked: active runs whose workflow execution was looked at; ExecutionsEnded: of
+	// those, runs ended because their execution had ended (its status event lost) or never began.
+	ExecutionsChecked int `json:"executionsChecked"`
+	ExecutionsEnded   int `json:"executionsEnded"`
+	Skipped           int `json:"skipped"` // checks left for the next pass: budget spent
 }
 
 // Reconcile compares SparkFlow's records with what EMR says and applies, through the same handlers as
@@ -34,6 +40,7 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 			s.Log.Warn("reconcile: resend resume", "run_id", r.ID, "err", err)
 		}
 	}
+	s.reconcileExecutions(ctx, active, &rep)
 	all, err := s.Store.ListClusters(ctx, "")
 	if err != nil {
 		return rep, err
@@ -56,8 +63,8 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 			return rep, err
 		}
 	}
-	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent > 0 {
-		s.Log.Info("reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent)
+	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent+rep.ExecutionsEnded > 0 {
+		s.Log.Info("reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded)
 	}
 	return rep, nil
 }
@@ -121,4 +128,46 @@ func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, run
 		}
 	}
 	return nil
+}
+
+// ExecutionChecks bounds how many active runs' executions one reconcile pass looks at (Step Functions'
+// DescribeExecution is not EMR's scarce API, but a pass stays small).
+const ExecutionChecks = 50
+
+// NeverStarted is how long an active run may be without a workflow execution before the reconciler
+// ends it: the intake starts the execution right after recording the run, and a request whose start
+// failed comes back from the queue until it succeeds, or goes to the dead-letter queue after a few.
+const NeverStarted = time.Hour
+
+// reconcileExecutions ends the active runs whose workflow executions have ended without ending them
+// (their status event lost), or that never got one. It does nothing where the home cannot tell.
+func (s *Service) reconcileExecutions(ctx context.Context, active []sparkflow.Run, rep *ReconcileReport) {
+	ex, ok := s.Callbacks.(sparkflow.ExecutionStatuses)
+	if !ok {
+		return
+	}
+	for _, r := range core.ExecutionChecks(active, s.now(), ExecutionChecks) {
+		status, err := ex.ExecutionStatus(ctx, r.ID)
+		rep.ExecutionsChecked++
+		switch {
+		case sparkflow.IsCode(err, sparkflow.NotFound):
+			if s.now().Sub(r.CreatedAt) < NeverStarted {
+				continue // its workflow may be starting (the intake starts it after recording the run)
+			}
+			rep.ExecutionsEnded++
+			s.Log.Warn("reconcile: a run whose workflow never started", "run_id", r.ID)
+			if _, err := s.Finish(ctx, r.ID, core.Outcome{Cause: core.CauseWorkflowEnded, StepState: sparkflow.StepFailed,
+				Reason: fmt.Sprintf("no workflow execution was started for it within %s of its acceptance", NeverStarted)}); err != nil {
+				s.Log.Warn("reconcile: end a run without a workflow", "run_id", r.ID, "err", err)
+			}
+		case err != nil:
+			s.Log.Warn("reconcile: describe execution", "run_id", r.ID, "err", err)
+		case status == "RUNNING" || status == "PENDING_REDRIVE":
+		default:
+			rep.ExecutionsEnded++
+			if err := s.ExecutionEnded(ctx, r.ID, status, "", "found so by the reconciler: its status event was lost"); err != nil {
+				s.Log.Warn("reconcile: end the run of an ended execution", "run_id", r.ID, "err", err)
+			}
+		}
+	}
 }

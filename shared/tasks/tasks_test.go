@@ -12,8 +12,11 @@ import (
 	"github.com/sparkflow/sparkflow/shared/local/engine"
 	"github.com/sparkflow/sparkflow/shared/local/localtest"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/tasks"
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
+
+const tasksNeverStarted = tasks.NeverStarted
 
 // counting counts the EMR calls the reconciler makes.
 type counting struct {
@@ -175,5 +178,81 @@ func TestSubmitIsIdempotentByRunID(t *testing.T) {
 	}
 	if _, err := e.Submit(ctx, sparkflow.RunRequest{ID: "not-a-uuid", Transform: "t"}); !sparkflow.IsCode(err, sparkflow.Invalid) {
 		t.Fatalf("bad id: %v", err)
+	}
+}
+
+// executions reports the statuses a test gives runs' workflow executions, as Step Functions'
+// DescribeExecution would, over the engine's own callbacks.
+type executions struct {
+	sparkflow.Callbacks
+	status map[string]string
+}
+
+func (x executions) ExecutionStatus(ctx context.Context, runID string) (string, error) {
+	if s, ok := x.status[runID]; ok {
+		return s, nil
+	}
+	return "", sparkflow.Errorf(sparkflow.NotFound, "no execution")
+}
+
+type later struct{ at time.Time }
+
+func (l later) Now() time.Time { return l.at }
+
+// An execution that ended without a word (its status event lost) ends its run through the
+// reconciler, and frees its slot; a run whose execution runs is left alone; a run that never got an
+// execution is ended after NeverStarted, not before.
+func TestReconcilerEndsRunsWhoseExecutionEndedUnseen(t *testing.T) {
+	e := openEngine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "slow", Pool: "p", Command: backendtest.Sh("sleep 30")}); err != nil {
+		t.Fatal(err)
+	}
+	stopped, err := e.Submit(ctx, sparkflow.RunRequest{Transform: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the run to run", func() bool {
+		r, _ := e.Store.GetRun(ctx, stopped.ID)
+		return r.Status == sparkflow.RunRunning
+	})
+	running, err := e.Submit(ctx, sparkflow.RunRequest{Transform: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, _, err := e.Service.Accept(ctx, sparkflow.RunRequest{Transform: "slow"}) // accepted, never started
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := *e.Service
+	svc.Callbacks = executions{Callbacks: e.Service.Callbacks, status: map[string]string{stopped.ID: "ABORTED", running.ID: "RUNNING"}}
+	rep, err := svc.Reconcile(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ExecutionsChecked != 3 || rep.ExecutionsEnded != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	got, _ := e.Store.GetRun(ctx, stopped.ID)
+	if got.Status != sparkflow.RunCancelled || !strings.Contains(got.Reason, "status event was lost") {
+		t.Fatalf("the run of a stopped execution: %s %q", got.Status, got.Reason)
+	}
+	if got, _ := e.Store.GetRun(ctx, orphan.ID); got.Status.Terminal() {
+		t.Fatalf("a run accepted just now ended: %s", got.Status)
+	}
+	eventually(t, "the freed slot to go to the next run", func() bool {
+		r, _ := e.Store.GetRun(ctx, running.ID)
+		return r.Status == sparkflow.RunRunning
+	})
+	svc.Clock = later{time.Now().Add(tasksNeverStarted + time.Minute)}
+	if _, err := svc.Reconcile(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.Store.GetRun(ctx, orphan.ID); got.Status != sparkflow.RunFailed || !strings.Contains(got.Reason, "no workflow execution was started") {
+		t.Fatalf("a run that never got a workflow: %s %q", got.Status, got.Reason)
+	}
+	if got, _ := e.Store.GetRun(ctx, running.ID); got.Status.Terminal() {
+		t.Fatalf("a run whose execution runs ended: %s", got.Status)
 	}
 }

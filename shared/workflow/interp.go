@@ -143,6 +143,17 @@ func (in *Interpreter) Start(ctx context.Context, name string, input []byte, res
 	return true, nil
 }
 
+// ExecutionStatus says RUNNING for an execution that runs; NotFound otherwise (an execution that ended
+// has told OnEnd already).
+func (in *Interpreter) ExecutionStatus(ctx context.Context, name string) (string, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.running[name] {
+		return "RUNNING", nil
+	}
+	return "", sparkflow.Errorf(sparkflow.NotFound, "no execution of %s runs", name)
+}
+
 // Active reports how many executions are running.
 func (in *Interpreter) Active() int {
 	in.mu.Lock()

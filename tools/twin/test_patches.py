@@ -182,6 +182,8 @@ class Patches(unittest.TestCase):
         arn = sfn.create_state_machine(name="stopme", definition=json.dumps(wait), roleArn=ROLE)["stateMachineArn"]
         ex = sfn.start_execution(stateMachineArn=arn, name="run-1", input="{}")["executionArn"]
         sfn.stop_execution(executionArn=ex, error="Operator", cause="stopped")
+        # Upstream, the execution stays RUNNING until its wait would have ended.
+        self.assertEqual(sfn.describe_execution(executionArn=ex)["status"], "ABORTED")
         deadline = time.time() + 10
         while time.time() < deadline and not any(e["Source"] == "aws.states" for e in EXEC_EVENTS):
             time.sleep(0.05)

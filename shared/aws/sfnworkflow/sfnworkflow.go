@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -22,6 +23,7 @@ type API interface {
 	StartExecution(context.Context, *sfn.StartExecutionInput, ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 	SendTaskSuccess(context.Context, *sfn.SendTaskSuccessInput, ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
 	SendTaskFailure(context.Context, *sfn.SendTaskFailureInput, ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
+	DescribeExecution(context.Context, *sfn.DescribeExecutionInput, ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
 }
 
 // Workflows starts run workflows and resumes their tasks.
@@ -30,7 +32,10 @@ type Workflows struct {
 	stateMachine string
 }
 
-var _ sparkflow.Callbacks = (*Workflows)(nil)
+var (
+	_ sparkflow.Callbacks         = (*Workflows)(nil)
+	_ sparkflow.ExecutionStatuses = (*Workflows)(nil)
+)
 
 // New returns the adapter for the run state machine's ARN.
 func New(api API, stateMachineARN string) *Workflows {
@@ -80,4 +85,19 @@ func (w *Workflows) SendTaskSuccess(ctx context.Context, token string, output []
 func (w *Workflows) SendTaskFailure(ctx context.Context, token, errName, cause string) error {
 	_, err := w.api.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String(errName), Cause: aws.String(cause)})
 	return classify("send task failure", err)
+}
+
+// ExecutionStatus says how the run's execution stands (RUNNING, SUCCEEDED, FAILED, TIMED_OUT,
+// ABORTED, PENDING_REDRIVE); NotFound when the run has none.
+func (w *Workflows) ExecutionStatus(ctx context.Context, runID string) (string, error) {
+	arn := strings.Replace(w.stateMachine, ":stateMachine:", ":execution:", 1) + ":" + runID
+	out, err := w.api.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	var gone *types.ExecutionDoesNotExist
+	if errors.As(err, &gone) {
+		return "", sparkflow.Wrap(sparkflow.NotFound, err, "execution of run %s", runID)
+	}
+	if err != nil {
+		return "", classify("describe the execution of run "+runID, err)
+	}
+	return string(out.Status), nil
 }

@@ -162,6 +162,11 @@ func (w *World) StopExecution(ctx context.Context, runID string) error {
 	return err
 }
 
+// LoseExecutionEvents makes the next n execution status events go undelivered.
+func (w *World) LoseExecutionEvents(n int) error {
+	return w.Twin.Post("/executions/drop-events", map[string]any{"count": n}, nil)
+}
+
 // Diagnose lists the run's execution history, to say where a stuck run's workflow stands.
 func (w *World) Diagnose(ctx context.Context, runID string) string {
 	arn := w.Twin.Outputs[names.OutputRunStateMachineARN]

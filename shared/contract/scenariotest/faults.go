@@ -121,6 +121,32 @@ func stoppedExecution(t *T, w World) {
 	}
 }
 
+// stoppedExecutionUnseen: an execution stopped from outside whose status event is lost leaves its run
+// active until the reconciler looks at the execution, ends the run and frees its slot.
+func stoppedExecutionUnseen(t *T, w World) {
+	x := w.(Executions)
+	ctx := context.Background()
+	p := pool(t, w, 1, 1)
+	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 60")})
+	r := submit(t, w, tr.Name)
+	backendtest.WaitStatus(t, w.Backend(), r.ID, w.Wait(), status(sparkflow.RunRunning), "to run")
+	must(t, x.LoseExecutionEvents(1))
+	must(t, x.StopExecution(ctx, r.ID))
+	time.Sleep(2 * time.Second)
+	if got, err := w.Backend().GetRun(ctx, r.ID); err != nil || got.Status.Terminal() {
+		t.Fatalf("with the execution's event lost the run should still be active: %s %v", got.Status, err)
+	}
+	must(t, w.Reconcile(ctx))
+	done := ended(t, w, r.ID, w.Wait())
+	if done.Status != sparkflow.RunCancelled || !strings.Contains(done.Reason, "status event was lost") {
+		t.Fatalf("run whose stopped execution the reconciler found: %s %q", done.Status, done.Reason)
+	}
+	quick := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
+	if r := ended(t, w, submit(t, w, quick.Name).ID, w.Wait()); r.Status != sparkflow.RunSucceeded {
+		t.Fatalf("the run after: %s %s", r.Status, r.Reason)
+	}
+}
+
 // reorderedEvents: a step's RUNNING event comes after its COMPLETED one; the run ends SUCCEEDED with
 // its start recorded all the same.
 func reorderedEvents(t *T, w World) {

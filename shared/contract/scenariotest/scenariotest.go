@@ -66,6 +66,8 @@ type Throttler interface {
 // Executions is a World whose workflows can be stopped from outside (Step Functions' StopExecution).
 type Executions interface {
 	StopExecution(ctx context.Context, runID string) error
+	// LoseExecutionEvents makes the next n execution status events go undelivered.
+	LoseExecutionEvents(n int) error
 }
 
 // Scenario is one scenario; Needs names the capability it needs beyond World ("" for none).
@@ -118,6 +120,7 @@ var Scenarios = []Scenario{
 	{"message-delivered-twice-without-id", "queue", func(t *T, w World) { deliveredTwice(t, w, false) }},
 	{"malformed-message-rejected-then-dlq", "queue", malformed},
 	{"execution-stopped-from-outside", "executions", stoppedExecution},
+	{"execution-ended-event-lost-reconciled", "executions", stoppedExecutionUnseen},
 	{"emr-api-throttled", "throttle", throttledEMR},
 	{"failed-starts-held-until-healed", "", failedStartsHeld},
 	{"idle-cluster-replaced-on-demand", "", idleOnDemand},

@@ -151,6 +151,14 @@ func Open(cfg Config) (*Engine, error) {
 // lateCallbacks lets the service be built before the interpreter that resumes its tasks.
 type lateCallbacks struct{ sparkflow.Callbacks }
 
+// ExecutionStatus asks the interpreter, so that the reconciler can look at executions here too.
+func (l *lateCallbacks) ExecutionStatus(ctx context.Context, runID string) (string, error) {
+	if ex, ok := l.Callbacks.(sparkflow.ExecutionStatuses); ok {
+		return ex.ExecutionStatus(ctx, runID)
+	}
+	return "", sparkflow.Errorf(sparkflow.NotFound, "no execution of %s runs", runID)
+}
+
 // resume restarts the workflow of every run that has not ended, where it stood: its waits keep the
 // time they began, so a restart never extends a timeout.
 func (e *Engine) resume() error {

@@ -127,6 +127,11 @@ def serve(twin):
             if self.path == "/queue/resume":
                 twin.poller.paused.discard(body["queue"])
                 return self._reply(200, {"ok": True})
+            if self.path == "/executions/drop-events":
+                from . import patches
+
+                patches.EXECUTION_EVENT_DROPS["count"] = int(body.get("count", 1))
+                return self._reply(200, {"ok": True})
             if self.path == "/network":
                 # A VPC and a subnet as a user prepares them for AWS's v2 EMR roles (tagged), or not.
                 import moto.ec2.models as ec2_models
