@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -71,16 +70,11 @@ type Interpreter struct {
 
 	mu      sync.Mutex
 	running map[string]bool
-	waiting map[string]chan tokenResult
+	waiting map[string]chan tokenMsg
 	wg      sync.WaitGroup
 }
 
 var _ sparkflow.Callbacks = (*Interpreter)(nil)
-
-type tokenResult struct {
-	output []byte
-	err    *Failure
-}
 
 // NewInterpreter checks def and that every task it names has a function.
 func NewInterpreter(def Definition, tasks map[string]TaskFunc, opt Options) (*Interpreter, error) {
@@ -98,7 +92,7 @@ func NewInterpreter(def Definition, tasks map[string]TaskFunc, opt Options) (*In
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Interpreter{def: def, tasks: tasks, opt: opt, running: map[string]bool{}, waiting: map[string]chan tokenResult{}}, nil
+	return &Interpreter{def: def, tasks: tasks, opt: opt, running: map[string]bool{}, waiting: map[string]chan tokenMsg{}}, nil
 }
 
 // Resume starts an execution part way, as a restarted home picks up one that was under way: at state
@@ -113,14 +107,9 @@ type Resume struct {
 // Functions treats a second start of an open execution with the same name and input). It reports
 // whether it started one. The execution runs until it ends or ctx ends.
 func (in *Interpreter) Start(ctx context.Context, name string, input []byte, resume *Resume) (bool, error) {
-	data, err := jsonValue(input)
+	x, err := NewExec(in.def, input, in.opt.Clock.Now(), resume, ExecOptions{Retry: in.opt.Retry, NewToken: uuid.NewString})
 	if err != nil {
-		return false, fmt.Errorf("execution %s input: %w", name, err)
-	}
-	if resume != nil {
-		if _, ok := in.def.State(resume.At); !ok {
-			return false, fmt.Errorf("execution %s: resume at %q, which is no state", name, resume.At)
-		}
+		return false, fmt.Errorf("execution %s: %w", name, err)
 	}
 	in.mu.Lock()
 	if in.running[name] || ctx.Err() != nil {
@@ -132,7 +121,7 @@ func (in *Interpreter) Start(ctx context.Context, name string, input []byte, res
 	in.mu.Unlock()
 	go func() {
 		defer in.wg.Done()
-		res := in.execute(ctx, data, resume)
+		res := in.execute(ctx, x)
 		in.mu.Lock()
 		delete(in.running, name)
 		in.mu.Unlock()
@@ -170,15 +159,22 @@ func (in *Interpreter) SendTaskSuccess(ctx context.Context, token string, output
 	if _, err := jsonValue(output); err != nil {
 		return sparkflow.Wrap(sparkflow.Invalid, err, "task output")
 	}
-	return in.send(token, tokenResult{output: output})
+	return in.send(token, TokenResult{Output: output})
 }
 
 // SendTaskFailure fails the task waiting on token with an error name and cause.
 func (in *Interpreter) SendTaskFailure(ctx context.Context, token, errName, cause string) error {
-	return in.send(token, tokenResult{err: &Failure{Name: errName, Cause: cause}})
+	return in.send(token, TokenResult{Failure: &Failure{Name: errName, Cause: cause}})
 }
 
-func (in *Interpreter) send(token string, r tokenResult) error {
+type tokenMsg struct {
+	token string
+	r     TokenResult
+}
+
+// send hands a token's result to the execution waiting on it; the token is then used (a second send
+// is NotFound).
+func (in *Interpreter) send(token string, r TokenResult) error {
 	in.mu.Lock()
 	ch, ok := in.waiting[token]
 	delete(in.waiting, token)
@@ -186,114 +182,67 @@ func (in *Interpreter) send(token string, r tokenResult) error {
 	if !ok {
 		return sparkflow.Errorf(sparkflow.NotFound, "task token is not waited on (timed out, used, or from before a restart)")
 	}
-	ch <- r
+	ch <- tokenMsg{token, r}
 	return nil
 }
 
-func (in *Interpreter) register() (string, chan tokenResult) {
-	tok := uuid.NewString()
-	ch := make(chan tokenResult, 1)
-	in.mu.Lock()
-	in.waiting[tok] = ch
-	in.mu.Unlock()
-	return tok, ch
-}
-
-func (in *Interpreter) drop(tok string) {
-	in.mu.Lock()
-	delete(in.waiting, tok)
-	in.mu.Unlock()
-}
-
-var (
-	errStopped      = errors.New("execution stopped")
-	errExecTimedOut = errors.New("execution timed out")
-)
-
-func (in *Interpreter) execute(ctx context.Context, data any, resume *Resume) Result {
-	state := in.def.StartAt
-	var entered map[string]time.Time
-	if resume != nil {
-		state = resume.At
-		entered = map[string]time.Time{}
-		for k, v := range resume.EnteredAt {
-			entered[k] = v
+// execute drives one execution: it calls the tasks its Exec invokes, hands it the tokens' results
+// and its timers, until it ends (or ctx ends: Stopped).
+func (in *Interpreter) execute(ctx context.Context, x *Exec) Result {
+	ch := make(chan tokenMsg, 1) // one token is waited on at a time, and each is sent once
+	registered := ""
+	register := func(tok string) {
+		if tok == registered {
+			return
 		}
+		in.mu.Lock()
+		if registered != "" {
+			delete(in.waiting, registered)
+		}
+		if tok != "" {
+			in.waiting[tok] = ch
+		}
+		in.mu.Unlock()
+		registered = tok
 	}
-	var deadline time.Time
-	if in.def.TimeoutSeconds > 0 {
-		deadline = in.opt.Clock.Now().Add(time.Duration(in.def.TimeoutSeconds) * time.Second)
-	}
+	defer register("")
+	now := in.opt.Clock.Now
+	step := x.Begin(now())
 	for {
-		st, _ := in.def.State(state)
-		var (
-			next string
-			fail *Failure
-			err  error
-		)
-		switch st.Type {
-		case TypeSucceed:
-			out, _ := json.Marshal(data)
-			return Result{Status: Succeeded, Output: out}
-		case TypeFail:
-			return Result{Status: Failed, Error: st.Error, Cause: st.Cause}
-		case TypeChoice:
-			next = st.Default
-			for _, c := range st.Choices {
-				v, err := getPath(data, c.Variable)
-				if err != nil {
-					continue
-				}
-				if (c.StringEquals != "" && v == c.StringEquals) || (c.StringEquals == "" && v == c.BooleanEquals) {
-					next = c.Next
-					break
-				}
+		register(x.Waits())
+		switch step.Kind {
+		case End:
+			return step.Result
+		case Invoke:
+			out, err := in.tasks[step.Task](ctx, step.Payload)
+			if ctx.Err() != nil {
+				return Result{Status: Stopped}
 			}
-		case TypePass:
-			data, err = in.pass(st, data)
-			next = st.Next
-		case TypeTask:
-			start, ok := entered[st.Name]
-			if ok {
-				delete(entered, st.Name)
-			} else {
-				start = in.opt.Clock.Now()
+			// What the token brought while the function ran counts first: a task may resume its
+			// own wait before it returns (or before it fails).
+			select {
+			case m := <-ch:
+				x.Token(now(), m.token, m.r)
+			default:
 			}
-			data, next, fail, err = in.task(ctx, st, data, start, deadline)
+			step = x.TaskDone(now(), step.Invocation, out, err)
+		case Wait:
+			var timer <-chan time.Time
+			if !step.Until.IsZero() {
+				timer = in.opt.Clock.After(step.Until.Sub(now()))
+			}
+			select {
+			case m := <-ch:
+				step, _ = x.Token(now(), m.token, m.r)
+			case <-timer:
+				step = x.Timer(now())
+			case <-ctx.Done():
+				return Result{Status: Stopped}
+			}
+		default:
+			return Result{Status: Failed, Error: "States.Runtime", Cause: "the execution asked for nothing"}
 		}
-		switch {
-		case errors.Is(err, errStopped):
-			return Result{Status: Stopped}
-		case errors.Is(err, errExecTimedOut):
-			return Result{Status: TimedOut, Error: ErrorTimeout, Cause: "the execution ran longer than its TimeoutSeconds"}
-		case err != nil:
-			return Result{Status: Failed, Error: "States.Runtime", Cause: fmt.Sprintf("state %s: %v", st.Name, err)}
-		case fail != nil:
-			return Result{Status: Failed, Error: fail.Name, Cause: fail.Cause}
-		}
-		if st.End {
-			out, _ := json.Marshal(data)
-			return Result{Status: Succeeded, Output: out}
-		}
-		state = next
 	}
-}
-
-func (in *Interpreter) pass(st State, data any) (any, error) {
-	var result any = data
-	if st.Result != nil {
-		// Round-trip through JSON so that the state's Result is data, not shared Go values.
-		b, _ := json.Marshal(st.Result)
-		result, _ = jsonValue(b)
-	}
-	if st.Parameters != nil {
-		p, err := build(st.Parameters, data, nil)
-		if err != nil {
-			return nil, err
-		}
-		result = p
-	}
-	return applyResult(st, data, result)
 }
 
 func applyResult(st State, data, result any) (any, error) {
