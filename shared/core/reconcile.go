@@ -77,3 +77,24 @@ func ExecutionChecks(active []sparkflow.Run, now time.Time, n int) []sparkflow.R
 	}
 	return out
 }
+
+// OrphanSteps returns the steps still going (pending or running) of SparkFlow's attempts that are
+// over: their run is not among the active ones (attempts: run id -> current attempt), or it has moved
+// on to a later attempt. Steps of other names (another stack's, a user's own) are never touched.
+func OrphanSteps(prefix string, steps []sparkflow.StepInfo, attempts map[string]int) []sparkflow.StepInfo {
+	var out []sparkflow.StepInfo
+	for _, st := range steps {
+		if st.State != sparkflow.StepPending && st.State != sparkflow.StepRunning {
+			continue
+		}
+		runID, attempt, ok := ParseStepName(prefix, st.Name)
+		if !ok {
+			continue
+		}
+		if current, active := attempts[runID]; active && current <= attempt {
+			continue
+		}
+		out = append(out, st)
+	}
+	return out
+}

@@ -200,8 +200,13 @@ type Run struct {
 	ClusterID string    `json:"clusterId,omitempty"`
 	StepID    string    `json:"stepId,omitempty"`
 	StepState StepState `json:"stepState,omitempty"`
-	// Token is the workflow task token the run's current wait resumes with.
-	Token           string       `json:"token,omitempty"`
+	// Token is the workflow task token the run's current wait resumes with, and Fence the invocation
+	// that wrote it: only a newer invocation replaces it.
+	Token string `json:"token,omitempty"`
+	Fence *Fence `json:"fence,omitempty"`
+	// Submitting is the claim of the Submit invocation that may add the attempt's step: a duplicate
+	// invocation of the same attempt never adds a second one.
+	Submitting      *SubmitClaim `json:"submitting,omitempty"`
 	CancelRequested bool         `json:"cancelRequested,omitempty"`
 	Reason          string       `json:"reason,omitempty"`
 	LogURI          string       `json:"logUri,omitempty"`
@@ -268,4 +273,41 @@ type RunFilter struct {
 	Status    RunStatus
 	Active    bool // only runs not in a terminal status
 	Limit     int
+}
+
+// Fence orders the invocations of a run's waiting tasks: the workflow hands each the epoch of its
+// execution (a restarted local engine's are newer), the attempt, the task and the retry count of its
+// state. A late duplicate of an invocation the workflow gave up on (its response lost, or a retry
+// that overtook it) is older than the live one, so it can neither replace the live task token nor add
+// a step.
+type Fence struct {
+	Epoch   int64 `json:"epoch,omitempty"`
+	Attempt int   `json:"attempt"`
+	Task    int   `json:"task"` // FenceReserve or FenceSubmit: Submit comes after Reserve in an attempt
+	Retry   int   `json:"retry,omitempty"`
+}
+
+// The tasks a Fence names, in their order within an attempt.
+const (
+	FenceReserve = 1
+	FenceSubmit  = 2
+)
+
+// Before reports whether f is an older invocation than g.
+func (f Fence) Before(g Fence) bool {
+	switch {
+	case f.Epoch != g.Epoch:
+		return f.Epoch < g.Epoch
+	case f.Attempt != g.Attempt:
+		return f.Attempt < g.Attempt
+	case f.Task != g.Task:
+		return f.Task < g.Task
+	}
+	return f.Retry < g.Retry
+}
+
+// SubmitClaim is a Submit invocation's claim on adding its attempt's step, and since when it holds it.
+type SubmitClaim struct {
+	Fence Fence     `json:"fence"`
+	At    time.Time `json:"at"`
 }

@@ -2,7 +2,9 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -13,12 +15,26 @@ import (
 // the cluster the run holds, unless a step of that name is there already (AddJobFlowSteps has no
 // idempotency token), and records the step id and the token that the step's end resumes. A step found
 // already ended resumes the workflow at once.
-func (s *Service) Submit(ctx context.Context, runID, token string) error {
+func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkflow.Fence) error {
+	// The token goes on the run (only a newer invocation replaces it), with the claim on adding the
+	// attempt's step: one invocation of an attempt may add it at a time, so that two (a retry and a
+	// late duplicate) never both add one.
+	mine := false
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		if r.Status.Terminal() {
 			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s is %s", r.ID, r.Status)
 		}
-		r.Token = token
+		if err := superseded(*r, fence); err != nil {
+			return false, err
+		}
+		r.Token, r.Fence = token, fencePtr(fence)
+		mine = false
+		if r.StepID == "" && !r.CancelRequested {
+			if !s.claimHeld(*r, fence) {
+				r.Submitting = &sparkflow.SubmitClaim{Fence: fence, At: s.now()}
+				mine = true
+			}
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -30,20 +46,35 @@ func (s *Service) Submit(ctx context.Context, runID, token string) error {
 	if r.ClusterID == "" || r.ReservedAt == nil {
 		return sparkflow.Errorf(sparkflow.Internal, "run %s reached submit without a slot", runID)
 	}
-	found, ended, err := s.placeStep(ctx, r)
+	found, ended, err := s.placeStep(ctx, r, fence, mine)
 	if err != nil {
 		return err
 	}
 	if ended != nil {
 		return s.resume(ctx, token, *ended)
 	}
-	r, err = s.recordStep(ctx, runID, *found)
+	r, err = s.recordStep(ctx, runID, *found, fence)
+	if errors.Is(err, errSuperseded) {
+		// The attempt ended, or a newer invocation took over, while this one added the step: it
+		// belongs to no live attempt and must not work on.
+		if !found.State.Terminal() {
+			if err := s.Clusters.CancelStep(ctx, r.ClusterID, found.ID); err != nil {
+				return fmt.Errorf("cancel the step of superseded attempt %d of run %s: %w", fence.Attempt, runID, err)
+			}
+		}
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if r.CancelRequested && !found.State.Terminal() {
+	if (r.CancelRequested || r.Status.Terminal()) && !found.State.Terminal() {
+		// Its cancel was asked, or the run ended (its workflow stopped from outside, say), while the
+		// step was being added: the step must not work on.
 		if err := s.Clusters.CancelStep(ctx, r.ClusterID, found.ID); err != nil {
-			s.Log.Warn("cancel step after submit", "run_id", runID, "err", err)
+			return fmt.Errorf("cancel the step just added to run %s, which ended or is cancelled: %w", runID, err)
+		}
+		if r.Status.Terminal() {
+			return nil
 		}
 	}
 	if found.State.Terminal() {
@@ -59,7 +90,7 @@ func (s *Service) Submit(ctx context.Context, runID, token string) error {
 // placeStep finds the attempt's step on the run's cluster or adds it. It returns the step, or the
 // outcome that ends the attempt at once (the transform is gone or cannot make a step, the cluster is
 // lost), or an error to retry.
-func (s *Service) placeStep(ctx context.Context, r sparkflow.Run) (*sparkflow.StepInfo, *core.Outcome, error) {
+func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflow.Fence, mine bool) (*sparkflow.StepInfo, *core.Outcome, error) {
 	failed := func(reason string) *core.Outcome {
 		return &core.Outcome{StepState: sparkflow.StepFailed, Cause: core.CauseSubmitFailed, Reason: reason}
 	}
@@ -89,7 +120,25 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run) (*sparkflow.St
 			return &steps[i], nil, nil
 		}
 	}
+	if !mine {
+		// Another invocation of this attempt holds the claim and may be adding the step now: wait
+		// for it (the workflow retries this error until the claim has expired).
+		return nil, nil, &workflow.Failure{Name: workflow.ErrorSubmitBusy, Cause: fmt.Sprintf("run %s: another invocation of attempt %d is adding its step", r.ID, r.Attempt)}
+	}
 	id, err := s.Clusters.AddStep(ctx, r.ClusterID, step)
+	if err != nil && !sparkflow.IsCode(err, sparkflow.Conflict) && !sparkflow.IsCode(err, sparkflow.NotFound) && !sparkflow.IsCode(err, sparkflow.Invalid) {
+		// The step may or may not have been added: give the claim back, so that the retry (which
+		// looks for the step first) may add it at once.
+		if _, rerr := s.mutateRun(ctx, r.ID, func(r *sparkflow.Run) (bool, error) {
+			if r.Submitting == nil || r.Submitting.Fence != fence {
+				return false, nil
+			}
+			r.Submitting = nil
+			return true, nil
+		}); rerr != nil {
+			s.Log.Warn("give back the submit claim", "run_id", r.ID, "err", rerr)
+		}
+	}
 	switch {
 	case sparkflow.IsCode(err, sparkflow.Conflict) || sparkflow.IsCode(err, sparkflow.NotFound):
 		return nil, lost(err.Error()), nil
@@ -102,13 +151,34 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run) (*sparkflow.St
 	return &sparkflow.StepInfo{ID: id, Name: step.Name, State: sparkflow.StepPending}, nil, nil
 }
 
+// SubmitClaimLease is how long a Submit invocation's claim on adding its attempt's step holds: longer
+// than the submit function may run (its Lambda timeout), so that a claim older than this is of an
+// invocation that has died.
+const SubmitClaimLease = 2 * time.Minute
+
+// claimHeld reports whether the run's submit claim belongs to a live invocation other than fence's:
+// one of this attempt and execution, and within its lease.
+func (s *Service) claimHeld(r sparkflow.Run, fence sparkflow.Fence) bool {
+	c := r.Submitting
+	return c != nil && c.Fence != fence && c.Fence.Attempt == r.Attempt && c.Fence.Epoch >= fence.Epoch && s.now().Sub(c.At) < SubmitClaimLease
+}
+
+// errSuperseded: the invocation recording a step is not the run's current one any more.
+var errSuperseded = errors.New("superseded")
+
 // recordStep records the attempt's step on the run: its id, log location and (never backwards) state.
-func (s *Service) recordStep(ctx context.Context, runID string, found sparkflow.StepInfo) (sparkflow.Run, error) {
+// Only an invocation of the run's current attempt records it.
+func (s *Service) recordStep(ctx context.Context, runID string, found sparkflow.StepInfo, fence sparkflow.Fence) (sparkflow.Run, error) {
 	return s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		if r.Status.Terminal() {
 			return false, nil
 		}
-		r.StepID = found.ID
+		if fence.Attempt != 0 && fence.Attempt != r.Attempt {
+			// (A newer invocation of the same attempt may be waiting for this one's step: it is
+			// recorded for them both.)
+			return false, errSuperseded
+		}
+		r.StepID, r.Submitting = found.ID, nil
 		if found.LogURI != "" {
 			r.LogURI = found.LogURI
 		}
@@ -134,43 +204,34 @@ func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (wor
 	if r.Status.Terminal() {
 		return workflow.FinishResult{Status: r.Status}, s.release(ctx, r)
 	}
-	cancelled := false
-	if (o.Cause == core.CauseTimeout || o.Cause == core.CauseWorkflowEnded) && r.StepID != "" && !r.StepState.Terminal() {
-		// The step would go on working for a run that has ended: cancel it. EMR cancels
-		// asynchronously; the record says CANCEL_PENDING, the step's last state as SparkFlow knows it.
-		if err := s.Clusters.CancelStep(ctx, r.ClusterID, r.StepID); err != nil {
-			s.Log.Warn("cancel the step of an ended attempt", "run_id", runID, "step_id", r.StepID, "err", err)
-		} else {
-			cancelled = true
+	given := o
+	var (
+		verdict   core.Verdict
+		cancelled bool
+	)
+	for look := 0; ; look++ {
+		var seen sparkflow.Run
+		if o, cancelled, err = s.askEMR(ctx, r, given); err != nil {
+			return workflow.FinishResult{}, err
+		}
+		seen = r
+		r, err = s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+			if r.Status.Terminal() {
+				verdict = core.Verdict{Status: r.Status}
+				return false, nil
+			}
+			if (r.StepID != seen.StepID || r.Attempt != seen.Attempt) && look < conflictRetries {
+				return false, errLookAgain // a step was recorded since EMR was asked: ask again
+			}
+			return s.conclude(r, o, cancelled, &verdict), nil
+		})
+		if err != errLookAgain {
+			break
+		}
+		if r, err = s.Store.GetRun(ctx, runID); err != nil {
+			return workflow.FinishResult{}, err
 		}
 	}
-	var verdict core.Verdict
-	r, err = s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
-		if r.Status.Terminal() {
-			verdict = core.Verdict{Status: r.Status}
-			return false, nil
-		}
-		verdict = core.Conclude(*r, o)
-		now := s.now()
-		if verdict.Retry {
-			r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: verdict.Reason, Event: sparkflow.EventAttemptEnded})
-			r.Attempt++
-			r.StepID, r.StepState, r.Token, r.ReservedAt, r.StartedAt = "", "", "", nil, nil
-			r.Reason = verdict.Reason
-			r.SetStatus(sparkflow.RunWaiting, now, "")
-			return true, nil
-		}
-		if verdict.Reason != "" {
-			r.Reason = verdict.Reason
-		} else if verdict.Status == sparkflow.RunSucceeded {
-			r.Reason = ""
-		}
-		if cancelled && !r.StepState.Terminal() {
-			r.StepState = sparkflow.StepCancelPending
-		}
-		r.SetStatus(verdict.Status, now, verdict.Reason)
-		return true, nil
-	})
 	if err != nil {
 		return workflow.FinishResult{}, err
 	}
@@ -178,5 +239,94 @@ func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (wor
 	if err := s.release(ctx, r); err != nil {
 		return workflow.FinishResult{}, err
 	}
-	return workflow.FinishResult{Retry: verdict.Retry, Status: r.Status}, nil
+	return workflow.FinishResult{Retry: verdict.Retry, Status: r.Status, Attempt: r.Attempt}, nil
+}
+
+// errLookAgain ends a Finish write whose look at EMR is out of date.
+var errLookAgain = errors.New("look at EMR again")
+
+// conclude writes an attempt's end onto r: the next attempt, or the run's end.
+func (s *Service) conclude(r *sparkflow.Run, o core.Outcome, cancelled bool, verdict *core.Verdict) bool {
+	*verdict = core.Conclude(*r, o)
+	now := s.now()
+	r.Submitting = nil
+	if verdict.Retry {
+		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: verdict.Reason, Event: sparkflow.EventAttemptEnded})
+		r.Attempt++
+		r.StepID, r.StepState, r.Token, r.ReservedAt, r.StartedAt = "", "", "", nil, nil
+		r.Reason = verdict.Reason
+		r.SetStatus(sparkflow.RunWaiting, now, "")
+		return true
+	}
+	if verdict.Reason != "" {
+		r.Reason = verdict.Reason
+	} else if verdict.Status == sparkflow.RunSucceeded {
+		r.Reason = ""
+	}
+	if cancelled && !r.StepState.Terminal() {
+		r.StepState = sparkflow.StepCancelPending
+	}
+	r.SetStatus(verdict.Status, now, verdict.Reason)
+	return true
+}
+
+// askEMR: an attempt that ends for a cause other than its step's own end (a timeout, a lost cluster,
+// a cancel, its workflow ended, a failed submit) is decided by what EMR says of its step. A step that
+// completed makes the attempt a success (its end event may be late or lost); one still going is
+// cancelled, so that no attempt works on after it has ended (EMR cancels asynchronously: the record
+// says CANCEL_PENDING). A cancel that EMR refused for now is an error: Finish is retried.
+func (s *Service) askEMR(ctx context.Context, r sparkflow.Run, o core.Outcome) (core.Outcome, bool, error) {
+	switch o.Cause {
+	case core.CauseTimeout, core.CauseClusterLost, core.CauseCancelled, core.CauseWorkflowEnded, core.CauseSubmitFailed:
+	default:
+		return o, false, nil
+	}
+	if o.StepState == sparkflow.StepCompleted || (r.StepID != "" && r.StepState.Terminal()) || r.ClusterID == "" || r.ReservedAt == nil {
+		return o, false, nil
+	}
+	step, err := s.attemptStep(ctx, r)
+	switch {
+	case err != nil:
+		return o, false, fmt.Errorf("ask EMR for the step of run %s: %w", r.ID, err)
+	case step == nil:
+		return o, false, nil
+	case step.State == sparkflow.StepCompleted:
+		s.Log.Info("the step completed although the attempt ended otherwise: EMR's word stands", "run_id", r.ID, "step_id", step.ID, "cause", o.Cause)
+		return core.Outcome{StepState: sparkflow.StepCompleted}, false, nil
+	case step.State.Terminal() || o.Cause == core.CauseClusterLost:
+		return o, false, nil
+	}
+	err = s.Clusters.CancelStep(ctx, r.ClusterID, step.ID)
+	switch {
+	case err == nil:
+		// It may have completed between the look and the cancel: EMR's last word stands.
+		if again, err := s.attemptStep(ctx, r); err != nil {
+			return o, false, fmt.Errorf("ask EMR again for the step of run %s: %w", r.ID, err)
+		} else if again != nil && again.State == sparkflow.StepCompleted {
+			return core.Outcome{StepState: sparkflow.StepCompleted}, false, nil
+		}
+		return o, true, nil
+	case sparkflow.IsCode(err, sparkflow.NotFound), sparkflow.IsCode(err, sparkflow.Conflict), sparkflow.IsCode(err, sparkflow.Invalid):
+		return o, false, nil // the cluster or the step is gone: nothing runs on
+	}
+	return o, false, fmt.Errorf("cancel step %s of the ended attempt %d of run %s: %w", step.ID, r.Attempt, r.ID, err)
+}
+
+// attemptStep is EMR's word on the run's current attempt's step (nil when there is none, or its
+// cluster has gone).
+func (s *Service) attemptStep(ctx context.Context, r sparkflow.Run) (*sparkflow.StepInfo, error) {
+	steps, err := s.Clusters.ListSteps(ctx, r.ClusterID)
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	name := core.StepName(s.NamePrefix, r.ID, r.Attempt, r.Transform)
+	for i := range steps {
+		if steps[i].ID == r.StepID || steps[i].Name == name {
+			return &steps[i], nil
+		}
+	}
+	return nil, nil
 }

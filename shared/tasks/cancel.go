@@ -33,7 +33,7 @@ func (s *Service) Cancel(ctx context.Context, runID string) (sparkflow.Run, erro
 		s.Log.Info("step cancel sent", "run_id", runID, "step_id", r.StepID)
 		return r, nil
 	}
-	if r.Status.Rank() >= sparkflow.RunSubmitted.Rank() {
+	if r.Status.Rank() >= sparkflow.RunSubmitted.Rank() || s.claimHeld(r, sparkflow.Fence{}) {
 		return r, nil // submit is under way: it sees the request and cancels its step
 	}
 	// No step: end it now and stop the waiting workflow.

@@ -19,6 +19,13 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 			if !sameRequest(r, req) {
 				return r, false, sparkflow.Errorf(sparkflow.Conflict, "run %s was accepted before for transform %s with parameters %v; this request (transform %s, parameters %v) differs: send it with another id, or none", r.ID, r.Transform, r.Params, req.Transform, req.Params)
 			}
+			// A redelivery: the first delivery may have recorded the run and failed before taking
+			// its place in the FIFO. Taking it again keeps the place it has (Enqueue is idempotent).
+			if r.Status == sparkflow.RunQueued {
+				if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
+					return r, false, err
+				}
+			}
 			return r, false, nil
 		}
 	}

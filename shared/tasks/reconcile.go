@@ -21,7 +21,14 @@ type ReconcileReport struct {
 	// those, runs ended because their execution had ended (its status event lost) or never began.
 	ExecutionsChecked int `json:"executionsChecked"`
 	ExecutionsEnded   int `json:"executionsEnded"`
-	Skipped           int `json:"skipped"` // checks left for the next pass: budget spent
+	// SlotsFreed: slots held by runs that had ended (an end whose release was cut off).
+	SlotsFreed int `json:"slotsFreed"`
+	// OrphansCancelled: steps still going whose attempt had ended.
+	OrphansCancelled int `json:"orphansCancelled"`
+	// LostClusterRuns: runs still on a cluster recorded as ended, whose attempts were ended again (a
+	// cluster-lost handler cut off midway leaves them waiting).
+	LostClusterRuns int `json:"lostClusterRuns"`
+	Skipped         int `json:"skipped"` // checks left for the next pass: budget spent
 }
 
 // Reconcile compares SparkFlow's records with what EMR says and applies, through the same handlers as
@@ -45,9 +52,17 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 	if err != nil {
 		return rep, err
 	}
+	if err := s.sweepSlots(ctx, all, active, &rep); err != nil {
+		return rep, err
+	}
+	s.endOnLostClusters(ctx, all, active, &rep)
 	clusters, byCluster := core.ReconcileOrder(all, active)
+	attempts := make(map[string]int, len(active))
+	for _, r := range active {
+		attempts[r.ID] = r.Attempt
+	}
 	for _, c := range clusters {
-		if err := s.reconcileCluster(ctx, c, byCluster[c.ID], budget, &rep); err != nil {
+		if err := s.reconcileCluster(ctx, c, byCluster[c.ID], attempts, budget, &rep); err != nil {
 			return rep, err
 		}
 	}
@@ -63,15 +78,15 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 			return rep, err
 		}
 	}
-	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent+rep.ExecutionsEnded > 0 {
-		s.Log.Info("reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded)
+	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent+rep.ExecutionsEnded+rep.SlotsFreed+rep.OrphansCancelled+rep.LostClusterRuns > 0 {
+		s.Log.Info("reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded, "slots_freed", rep.SlotsFreed, "orphans_cancelled", rep.OrphansCancelled, "lost_cluster_runs", rep.LostClusterRuns)
 	}
 	return rep, nil
 }
 
 // reconcileCluster checks one cluster (DescribeCluster) and, when runs are on it, their steps
 // (ListSteps), within what is left of the budget.
-func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, runs []sparkflow.Run, budget int, rep *ReconcileReport) error {
+func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, runs []sparkflow.Run, attempts map[string]int, budget int, rep *ReconcileReport) error {
 	if rep.Calls >= budget {
 		rep.Skipped++
 		return nil
@@ -101,7 +116,7 @@ func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, run
 			return err
 		}
 	}
-	if len(runs) == 0 || info.State.Terminal() {
+	if info.State.Terminal() {
 		return nil
 	}
 	if rep.Calls >= budget {
@@ -126,6 +141,36 @@ func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, run
 		if err := s.HandleStepChange(ctx, emrevent.StepChange{ClusterID: c.ID, StepID: st.ID, Name: st.Name, State: st.State, Message: st.Reason.Message, Time: s.now()}); err != nil {
 			return err
 		}
+	}
+	return s.cancelOrphans(ctx, c, steps, attempts, budget, rep)
+}
+
+// cancelOrphans cancels the steps still going whose attempt is over: a duplicate invocation that
+// added its step after the attempt ended, or died before it could cancel it, leaves one working for
+// nothing. A step of a run not among the active ones is confirmed first (the run may be new).
+func (s *Service) cancelOrphans(ctx context.Context, c sparkflow.Cluster, steps []sparkflow.StepInfo, attempts map[string]int, budget int, rep *ReconcileReport) error {
+	for _, st := range core.OrphanSteps(s.NamePrefix, steps, attempts) {
+		if rep.Calls >= budget {
+			rep.Skipped++
+			return nil
+		}
+		runID, attempt, _ := core.ParseStepName(s.NamePrefix, st.Name)
+		if _, active := attempts[runID]; !active {
+			r, err := s.Store.GetRun(ctx, runID)
+			if err == nil && !r.Status.Terminal() && r.Attempt <= attempt {
+				continue
+			}
+			if err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+				return err
+			}
+		}
+		rep.Calls++
+		if err := s.Clusters.CancelStep(ctx, c.ID, st.ID); err != nil {
+			s.Log.Warn("reconcile: cancel the step of an ended attempt", "cluster_id", c.ID, "step_id", st.ID, "err", err)
+			continue
+		}
+		rep.OrphansCancelled++
+		s.Log.Warn("reconcile: cancelled the step of an ended attempt", "run_id", runID, "attempt", attempt, "step_id", st.ID, "cluster_id", c.ID)
 	}
 	return nil
 }
@@ -167,6 +212,64 @@ func (s *Service) reconcileExecutions(ctx context.Context, active []sparkflow.Ru
 			rep.ExecutionsEnded++
 			if err := s.ExecutionEnded(ctx, r.ID, status, "", "found so by the reconciler: its status event was lost"); err != nil {
 				s.Log.Warn("reconcile: end the run of an ended execution", "run_id", r.ID, "err", err)
+			}
+		}
+	}
+}
+
+// sweepSlots frees the slots held by runs that have ended: a Finish (or a cancel, or a grant that
+// raced one) cut off between the run's end and its release leaves one, which nothing else frees. A
+// run not among the active ones is read again first: it may have been accepted since they were listed.
+func (s *Service) sweepSlots(ctx context.Context, clusters []sparkflow.Cluster, active []sparkflow.Run, rep *ReconcileReport) error {
+	live := make(map[string]bool, len(active))
+	for _, r := range active {
+		live[r.ID] = true
+	}
+	pools := map[string]bool{}
+	for _, c := range clusters {
+		for _, id := range c.Reservations {
+			if live[id] {
+				continue
+			}
+			r, err := s.Store.GetRun(ctx, id)
+			if err == nil && !r.Status.Terminal() {
+				continue
+			}
+			if err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+				return err
+			}
+			if err := s.Store.Release(ctx, id, c.ID); err != nil {
+				return err
+			}
+			rep.SlotsFreed++
+			pools[c.Pool] = true
+			s.Log.Warn("reconcile: freed the slot of an ended run", "run_id", id, "cluster_id", c.ID)
+		}
+	}
+	return nil
+}
+
+// endOnLostClusters ends again the attempts of active runs that still hold a slot on a cluster
+// recorded as ended. The cluster-lost handler records the cluster's end before it ends the attempts
+// on it; cut off between the two, its event (redelivered, or the reconciler's) is no change and does
+// nothing more, and the runs would wait for a step that EMR may never report on. No EMR call: the
+// records tell; Finish then asks EMR for the step (a step that completed still wins).
+func (s *Service) endOnLostClusters(ctx context.Context, clusters []sparkflow.Cluster, active []sparkflow.Run, rep *ReconcileReport) {
+	byID := make(map[string]bool, len(active))
+	for _, r := range active {
+		byID[r.ID] = r.ClusterID != ""
+	}
+	for _, c := range clusters {
+		if !c.State.Ended() {
+			continue
+		}
+		for _, id := range c.Reservations {
+			if !byID[id] {
+				continue // an ended run's slot: sweepSlots frees it
+			}
+			rep.LostClusterRuns++
+			if err := s.clusterLost(ctx, id, c); err != nil {
+				s.Log.Warn("reconcile: end the attempt of a run on an ended cluster", "run_id", id, "cluster_id", c.ID, "err", err)
 			}
 		}
 	}

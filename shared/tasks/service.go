@@ -102,6 +102,19 @@ func (s *Service) mutatePool(ctx context.Context, name string, fn func(p *sparkf
 		func(p *sparkflow.Pool) (bool, error) { return fn(p), nil })
 }
 
+// superseded says whether an invocation with fence f is older than the one that wrote the run's
+// token (a late duplicate the workflow gave up on): it must change nothing. An invocation without a
+// fence (an execution started before fences) is never superseded.
+func superseded(r sparkflow.Run, f sparkflow.Fence) error {
+	if f.Attempt == 0 {
+		return nil
+	}
+	if f.Attempt < r.Attempt || (r.Fence != nil && f.Before(*r.Fence)) {
+		return sparkflow.Errorf(sparkflow.Conflict, "run %s: this invocation (%+v) was superseded by a newer one (%+v, attempt %d); it changes nothing", r.ID, f, r.Fence, r.Attempt)
+	}
+	return nil
+}
+
 // resume sends output to a waiting workflow. A token that is no longer waited on (the workflow timed
 // out or was restarted) is not an error for the caller: it is logged.
 func (s *Service) resume(ctx context.Context, token string, output any) error {

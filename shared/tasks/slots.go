@@ -17,14 +17,18 @@ type Grant struct {
 // pool's FIFO, to be resumed by Dispatch when a slot frees or a cluster becomes ready. Runs are served
 // in acceptance order: a run takes a free slot only if there are more free slots than runs ahead of it.
 // Idempotent: a run that holds a slot already is resumed with it.
-func (s *Service) Reserve(ctx context.Context, runID, token string) error {
+func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkflow.Fence) error {
 	// The token goes on the run before we look for a slot: a Dispatch that grants us a slot from now
 	// on resumes this token, and one that granted it before left the slot for the look below to find.
+	// Only a newer invocation replaces it (a late duplicate must not make the live wait unreachable).
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		if r.Status.Terminal() || r.CancelRequested {
 			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s is %s%s", runID, r.Status, map[bool]string{true: " (cancel requested)"}[r.CancelRequested])
 		}
-		r.Token = token
+		if err := superseded(*r, fence); err != nil {
+			return false, err
+		}
+		r.Token, r.Fence = token, fencePtr(fence)
 		return true, nil
 	})
 	if err != nil {
@@ -89,6 +93,13 @@ func (s *Service) Reserve(ctx context.Context, runID, token string) error {
 	return nil
 }
 
+func fencePtr(f sparkflow.Fence) *sparkflow.Fence {
+	if f.Attempt == 0 {
+		return nil
+	}
+	return &f
+}
+
 // mayNeedLaunch says whether a pool with these clusters might launch one for a waiting run: it has
 // no cluster that is ready or starting, or some cluster has ended (Heal decides).
 func mayNeedLaunch(clusters []sparkflow.Cluster) bool {
@@ -119,8 +130,14 @@ func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string)
 	if _, err := s.Store.RemoveWaiter(ctx, pool, runID); err != nil {
 		return err
 	}
-	wrote := false
+	wrote, ended := false, false
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+		if r.Status.Terminal() {
+			// It ended (cancelled, say) while the slot was being taken for it: the slot goes back.
+			wrote, ended = false, true
+			return false, nil
+		}
+		ended = false
 		if r.ClusterID == clusterID && r.ReservedAt != nil {
 			wrote = false
 			return false, nil
@@ -136,6 +153,13 @@ func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string)
 	})
 	if err != nil {
 		return err
+	}
+	if ended {
+		s.Log.Info("slot of an ended run given back", "run_id", runID, "cluster_id", clusterID)
+		if err := s.Store.Release(ctx, runID, clusterID); err != nil {
+			return err
+		}
+		return s.Dispatch(ctx, pool)
 	}
 	token := own
 	if wrote {
@@ -201,9 +225,15 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 	}
 }
 
-// release frees whatever slot or FIFO place the run holds and dispatches the pool.
+// release frees the slot the run holds and dispatches the pool. A run that has ended leaves the FIFO;
+// one that goes on to its next attempt keeps its place there (in acceptance order) before its slot
+// frees, so that no newer run overtakes it while its workflow goes round to Reserve.
 func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
-	if _, err := s.Store.RemoveWaiter(ctx, r.Pool, r.ID); err != nil {
+	if r.Status.Terminal() {
+		if _, err := s.Store.RemoveWaiter(ctx, r.Pool, r.ID); err != nil {
+			return err
+		}
+	} else if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
 		return err
 	}
 	clusters, err := s.Store.ListClusters(ctx, r.Pool)

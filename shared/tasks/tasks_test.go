@@ -67,7 +67,9 @@ func TestReconcileStaysWithinItsBudget(t *testing.T) {
 	}
 	c.calls.Store(0)
 	rep, _ = svc.Reconcile(context.Background(), 100)
-	if rep.Skipped != 0 || rep.ClustersChecked != 3 || c.calls.Load() != 3 {
+	// One DescribeCluster and one ListSteps page per cluster: idle clusters are listed too, for
+	// steps no run owns (an orphan a crashed Submit added).
+	if rep.Skipped != 0 || rep.ClustersChecked != 3 || c.calls.Load() != 6 {
 		t.Fatalf("budget 100: %d calls, report %+v", c.calls.Load(), rep)
 	}
 	cs, _ := e.Store.ListClusters(context.Background(), "a")
@@ -80,10 +82,14 @@ func TestReconcileStaysWithinItsBudget(t *testing.T) {
 
 func TestReconcilerRepairsALostClusterWhoseEventsWereAllDropped(t *testing.T) {
 	var dropClusterEnd atomic.Bool
+	droppedEnd := make(chan struct{}, 8)
 	e := openEngine(t, func(raw []byte) [][]byte {
 		ev, err := emrevent.Parse(raw, true)
 		if err == nil && dropClusterEnd.Load() {
 			if ch, err := ev.Cluster(true); err == nil && ch.State.Ended() {
+				if ch.State.Terminal() {
+					droppedEnd <- struct{}{}
+				}
 				return nil
 			}
 			if _, err := ev.Step(true); err == nil {
@@ -109,7 +115,11 @@ func TestReconcilerRepairsALostClusterWhoseEventsWereAllDropped(t *testing.T) {
 	if err := e.Clusters.Fail(r.ClusterID, ""); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	select { // the cluster's end happened, and its event was dropped
+	case <-droppedEnd:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failed cluster never reported its end")
+	}
 	if got, _ := e.Store.GetRun(ctx, r.ID); got.Status != sparkflow.RunRunning || got.Attempt != 1 {
 		t.Fatalf("with the events dropped nothing should have moved yet: %s attempt %d", got.Status, got.Attempt)
 	}
@@ -254,5 +264,82 @@ func TestReconcilerEndsRunsWhoseExecutionEndedUnseen(t *testing.T) {
 	}
 	if got, _ := e.Store.GetRun(ctx, running.ID); got.Status.Terminal() {
 		t.Fatalf("a run whose execution runs ended: %s", got.Status)
+	}
+}
+
+// throttled is Step Functions refusing every resume for now.
+type throttled struct{ sparkflow.Callbacks }
+
+func (throttled) SendTaskSuccess(context.Context, string, []byte) error {
+	return sparkflow.Errorf(sparkflow.Transient, "ThrottlingException: rate exceeded")
+}
+
+// The cluster-lost handler records the cluster's end, then its resume of the run on it is throttled:
+// the handler fails, and its redelivery finds the cluster ended already and does nothing more (EMR
+// says nothing of the step: its events are dropped). The reconciler ends the attempt again from the
+// records, and the run retries on the other cluster, long before its timeout.
+func TestReconcilerEndsTheAttemptsACutOffClusterLostHandlerLeft(t *testing.T) {
+	var drop atomic.Bool
+	droppedEnd := make(chan emrevent.ClusterChange, 8)
+	e := openEngine(t, func(raw []byte) [][]byte {
+		ev, err := emrevent.Parse(raw, true)
+		if err == nil && drop.Load() {
+			if ch, err := ev.Cluster(true); err == nil && ch.State.Ended() {
+				if ch.State.Terminal() {
+					droppedEnd <- ch
+				}
+				return nil
+			}
+			if _, err := ev.Step(true); err == nil {
+				return nil
+			}
+		}
+		return [][]byte{raw}
+	})
+	readyPool(t, e, "p", 2)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "slow", Pool: "p", Command: []string{"/bin/sh", "-c", `[ "$0" = 2 ] || sleep 30`, "${attempt}"}, MaxAttempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Submit(ctx, sparkflow.RunRequest{Transform: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "run running", func() bool {
+		r, _ = e.Store.GetRun(ctx, r.ID)
+		return r.Status == sparkflow.RunRunning
+	})
+	drop.Store(true)
+	if err := e.Clusters.Fail(r.ClusterID, ""); err != nil {
+		t.Fatal(err)
+	}
+	var ch emrevent.ClusterChange
+	select {
+	case ch = <-droppedEnd:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failed cluster never reported its end")
+	}
+	cut := *e.Service
+	cut.Callbacks = throttled{e.Service.Callbacks}
+	if err := cut.HandleClusterChange(ctx, ch); err == nil {
+		t.Fatal("the cluster-lost handler whose resume was throttled reported no error")
+	}
+	if err := e.Service.HandleClusterChange(ctx, ch); err != nil { // the redelivery
+		t.Fatal(err)
+	}
+	if got, _ := e.Store.GetRun(ctx, r.ID); got.Status != sparkflow.RunRunning || got.Attempt != 1 {
+		t.Fatalf("the redelivered cluster end should find nothing to do: %s attempt %d", got.Status, got.Attempt)
+	}
+	drop.Store(false) // the next attempt's events arrive
+	rep, err := e.Service.Reconcile(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "run to succeed on the other cluster", func() bool {
+		got, _ := e.Store.GetRun(ctx, r.ID)
+		return got.Status == sparkflow.RunSucceeded && got.Attempt == 2 && got.ClusterID != r.ClusterID
+	})
+	if rep.LostClusterRuns != 1 {
+		t.Fatalf("report %+v: want the one run on the lost cluster", rep)
 	}
 }

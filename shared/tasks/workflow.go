@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
@@ -13,12 +14,12 @@ import (
 
 // ReserveTask is the Reserve state's task.
 func (s *Service) ReserveTask(ctx context.Context, in workflow.TokenInput) error {
-	return s.Reserve(ctx, in.RunID, in.Token)
+	return s.Reserve(ctx, in.RunID, in.Token, in.Fence(sparkflow.FenceReserve))
 }
 
 // SubmitTask is the Submit state's task.
 func (s *Service) SubmitTask(ctx context.Context, in workflow.TokenInput) error {
-	return s.Submit(ctx, in.RunID, in.Token)
+	return s.Submit(ctx, in.RunID, in.Token, in.Fence(sparkflow.FenceSubmit))
 }
 
 // FinishTask is the Finish state's task: it decodes the outcome (or the caught error) and finishes

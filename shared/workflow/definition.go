@@ -94,6 +94,17 @@ func (d Definition) State(name string) (State, bool) {
 	return State{}, false
 }
 
+// submitRetry is Submit's: a busy submit waits for the claim of another invocation (it may be dead)
+// to expire, then the usual retries.
+func submitRetry() []Retrier {
+	return append([]Retrier{{
+		ErrorEquals:     []string{ErrorSubmitBusy},
+		IntervalSeconds: int(SubmitBusyRetry.Interval.Seconds()),
+		BackoffRate:     SubmitBusyRetry.BackoffRate,
+		MaxAttempts:     SubmitBusyRetry.MaxAttempts,
+	}}, taskRetry()...)
+}
+
 func taskRetry() []Retrier {
 	return []Retrier{{
 		ErrorEquals:     append(append([]string{}, LambdaErrors...), ErrorTransient),
@@ -106,7 +117,8 @@ func taskRetry() []Retrier {
 func waitTask(name, task, timeoutPath, resultPath, next, onTimeout, onError string) State {
 	return State{
 		Name: name, Type: TypeTask, Task: task, WaitForToken: true,
-		Payload:            map[string]any{"runId.$": "$.runId", "token.$": "$$.Task.Token"},
+		Payload: map[string]any{"runId.$": "$.runId", "token.$": "$$.Task.Token",
+			"epoch.$": "$.epoch", "attempt.$": "$.finish.attempt", "retry.$": "$$.State.RetryCount"},
 		TimeoutSecondsPath: timeoutPath,
 		ResultPath:         resultPath,
 		Retry:              taskRetry(),
@@ -116,6 +128,11 @@ func waitTask(name, task, timeoutPath, resultPath, next, onTimeout, onError stri
 		},
 		Next: next,
 	}
+}
+
+func withRetry(s State, r []Retrier) State {
+	s.Retry = r
+	return s
 }
 
 // outcome is a Pass state that makes the attempt's outcome a fixed cause.
@@ -140,13 +157,13 @@ func Run() Definition {
 			waitTask(StateReserve, TaskReserve, "$.queueTimeoutSeconds", "$.grant", StateSubmit, "QueueTimedOut", "ReserveFailed"),
 			outcome("QueueTimedOut", core.CauseQueueTimeout),
 			failed("ReserveFailed"),
-			waitTask(StateSubmit, TaskSubmit, "$.timeoutSeconds", "$.outcome", StateFinish, "RunTimedOut", "SubmitFailed"),
+			withRetry(waitTask(StateSubmit, TaskSubmit, "$.timeoutSeconds", "$.outcome", StateFinish, "RunTimedOut", "SubmitFailed"), submitRetry()),
 			outcome("RunTimedOut", core.CauseTimeout),
 			failed("SubmitFailed"),
 			{
 				Name: StateFinish, Type: TypeTask, Task: TaskFinish,
 				Payload:        map[string]any{"runId.$": "$.runId", "outcome.$": "$.outcome"},
-				ResultSelector: map[string]any{"retry.$": "$.Payload.retry", "status.$": "$.Payload.status"},
+				ResultSelector: map[string]any{"retry.$": "$.Payload.retry", "status.$": "$.Payload.status", "attempt.$": "$.Payload.attempt"},
 				ResultPath:     "$.finish",
 				Retry:          taskRetry(),
 				// Finish failing for good fails the execution; the execution-status rule (or, locally,

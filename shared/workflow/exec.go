@@ -289,7 +289,11 @@ func (x *Exec) attempt(now time.Time) Step {
 		x.timeout = time.Duration(n * float64(time.Second))
 	}
 	x.token, x.early = "", nil
-	context := map[string]any{}
+	retries := 0
+	for _, n := range x.counts {
+		retries += n
+	}
+	context := map[string]any{"State": map[string]any{"Name": st.Name, "RetryCount": float64(retries)}}
 	if st.WaitForToken {
 		x.token = x.opt.NewToken()
 		context["Task"] = map[string]any{"Token": x.token}

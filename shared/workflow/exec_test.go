@@ -35,7 +35,7 @@ func at(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
 // The machine on the interleavings the simulation produces: a token before its function returns, a
 // report from an invocation long gone, a failure that the token's result outranks, timers.
 func TestExecUnderInterleavings(t *testing.T) {
-	in := Input{RunID: "r", QueueTimeoutSeconds: 60, TimeoutSeconds: 120}
+	in := InputOf(sparkflow.Run{ID: "r", QueueTimeoutSeconds: 60, TimeoutSeconds: 120}, 0)
 	grant := TokenResult{Output: json.RawMessage(`{"clusterId":"j-1"}`)}
 
 	t.Run("a task resumes its own token before it returns", func(t *testing.T) {
@@ -109,10 +109,10 @@ func TestExecUnderInterleavings(t *testing.T) {
 		s = x.TaskDone(t0, s.Invocation, json.RawMessage("null"), nil)
 		x.Token(t0, s.Token, TokenResult{Output: json.RawMessage(`{"stepState":"FAILED"}`)})
 		s = mustStep(t, x.TaskDone(t0, s.Invocation, json.RawMessage("null"), nil), Invoke, TaskFinish)
-		s = mustStep(t, x.TaskDone(t0, s.Invocation, json.RawMessage(`{"retry":true,"status":"WAITING"}`), nil), Invoke, TaskReserve)
+		s = mustStep(t, x.TaskDone(t0, s.Invocation, json.RawMessage(`{"retry":true,"status":"WAITING","attempt":2}`), nil), Invoke, TaskReserve)
 		x.Token(t0, s.Token, TokenResult{Failure: &Failure{Name: ErrorCancelled, Cause: "cancelled"}})
 		s = mustStep(t, x.TaskDone(t0, s.Invocation, json.RawMessage("null"), nil), Invoke, TaskFinish)
-		end := mustStep(t, x.TaskDone(t0, s.Invocation, json.RawMessage(`{"retry":false,"status":"CANCELLED"}`), nil), End, "")
+		end := mustStep(t, x.TaskDone(t0, s.Invocation, json.RawMessage(`{"retry":false,"status":"CANCELLED","attempt":1}`), nil), End, "")
 		if end.Result.Status != Succeeded {
 			t.Fatalf("end %+v", end.Result)
 		}

@@ -40,7 +40,7 @@ func (r *recorder) add(s string) {
 func TestRunWorkflowInterpreted(t *testing.T) {
 	granted := `{"clusterId":"j-1"}`
 	completed := `{"stepState":"COMPLETED"}`
-	done := `{"retry":false,"status":"SUCCEEDED"}`
+	done := `{"retry":false,"status":"SUCCEEDED","attempt":1}`
 	cases := []struct {
 		name      string
 		script    map[string][]step
@@ -58,7 +58,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 		},
 		{
 			name:      "no slot within the queue timeout",
-			script:    map[string][]step{TaskReserve: {{}}, TaskFinish: {{result: `{"retry":false,"status":"TIMED_OUT"}`}}},
+			script:    map[string][]step{TaskReserve: {{}}, TaskFinish: {{result: `{"retry":false,"status":"TIMED_OUT","attempt":1}`}}},
 			input:     Input{QueueTimeoutSeconds: 1},
 			wantCalls: "reserve finish",
 			wantOut:   []core.Outcome{{Cause: core.CauseQueueTimeout}},
@@ -66,7 +66,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 		},
 		{
 			name:      "the step outlives the run's timeout",
-			script:    map[string][]step{TaskReserve: {{resume: granted}}, TaskSubmit: {{}}, TaskFinish: {{result: `{"retry":false,"status":"TIMED_OUT"}`}}},
+			script:    map[string][]step{TaskReserve: {{resume: granted}}, TaskSubmit: {{}}, TaskFinish: {{result: `{"retry":false,"status":"TIMED_OUT","attempt":1}`}}},
 			input:     Input{TimeoutSeconds: 1},
 			wantCalls: "reserve submit finish",
 			wantOut:   []core.Outcome{{Cause: core.CauseTimeout}},
@@ -85,7 +85,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 			name: "a task failing for good is caught and ends the attempt as SubmitFailed with its message",
 			script: map[string][]step{
 				TaskReserve: {{resume: granted}}, TaskSubmit: {{err: sparkflow.Errorf(sparkflow.Conflict, "run r is FAILED")}},
-				TaskFinish: {{result: `{"retry":false,"status":"FAILED"}`}}},
+				TaskFinish: {{result: `{"retry":false,"status":"FAILED","attempt":1}`}}},
 			wantCalls: "reserve submit finish",
 			wantOut:   []core.Outcome{{Cause: core.CauseSubmitFailed, Reason: "run r is FAILED"}},
 			wantEnd:   Failed,
@@ -94,7 +94,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 			name: "transient errors beyond the retries are caught too",
 			script: map[string][]step{
 				TaskReserve: {{err: sparkflow.Errorf(sparkflow.Transient, "t1")}, {err: sparkflow.Errorf(sparkflow.Transient, "t2")}, {err: sparkflow.Errorf(sparkflow.Transient, "t3")}},
-				TaskFinish:  {{result: `{"retry":false,"status":"FAILED"}`}}},
+				TaskFinish:  {{result: `{"retry":false,"status":"FAILED","attempt":1}`}}},
 			wantCalls: "reserve reserve reserve finish",
 			wantOut:   []core.Outcome{{Cause: core.CauseSubmitFailed, Reason: "t3"}},
 			wantEnd:   Failed,
@@ -103,7 +103,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 			name: "a cancelled wait goes to Finish as cancelled",
 			script: map[string][]step{
 				TaskReserve: {{failure: &Failure{Name: ErrorCancelled, Cause: "cancelled by request"}}},
-				TaskFinish:  {{result: `{"retry":false,"status":"CANCELLED"}`}}},
+				TaskFinish:  {{result: `{"retry":false,"status":"CANCELLED","attempt":1}`}}},
 			wantCalls: "reserve finish",
 			wantOut:   []core.Outcome{{StepState: sparkflow.StepCancelled, Cause: core.CauseCancelled}},
 			wantEnd:   Succeeded,
@@ -113,7 +113,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 			script: map[string][]step{
 				TaskReserve: {{resume: granted}, {resume: granted}},
 				TaskSubmit:  {{resume: `{"stepState":"FAILED","reason":"exit 1"}`}, {resume: completed}},
-				TaskFinish:  {{result: `{"retry":true,"status":""}`}, {result: done}}},
+				TaskFinish:  {{result: `{"retry":true,"status":"","attempt":2}`}, {result: done}}},
 			wantCalls: "reserve submit finish reserve submit finish",
 			wantOut:   []core.Outcome{{StepState: sparkflow.StepFailed, Reason: "exit 1"}, {StepState: sparkflow.StepCompleted}},
 			wantEnd:   Succeeded,
@@ -141,7 +141,7 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rec, in, ends := newScripted(t, c.script)
 			input := c.input
-			input.RunID = "r"
+			input.RunID, input.Finish.Attempt = "r", 1
 			if input.QueueTimeoutSeconds == 0 {
 				input.QueueTimeoutSeconds = 60
 			}
@@ -261,7 +261,7 @@ func TestOneExecutionPerNameAndStaleTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	raw := []byte(`{"runId":"r","queueTimeoutSeconds":60,"timeoutSeconds":60}`)
+	raw := []byte(`{"runId":"r","queueTimeoutSeconds":60,"timeoutSeconds":60,"epoch":0,"finish":{"attempt":1}}`)
 	if ok, _ := in.Start(ctx, "r", raw, nil); !ok {
 		t.Fatal("first start refused")
 	}
@@ -286,8 +286,8 @@ func TestOneExecutionPerNameAndStaleTokens(t *testing.T) {
 // A resumed execution keeps the time its wait began: a wait whose timeout has passed times out at once.
 func TestResumeKeepsWhenAWaitBegan(t *testing.T) {
 	rec, in, ends := newScripted(t, map[string][]step{TaskReserve: {{resume: `{"clusterId":"j-1"}`}}, TaskSubmit: {{}},
-		TaskFinish: {{result: `{"retry":false,"status":"TIMED_OUT"}`}}})
-	raw := []byte(`{"runId":"r","queueTimeoutSeconds":60,"timeoutSeconds":3600}`)
+		TaskFinish: {{result: `{"retry":false,"status":"TIMED_OUT","attempt":1}`}}})
+	raw := []byte(`{"runId":"r","queueTimeoutSeconds":60,"timeoutSeconds":3600,"epoch":0,"finish":{"attempt":1}}`)
 	began := time.Now().Add(-2 * time.Hour)
 	if ok, err := in.Start(context.Background(), "r", raw, &Resume{At: StateReserve, EnteredAt: map[string]time.Time{StateSubmit: began}}); !ok || err != nil {
 		t.Fatal(ok, err)

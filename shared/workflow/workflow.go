@@ -86,7 +86,14 @@ const (
 	// FAILED or TIMED_OUT, or Finish could not record the end of an attempt.
 	ErrorRunFailed    = "SparkFlow.RunFailed"
 	ErrorFinishFailed = "SparkFlow.FinishFailed"
+	// ErrorSubmitBusy: another invocation of the attempt holds the claim on adding its step (a
+	// duplicate, or one that died): Submit is retried, long enough for a dead one's claim to expire.
+	ErrorSubmitBusy = "SparkFlow.SubmitBusy"
 )
+
+// SubmitBusyRetry is how a busy Submit is retried: 15 s, then half again as long each time, 8 times
+// (about 6 minutes in all), beyond the submit claim's lease (tasks.SubmitClaimLease, 2 minutes).
+var SubmitBusyRetry = Retry{Interval: 15 * time.Second, BackoffRate: 1.5, MaxAttempts: 8}
 
 // ExecutionSource and ExecutionDetailType name Step Functions' execution status change events, which
 // the stack routes to the events handler for the run state machine's executions that end FAILED,
@@ -177,17 +184,40 @@ func ErrorOf(name, cause string) error {
 
 var fieldRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9.]*$`)
 
-// Input is what a run workflow starts with (the intake task sends it).
+// Input is what a run workflow starts with (the intake task sends it; InputOf builds it).
 type Input struct {
 	RunID               string `json:"runId"`
 	QueueTimeoutSeconds int    `json:"queueTimeoutSeconds"`
 	TimeoutSeconds      int    `json:"timeoutSeconds"`
+	// Epoch orders executions of one run: 0 on AWS (a run has one execution); a local engine's start
+	// time, so that the executions it resumes after a restart are newer than those it had.
+	Epoch int64 `json:"epoch"`
+	// Finish is where the workflow keeps what Finish said last; it starts with the run's attempt.
+	Finish FinishResult `json:"finish"`
 }
 
-// TokenInput is the payload of the two waiting tasks, Reserve and Submit.
+// InputOf is the input of a run's workflow execution.
+func InputOf(r sparkflow.Run, epoch int64) Input {
+	attempt := r.Attempt
+	if attempt < 1 {
+		attempt = 1
+	}
+	return Input{RunID: r.ID, QueueTimeoutSeconds: r.QueueTimeoutSeconds, TimeoutSeconds: r.TimeoutSeconds, Epoch: epoch, Finish: FinishResult{Attempt: attempt}}
+}
+
+// TokenInput is the payload of the two waiting tasks, Reserve and Submit: the run, the task token,
+// and what orders the invocation (sparkflow.Fence).
 type TokenInput struct {
-	RunID string `json:"runId"`
-	Token string `json:"token"`
+	RunID   string `json:"runId"`
+	Token   string `json:"token"`
+	Epoch   int64  `json:"epoch"`
+	Attempt int    `json:"attempt"`
+	Retry   int    `json:"retry"`
+}
+
+// Fence is the invocation's place among the run's task invocations.
+func (in TokenInput) Fence(task int) sparkflow.Fence {
+	return sparkflow.Fence{Epoch: in.Epoch, Attempt: in.Attempt, Task: task, Retry: in.Retry}
 }
 
 // FinishInput is the Finish task's payload: the attempt's outcome, or what a Catch caught.
@@ -203,10 +233,11 @@ type CaughtOutcome struct {
 	Error string `json:"error,omitempty"`
 }
 
-// FinishResult tells the workflow whether to go round again.
+// FinishResult tells the workflow whether to go round again, and with which attempt.
 type FinishResult struct {
-	Retry  bool                `json:"retry"`
-	Status sparkflow.RunStatus `json:"status"`
+	Retry   bool                `json:"retry"`
+	Status  sparkflow.RunStatus `json:"status"`
+	Attempt int                 `json:"attempt"`
 }
 
 // Decode turns what Finish is handed into the attempt's Outcome, the same way on both homes: an

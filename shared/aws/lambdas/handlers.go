@@ -82,7 +82,7 @@ func (h *Handlers) intakeOne(ctx context.Context, m events.SQSMessage) error {
 		}
 		return err
 	}
-	return h.Starter.Start(ctx, workflow.Input{RunID: r.ID, QueueTimeoutSeconds: r.QueueTimeoutSeconds, TimeoutSeconds: r.TimeoutSeconds})
+	return h.Starter.Start(ctx, workflow.InputOf(r, 0))
 }
 
 // messageIDSpace is the UUID namespace of run ids derived from SQS message ids.

@@ -63,6 +63,9 @@ type Engine struct {
 	flows      *workflow.Interpreter
 	bus        *bus
 	log        *slog.Logger
+	// epoch orders this engine's workflow executions after those of the engines that ran on the
+	// same data before it (workflow.Input.Epoch).
+	epoch int64
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -100,7 +103,7 @@ func Open(cfg Config) (*Engine, error) {
 		}
 		store, closeStore = db, db.Close
 	}
-	e := &Engine{cfg: cfg, Store: store, closeStore: closeStore, log: cfg.Log}
+	e := &Engine{cfg: cfg, Store: store, closeStore: closeStore, log: cfg.Log, epoch: time.Now().UnixNano()}
 	e.bus = newBus(cfg.EventFilter, cfg.Log)
 	e.Clusters, err = localcluster.Open(localcluster.Config{
 		Dir: filepath.Join(cfg.DataDir, "emr"), ProvisionDelay: cfg.ProvisionDelay, WorkDir: cfg.WorkDir,
@@ -167,17 +170,23 @@ func (e *Engine) resume() error {
 		return fmt.Errorf("resume runs: %w", err)
 	}
 	for i := len(runs) - 1; i >= 0; i-- { // oldest first
-		r := runs[i]
-		entered := map[string]time.Time{workflow.StateReserve: attemptStart(r)}
-		if r.ReservedAt != nil {
-			entered[workflow.StateSubmit] = *r.ReservedAt
-		}
-		e.startWorkflow(r, &workflow.Resume{At: workflow.StateReserve, EnteredAt: entered})
+		e.startWorkflow(runs[i], ResumeOf(runs[i]))
 	}
 	if len(runs) > 0 {
 		e.log.Info("resumed runs", "count", len(runs))
 	}
 	return nil
+}
+
+// ResumeOf is where a restarted engine resumes a run's workflow: at Reserve (which finds a slot the
+// run holds already), with its waits dated from when the attempt began waiting and from when the slot
+// was granted, so that a restart never extends a timeout.
+func ResumeOf(r sparkflow.Run) *workflow.Resume {
+	entered := map[string]time.Time{workflow.StateReserve: attemptStart(r)}
+	if r.ReservedAt != nil {
+		entered[workflow.StateSubmit] = *r.ReservedAt
+	}
+	return &workflow.Resume{At: workflow.StateReserve, EnteredAt: entered}
 }
 
 func (e *Engine) reconcileLoop() {
@@ -217,7 +226,7 @@ func (e *Engine) Submit(ctx context.Context, req sparkflow.RunRequest) (sparkflo
 
 // startWorkflow starts run's workflow unless it runs already (an execution is named by its run id).
 func (e *Engine) startWorkflow(r sparkflow.Run, resume *workflow.Resume) {
-	in, _ := json.Marshal(workflow.Input{RunID: r.ID, QueueTimeoutSeconds: r.QueueTimeoutSeconds, TimeoutSeconds: r.TimeoutSeconds})
+	in, _ := json.Marshal(workflow.InputOf(r, e.epoch))
 	if _, err := e.flows.Start(e.ctx, r.ID, in, resume); err != nil {
 		e.log.Error("start workflow", "run_id", r.ID, "err", err)
 	}
