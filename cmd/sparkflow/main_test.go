@@ -358,3 +358,45 @@ func TestKillDashNineThenRestartEndsEveryRun(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// kill -9 of the engine kills the steps it ran with it, their children included: no attempt the kill
+// cut off keeps working (a shell's background job would otherwise outlive its parent).
+func TestKillDashNineLeavesNoStepWorking(t *testing.T) {
+	data, work := t.TempDir(), t.TempDir()
+	addr := freeAddr(t)
+	s := startLocal(t, data, addr)
+	pids := filepath.Join(work, "pids")
+	for _, args := range [][]string{
+		{"pool", "create", "etl", "--tier", "tiny", "--clusters", "1", "--wait"},
+		{"transform", "create", "spawner", "--pool", "etl", "--command", "sh -c 'sleep 60 & echo $! >> " + pids + "; wait'"},
+		{"run", "submit", "spawner"},
+	} {
+		if r := cli(t, addr, args...); r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+	}
+	var grandchild int
+	for deadline := time.Now().Add(20 * time.Second); grandchild == 0; time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(pids); err == nil {
+			fmt.Sscan(strings.TrimSpace(string(b)), &grandchild)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the step never started its child\n%s", s.log)
+		}
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Wait()
+	alive := func() bool {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", grandchild))
+		return err == nil && !strings.Contains(string(st[strings.LastIndexByte(string(st), ')'):]), ") Z")
+	}
+	for deadline := time.Now().Add(5 * time.Second); alive() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if alive() {
+		syscall.Kill(grandchild, syscall.SIGKILL)
+		t.Fatalf("the step's child %d outlived the engine's kill -9", grandchild)
+	}
+}

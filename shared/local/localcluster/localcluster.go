@@ -74,14 +74,16 @@ type cluster struct {
 }
 
 type step struct {
-	ID        string                `json:"id"`
-	Name      string                `json:"name"`
-	Args      []string              `json:"args"`
-	State     sparkflow.StepState   `json:"state"`
-	Reason    sparkflow.StateReason `json:"reason"`
-	LogDir    string                `json:"logDir"`
-	Cancel    bool                  `json:"cancel"`
-	CreatedAt time.Time             `json:"createdAt"`
+	ID     string                `json:"id"`
+	Name   string                `json:"name"`
+	Args   []string              `json:"args"`
+	State  sparkflow.StepState   `json:"state"`
+	Reason sparkflow.StateReason `json:"reason"`
+	LogDir string                `json:"logDir"`
+	Cancel bool                  `json:"cancel"`
+	// Pgid is the process group the step ran in, whose leftovers a restarted engine kills.
+	Pgid      int       `json:"pgid,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 // maxStepsKept bounds a cluster's step history in the state file.
@@ -128,6 +130,9 @@ func Open(cfg Config) (*Clusters, error) {
 		case cl.State.Ready():
 			for _, st := range cl.Steps {
 				if st.State == sparkflow.StepRunning || st.State == sparkflow.StepCancelPending {
+					if n := killLeftovers(st.Pgid, st.ID); n > 0 {
+						c.cfg.Log.Warn("killed what a step cut off by the engine's stop left running", "step_id", st.ID, "processes", n)
+					}
 					c.endStep(cl, st, sparkflow.StepInterrupted, "the local engine stopped while the step ran")
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -145,11 +146,21 @@ func (c *Clusters) start(cl *cluster, st *step) {
 		c.endStep(cl, st, sparkflow.StepFailed, "cannot create log files: "+err.Error())
 		return
 	}
-	cmd := exec.Command(st.Args[0], st.Args[1:]...)
+	// The program must be there: the guard that runs it would only say so as an exit code.
+	program := st.Args[0]
+	if strings.Contains(program, "/") && !filepath.IsAbs(program) && c.cfg.WorkDir != "" {
+		program = filepath.Join(c.cfg.WorkDir, program)
+	}
+	if _, err := exec.LookPath(program); err != nil {
+		stdout.Close()
+		stderr.Close()
+		c.endStep(cl, st, sparkflow.StepFailed, fmt.Sprintf("cannot start %q: %v", st.Args[0], err))
+		return
+	}
+	cmd := stepCommand(st.Args)
 	cmd.Dir = c.cfg.WorkDir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = append(os.Environ(), "SPARKFLOW_CLUSTER_ID="+cl.ID, "SPARKFLOW_STEP_ID="+st.ID, "SPARKFLOW_STEP_NAME="+st.Name)
-	cmd.SysProcAttr = procAttr()
 	st.State = sparkflow.StepRunning
 	if err := cmd.Start(); err != nil {
 		stdout.Close()
@@ -159,6 +170,7 @@ func (c *Clusters) start(cl *cluster, st *step) {
 		return
 	}
 	c.procs[st.ID] = cmd
+	st.Pgid = cmd.Process.Pid // the guard leads the group: its pid is the group's id
 	c.saveOrLog()
 	c.emitStep(cl, st)
 	c.wg.Add(1)
