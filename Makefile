@@ -9,7 +9,7 @@ export GOFLAGS
 # only, so a newer unsupported version still warns.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench clean
+.PHONY: sim all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench clean
 
 all: build
 
@@ -31,14 +31,21 @@ check-test:
 	$(GO) test -count=1 $(CHECK_PKGS)
 
 ## test: go vet, gofmt check, the template checks, every Go test (unit, contract suites, end-to-end,
-## CLI, kill -9 restart), the AWS twin, then the web UI in a real browser (installs what they need
+## CLI, kill -9 restart), a batch of the simulation, the AWS twin, then the web UI in a real browser (installs what they need
 ## when missing: Debian's chromium and qemu-user, playwright-core and the IAM evaluator from npm)
-test: vet fmt-check synth-check go-test twin browser-test
+test: vet fmt-check synth-check go-test sim twin browser-test
 
 # The twin's package runs in `make twin`, with its report.
 GO_TEST_PKGS = $(shell $(GO) list ./... | grep -v /shared/aws/twin)
 go-test: tools iam-tools
 	$(GO) test -count=1 -timeout 20m $(GO_TEST_PKGS)
+
+## sim: the deterministic simulation of the task logic (shared/sim): SEEDS schedules (default 2000,
+## the batch make test runs) on all cores, with per-invariant counts and the shortest failing seed of
+## each; SEED=k replays one schedule step by step
+SEEDS ?= 2000
+sim:
+	@if [ -n "$(SEED)" ]; then $(GO) run ./cmd/sparkflow-sim -seed $(SEED); else $(GO) run ./cmd/sparkflow-sim -seeds $(SEEDS); fi
 
 ## twin: the synthesized stack deployed into the AWS twin and run end to end: the Backend contract,
 ## the scenario suite both homes run, the CLI and UI, IAM evaluated for every call; one line per

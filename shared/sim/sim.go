@@ -1,0 +1,596 @@
+// Package sim is the deterministic simulation of SparkFlow's task logic: the real tasks (intake,
+// reserve, dispatch, submit, finish, cancel, events, reconcile, heal) on a real store, with EMR and
+// the workflow runtime of each home played by the simulation. Every invocation runs in a goroutine of
+// its own and parks before each port call; a seed picks which one goes next, which EMR move or event
+// delivery happens, and what faults strike (throttles, writes that succeed but report an error,
+// Lambdas that die, responses lost while a function runs on, events dropped, duplicated and
+// reordered, clusters lost, kill -9 of the local engine). The same seed replays the same schedule.
+// After every step the invariants are checked; after the chaos, a heal phase (faults off, the
+// reconciler running) must end every run with no slot left held.
+package sim
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/tasks"
+	"github.com/sparkflow/sparkflow/shared/tiers"
+	"github.com/sparkflow/sparkflow/shared/workflow"
+)
+
+// Profile is a kind of trouble a schedule meets, on one home's semantics.
+type Profile struct {
+	Name string
+	// Local: the local engine's semantics (in-process tasks, events on an in-process bus, kill -9
+	// and restart); otherwise AWS's (Lambda, Step Functions, SQS).
+	Local bool
+	// Per port call during the chaos: a throttle, a call that succeeds but reports an error, a
+	// Lambda that dies at that point (AWS).
+	Throttle, LostResponse, Crash float64
+	// Per event: dropped (never delivered), duplicated.
+	EventDrop, EventDup float64
+	// Weights of the rarer actions.
+	Ghost, Kill, LoseCluster, Cancel, Stop, Redeliver float64
+	// ShortTimeouts gives runs waits short enough to time out.
+	ShortTimeouts bool
+	// SlowLambdas lets time pass an invocation's function timeout, which kills it (AWS); otherwise
+	// invocations are quick, as they are.
+	SlowLambdas bool
+}
+
+// Profiles are the fault profiles a batch runs, each on its home's semantics.
+var Profiles = []Profile{
+	{Name: "aws-calm"},
+	{Name: "aws-events", EventDrop: 0.15, EventDup: 0.2, LoseCluster: 0.3},
+	{Name: "aws-crashes", Crash: 0.03, Ghost: 0.5, Redeliver: 0.5, SlowLambdas: true},
+	{Name: "aws-writes", Throttle: 0.05, LostResponse: 0.08},
+	{Name: "aws-cancels", Cancel: 0.4, Stop: 0.15, ShortTimeouts: true},
+	{Name: "aws-all", Throttle: 0.03, LostResponse: 0.03, Crash: 0.015, EventDrop: 0.08, EventDup: 0.1, Ghost: 0.3, LoseCluster: 0.2, Cancel: 0.2, Stop: 0.05, Redeliver: 0.3, ShortTimeouts: true, SlowLambdas: true},
+	{Name: "local-calm", Local: true},
+	{Name: "local-kill9", Local: true, Kill: 0.08, Cancel: 0.2},
+	{Name: "local-all", Local: true, Throttle: 0.03, LostResponse: 0.03, EventDrop: 0.08, EventDup: 0.1, Kill: 0.04, LoseCluster: 0.2, Cancel: 0.2, ShortTimeouts: true},
+}
+
+// ProfileNamed returns a profile by name.
+func ProfileNamed(name string) (Profile, bool) {
+	for _, p := range Profiles {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Profile{}, false
+}
+
+// Config is one schedule.
+type Config struct {
+	Seed    uint64
+	Profile Profile
+	// Store opens the store a schedule runs on (default: SQLite in memory).
+	Store func() (sparkflow.Store, func(), error)
+	// Trace, when set, is told every step.
+	Trace func(line string)
+	// Sabotage, for the simulation's own tests, changes the service before the schedule runs (to
+	// show that a check catches what it is for).
+	Sabotage func(*tasks.Service)
+}
+
+// Violation is an invariant broken, at a step of the schedule.
+type Violation struct {
+	Invariant string
+	Detail    string
+	Step      int
+}
+
+// Result is how a schedule went.
+type Result struct {
+	Seed       uint64
+	Profile    string
+	Steps      int
+	Runs       int
+	Violations []Violation
+	// Hash digests every decision: two runs of a seed give the same hash.
+	Hash uint64
+}
+
+type phase int
+
+const (
+	setup phase = iota
+	chaos
+	heal
+)
+
+// Sim is one schedule under way.
+type Sim struct {
+	cfg   Config
+	prof  Profile
+	rng   *rand.Rand
+	now   time.Time
+	step  int
+	phase phase
+	local bool
+	epoch int64 // the local engine's (each restart is newer); 0 on AWS
+	hash  interface{ Write([]byte) (int, error) }
+	h64   func() uint64
+
+	db    sparkflow.Store // the store itself, for the checks
+	svc   *tasks.Service
+	tasks map[string]workflow.TaskFunc
+	emr   *emr
+	flows *flows
+
+	procs    []*proc
+	nextProc int
+	cur      *proc
+	lastRan  *proc // the proc that ran last (the checks after its step may ask)
+	back     chan struct{}
+	finished []procEnd
+	panicked string
+
+	added     []*fstep       // every step added, in order
+	events    []pendingEvent // EMR and execution events not yet delivered
+	requests  []request      // run requests not yet accepted (the runs queue, or the user's retries)
+	toSubmit  int
+	nextRecon time.Time
+	cancels   map[string]bool
+	lost      int
+	dropped   int
+
+	checker    checker
+	violations []Violation
+	// writes counts the writes made; the records are read again (snapshot) and checked only when
+	// it has changed since (snapAt, checkedAt).
+	writes, snapAt, checkedAt int
+	snapRuns                  []sparkflow.Run
+	snapClust                 []sparkflow.Cluster
+	snapWait                  []sparkflow.Waiter
+}
+
+type pendingEvent struct {
+	raw      []byte
+	what     string
+	receives int
+}
+
+type request struct {
+	req      sparkflow.RunRequest
+	inFlight int
+	receives int
+}
+
+// ReconcilePeriod is how often the reconciler runs (the stack's default).
+const ReconcilePeriod = 5 * time.Minute
+
+const (
+	chaosSteps   = 4000
+	healSteps    = 30000
+	healDuration = 3 * time.Hour // below the runs' 6-hour timeouts: healing must not wait for them
+	maxReceives  = 5             // the queues' redrive after so many receives
+)
+
+// Run runs one schedule.
+func Run(cfg Config) Result {
+	s := &Sim{cfg: cfg, prof: cfg.Profile, local: cfg.Profile.Local, back: make(chan struct{}), cancels: map[string]bool{},
+		now: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)}
+	s.rng = rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	h := fnv.New64a()
+	s.hash, s.h64 = h, h.Sum64
+	res := Result{Seed: cfg.Seed, Profile: cfg.Profile.Name}
+	open := cfg.Store
+	if open == nil {
+		open = SQLiteMemory
+	}
+	db, closeDB, err := open()
+	if err != nil {
+		res.Violations = []Violation{{Invariant: "setup", Detail: err.Error()}}
+		return res
+	}
+	defer closeDB()
+	s.db = db
+	s.emr = newEMR(s)
+	s.flows = newFlows(s)
+	ids := 0
+	s.svc = tasks.New(tasks.Service{Store: &store{s: s, inner: db}, Clusters: s.emr, Callbacks: s.flows, Tiers: tiers.Default(),
+		Clock: clock{s}, Log: slog.New(slog.DiscardHandler), NewID: func() string { ids++; return fmt.Sprintf("id-%04d", ids) }})
+	if cfg.Sabotage != nil {
+		cfg.Sabotage(s.svc)
+	}
+	s.tasks = s.svc.RunTasks()
+	s.schedule()
+	s.abortAll()
+	res.Steps, res.Violations, res.Hash, res.Runs = s.step, s.violations, s.h64(), s.toSubmit
+	return res
+}
+
+type clock struct{ s *Sim }
+
+func (c clock) Now() time.Time { return c.s.now }
+
+func (s *Sim) tracef(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	fmt.Fprintf(s.hash, "%s\n", line)
+	if s.cfg.Trace != nil {
+		s.cfg.Trace(fmt.Sprintf("%5d %s %s", s.step, s.now.Format("15:04:05"), line))
+	}
+}
+
+func (s *Sim) violate(inv, format string, args ...any) {
+	v := Violation{Invariant: inv, Detail: fmt.Sprintf(format, args...), Step: s.step}
+	s.violations = append(s.violations, v)
+	s.tracef("VIOLATION %s: %s", v.Invariant, v.Detail)
+}
+
+// emit hands an event to the home's event route, where the profile may drop or duplicate it.
+func (s *Sim) emit(raw []byte, what string) {
+	if s.phase == chaos && s.rng.Float64() < s.prof.EventDrop {
+		s.dropped++
+		s.tracef("event dropped: %s", what)
+		return
+	}
+	s.events = append(s.events, pendingEvent{raw: raw, what: what})
+	if s.phase == chaos && s.rng.Float64() < s.prof.EventDup {
+		s.events = append(s.events, pendingEvent{raw: raw, what: what + " (again)"})
+	}
+}
+
+// The world of a schedule: one pool of one or two clusters with one to three slots each, a transform
+// with one to three attempts, two to six runs.
+func (s *Sim) world() (sparkflow.Pool, sparkflow.Transform) {
+	p := sparkflow.Pool{Name: "p", Tier: "tiny", Clusters: 1 + s.rng.IntN(2), StepConcurrency: 1 + s.rng.IntN(3)}
+	t := sparkflow.Transform{Name: "t", Pool: "p", Kind: sparkflow.KindCommand, Command: []string{"true"}, MaxAttempts: 1 + s.rng.IntN(3),
+		TimeoutSeconds: 6 * 3600, QueueTimeoutSeconds: 6 * 3600}
+	if s.prof.ShortTimeouts && s.rng.IntN(2) == 0 {
+		t.TimeoutSeconds, t.QueueTimeoutSeconds = 30+s.rng.IntN(300), 30+s.rng.IntN(300)
+	}
+	s.toSubmit = 2 + s.rng.IntN(5)
+	return p, t
+}
+
+func (s *Sim) schedule() {
+	ctx := context.Background()
+	p, t := s.world()
+	s.tracef("world: pool of %d clusters x %d slots, %d attempts, timeouts %ds/%ds, %d runs, profile %s",
+		p.Clusters, p.StepConcurrency, t.MaxAttempts, t.TimeoutSeconds, t.QueueTimeoutSeconds, s.toSubmit, s.prof.Name)
+	s.spawn("create pool", kindSetup, func() (any, error) {
+		if _, err := s.svc.CreatePool(ctx, p); err != nil {
+			return nil, err
+		}
+		_, err := s.svc.CreateTransform(ctx, t)
+		return nil, err
+	}, func(_ any, err error, _ bool) {
+		if err != nil {
+			s.violate("setup", "create the pool: %v", err)
+		}
+	})
+	// Setup: the pool's clusters become ready.
+	for s.phase = setup; s.step < 2000 && len(s.violations) == 0; s.step++ {
+		if !s.act() {
+			break
+		}
+	}
+	for i := 0; i < s.toSubmit; i++ {
+		s.requests = append(s.requests, request{req: sparkflow.RunRequest{ID: fmt.Sprintf("%08x-0000-4000-8000-000000000000", i+1), Transform: "t"}})
+	}
+	s.nextRecon = s.now.Add(ReconcilePeriod)
+	s.phase = chaos
+	s.tracef("chaos begins")
+	for start := s.step; s.step-start < chaosSteps && len(s.violations) == 0; s.step++ {
+		if !s.act() || s.allEnded() {
+			break
+		}
+		s.check()
+	}
+	if len(s.violations) > 0 {
+		return
+	}
+	s.phase = heal
+	healStart := s.now
+	s.tracef("heal begins: faults off")
+	for start := s.step; len(s.violations) == 0; s.step++ {
+		if s.settled() {
+			s.checkSettled()
+			return
+		}
+		if s.step-start > healSteps || s.now.Sub(healStart) > healDuration || !s.act() {
+			s.violate("settles", "after the faults stopped, the schedule did not settle within %s: %s", healDuration, s.stuck())
+			return
+		}
+		s.check()
+	}
+}
+
+// act picks one thing to happen and does it; false when nothing can.
+func (s *Sim) act() bool {
+	if s.panicked != "" {
+		s.violate("no panic", "%s", s.panicked)
+		return false
+	}
+	type action struct {
+		w    float64
+		what string
+		do   func()
+	}
+	var acts []action
+	add := func(w float64, what string, do func()) {
+		if w > 0 {
+			acts = append(acts, action{w, what, do})
+		}
+	}
+	chaotic := s.phase == chaos
+	for _, p := range s.procs {
+		if p.stalled.After(s.now) {
+			continue
+		}
+		add(4, "run "+p.name+" at "+p.at, func() { s.run(p, s.decide(p)) })
+	}
+	// Events: SQS hands any of them (reordered); the local bus one at a time, in order.
+	if s.local {
+		if len(s.events) > 0 && len(s.procsNamed("bus ")) == 0 {
+			add(3, "deliver "+s.events[0].what, func() { s.deliver(0) })
+		}
+	} else {
+		for i := range s.events {
+			add(2, "deliver "+s.events[i].what, func() { s.deliver(i) })
+		}
+	}
+	for _, m := range s.emr.moves(s.outcome, chaotic && s.lost == 0 && s.prof.LoseCluster > 0) {
+		w := 1.0
+		if strings.HasPrefix(m.what, "lose ") {
+			w = s.prof.LoseCluster
+		}
+		add(w, "emr "+m.what, m.do)
+	}
+	if s.phase != setup {
+		for i := range s.requests {
+			r := &s.requests[i]
+			if r.inFlight == 0 {
+				add(1.5, "accept "+short(r.req.ID), func() { s.intake(i) })
+			} else if chaotic && !s.local {
+				add(s.prof.Redeliver, "redeliver "+short(r.req.ID), func() { s.intake(i) })
+			}
+		}
+	}
+	if chaotic {
+		for _, id := range s.flows.order {
+			ex := s.flows.execs[id]
+			if ex.task != nil && !s.local && ex.status == "RUNNING" {
+				add(s.prof.Ghost, "lose the response of "+ex.task.name, func() { s.flows.loseResponse(ex) })
+			}
+			if ex.status == "RUNNING" && !s.local && !s.cancels["stop "+id] {
+				add(s.prof.Stop, "stop the execution of "+short(id), func() { s.cancels["stop "+id] = true; s.flows.stop(ex) })
+			}
+		}
+		for _, r := range s.activeRuns() {
+			if !s.cancels[r.ID] {
+				add(s.prof.Cancel, "cancel "+short(r.ID), func() { s.cancel(r.ID) })
+			}
+		}
+		if s.local {
+			add(s.prof.Kill, "kill -9 the engine", s.kill)
+		}
+	}
+	// Time moves on: to the next timer or reconcile, or a little.
+	if s.phase != setup {
+		w := 0.5
+		if len(acts) == 0 {
+			w = 1
+		}
+		add(w, "time passes", s.advance)
+	}
+	if len(acts) == 0 {
+		return false
+	}
+	total := 0.0
+	for _, a := range acts {
+		total += a.w
+	}
+	x := s.rng.Float64() * total
+	for _, a := range acts {
+		if x -= a.w; x < 0 {
+			s.tracef("%s", a.what)
+			a.do()
+			return true
+		}
+	}
+	a := acts[len(acts)-1]
+	s.tracef("%s", a.what)
+	a.do()
+	return true
+}
+
+// outcome is how EMR ends a step that ran.
+func (s *Sim) outcome() sparkflow.StepState {
+	if s.rng.Float64() < 0.7 {
+		return sparkflow.StepCompleted
+	}
+	return sparkflow.StepFailed
+}
+
+// decide is what p's next port call meets.
+func (s *Sim) decide(p *proc) decision {
+	if s.phase != chaos || p.kind == kindSetup || p.at == "start" {
+		return proceed
+	}
+	x := s.rng.Float64()
+	if x < s.prof.Throttle {
+		return failBefore
+	}
+	x -= s.prof.Throttle
+	if p.write && x < s.prof.LostResponse {
+		return failAfter
+	}
+	x -= s.prof.LostResponse
+	if !s.local && p.kind != kindUser && x < s.prof.Crash {
+		if p.write && s.rng.IntN(2) == 0 {
+			return crashAfter
+		}
+		return crash
+	}
+	return proceed
+}
+
+// deliver hands event i to the events handler (a proc); one it fails on comes back, up to the
+// queue's redrive (AWS) or the bus's retries (local), and is then lost for the reconciler to repair.
+func (s *Sim) deliver(i int) {
+	ev := s.events[i]
+	s.events = append(s.events[:i], s.events[i+1:]...)
+	name := "events "
+	if s.local {
+		name = "bus "
+	}
+	s.spawn(name+ev.what, kindLambda, func() (any, error) { return nil, s.svc.HandleEvent(context.Background(), ev.raw) },
+		func(_ any, err error, died bool) {
+			if err == nil && !died {
+				return
+			}
+			ev.receives++
+			if ev.receives >= maxReceives || (s.local && sparkflow.IsCode(err, sparkflow.Invalid)) {
+				s.tracef("event given up after %d tries: %s", ev.receives, ev.what)
+				return
+			}
+			if s.local {
+				s.events = append([]pendingEvent{ev}, s.events...)
+			} else {
+				s.events = append(s.events, ev)
+			}
+		})
+}
+
+// intake accepts run request i and starts its execution: on AWS the intake function reading the
+// runs queue (a failed or dead invocation leaves the message for a redelivery); locally the API's
+// submit (a failed one the user retries with the same id).
+func (s *Sim) intake(i int) {
+	r := &s.requests[i]
+	r.inFlight++
+	req := r.req
+	id := req.ID
+	s.spawn("intake "+short(id), kindLambda, func() (any, error) {
+		run, _, err := s.svc.Accept(context.Background(), req)
+		if err != nil {
+			return nil, err
+		}
+		if s.local {
+			s.flows.start(run, nil)
+			return nil, nil
+		}
+		_, err = call(s, "sfn.StartExecution "+short(id), true, func() (struct{}, error) {
+			s.flows.start(run, nil)
+			return struct{}{}, nil
+		})
+		return nil, err
+	}, func(_ any, err error, died bool) {
+		for j := range s.requests {
+			q := &s.requests[j]
+			if q.req.ID != id {
+				continue
+			}
+			q.inFlight--
+			if err == nil && !died {
+				s.requests = append(s.requests[:j], s.requests[j+1:]...)
+				return
+			}
+			if q.receives++; q.receives >= maxReceives && !s.local {
+				s.tracef("request %s to the dead-letter queue", short(id))
+				s.requests = append(s.requests[:j], s.requests[j+1:]...)
+			}
+			return
+		}
+	})
+}
+
+func (s *Sim) cancel(id string) {
+	s.cancels[id] = true
+	s.spawn("cancel "+short(id), kindUser, func() (any, error) {
+		_, err := s.svc.Cancel(context.Background(), id)
+		return nil, err
+	}, nil)
+}
+
+// advance moves the clock to the next timer or reconcile (or a few seconds on), and fires what is due.
+func (s *Sim) advance() {
+	next := s.nextRecon
+	if t := s.flows.nextTimer(); !t.IsZero() && t.Before(next) {
+		next = t
+	}
+	if s.phase == chaos && s.rng.IntN(2) == 0 {
+		if small := s.now.Add(time.Duration(1+s.rng.IntN(20)) * time.Second); small.Before(next) {
+			next = small
+		}
+	}
+	slow := s.phase == chaos && s.prof.SlowLambdas && !s.local
+	for _, p := range s.procs {
+		stalled := p.stalled.After(s.now)
+		if stalled && p.stalled.Before(next) {
+			next = p.stalled
+		}
+		switch {
+		case p.deadline.IsZero() || !p.deadline.Before(next):
+		case stalled || slow:
+			next = p.deadline // a stalled (or slow) invocation meets its function's timeout
+		default:
+			next = p.deadline.Add(-time.Millisecond) // invocations are quick: time does not outrun them
+		}
+	}
+	if next.After(s.now) {
+		s.now = next
+	}
+	// An invocation past its function's timeout is ended by Lambda.
+	for _, p := range append([]*proc{}, s.procs...) {
+		if !p.deadline.IsZero() && !s.now.Before(p.deadline) {
+			s.tracef("%s ran past its timeout: Lambda ends it", p.name)
+			s.run(p, crash)
+		}
+	}
+	s.flows.fire()
+	if !s.now.Before(s.nextRecon) {
+		s.nextRecon = s.now.Add(ReconcilePeriod)
+		if len(s.procsNamed("reconcile")) == 0 {
+			s.spawn("reconcile", kindLambda, func() (any, error) {
+				_, err := s.svc.Reconcile(context.Background(), 60)
+				return nil, err
+			}, nil)
+		}
+	}
+}
+
+// kill is kill -9 of the local engine, then its restart: every invocation dies where it stood, the
+// events on the in-process bus are lost, the local clusters report the steps the death cut off as
+// INTERRUPTED, and the restarted engine resumes the workflow of every run that has not ended.
+func (s *Sim) kill() {
+	s.abortAll()
+	s.flows.forget()
+	s.epoch++
+	s.events = nil
+	for i := range s.requests {
+		s.requests[i].inFlight = 0 // the user's submit failed: they send it again
+	}
+	s.tracef("the engine is killed and restarted")
+	s.emr.interruptAll()
+	s.restart()
+}
+
+// restart is the local engine starting on its data: it resumes every run that has not ended (a start
+// that fails is tried again, as its user would).
+func (s *Sim) restart() {
+	s.spawn("engine restart", kindLambda, func() (any, error) {
+		runs, err := s.svc.Store.ListRuns(context.Background(), sparkflow.RunFilter{Active: true})
+		if err != nil {
+			return nil, err
+		}
+		for i := len(runs) - 1; i >= 0; i-- {
+			s.flows.start(runs[i], ResumeOf(runs[i]))
+		}
+		return nil, nil
+	}, func(_ any, err error, _ bool) {
+		if err != nil {
+			s.tracef("the engine did not start (%v): started again", err)
+			s.restart()
+		}
+	})
+}

@@ -1,0 +1,107 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+	"github.com/sparkflow/sparkflow/shared/tasks"
+)
+
+// A seed replays its schedule exactly: the same decisions, the same steps.
+func TestASeedReplaysItsSchedule(t *testing.T) {
+	hashes := map[uint64]uint64{}
+	for seed := uint64(1); seed <= uint64(2*len(Profiles)); seed++ {
+		a, b := RunSeed(seed, nil), RunSeed(seed, nil)
+		if a.Hash != b.Hash || a.Steps != b.Steps {
+			t.Fatalf("seed %d (%s): %d steps, hash %x; again: %d steps, hash %x", seed, a.Profile, a.Steps, a.Hash, b.Steps, b.Hash)
+		}
+		hashes[a.Hash] = seed
+	}
+	if len(hashes) < 2*len(Profiles)-1 {
+		t.Fatalf("different seeds gave the same schedules: %d distinct of %d", len(hashes), 2*len(Profiles))
+	}
+}
+
+// A batch of schedules over every profile keeps every invariant (make test runs a bigger one with
+// make sim; SPARKFLOW_SIM_SCHEDULES sets this one's size).
+func TestSchedulesKeepTheInvariants(t *testing.T) {
+	n := 270
+	if v, err := strconv.Atoi(os.Getenv("SPARKFLOW_SIM_SCHEDULES")); err == nil && v > 0 {
+		n = v
+	}
+	rep := Batch(1, n, runtime.NumCPU(), nil)
+	var b bytes.Buffer
+	rep.Print(&b)
+	t.Log("\n" + b.String())
+	if rep.Violations() > 0 {
+		t.Fatalf("invariants broken:\n%s", b.String())
+	}
+	if len(rep.Profiles) != len(Profiles) {
+		t.Fatalf("%d profiles ran, want %d", len(rep.Profiles), len(Profiles))
+	}
+}
+
+// The checks catch what they are for: a service sabotaged to break one guarantee is caught.
+func TestTheChecksCatchASabotagedService(t *testing.T) {
+	for _, tc := range []struct {
+		name, invariant string
+		sabotage        func(*tasks.Service)
+	}{
+		{"every step added twice", InvOneStep, func(s *tasks.Service) { s.Clusters = twice{s.Clusters} }},
+		{"slots never released", InvSettles, func(s *tasks.Service) { s.Store = noRelease{s.Store} }},
+		{"successes recorded as failures", InvEMRTruth, func(s *tasks.Service) { s.Store = pessimist{s.Store} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := ProfileNamed("aws-calm")
+			for seed := uint64(1); seed <= 20; seed++ {
+				r := Run(Config{Seed: seed, Profile: p, Sabotage: tc.sabotage})
+				for _, v := range r.Violations {
+					if v.Invariant == tc.invariant {
+						return
+					}
+				}
+			}
+			t.Fatalf("no schedule of 20 caught it as %q", tc.invariant)
+		})
+	}
+}
+
+type twice struct{ sparkflow.Clusters }
+
+func (c twice) AddStep(ctx context.Context, id string, st sparkflow.StepSpec) (string, error) {
+	c.Clusters.AddStep(ctx, id, st)
+	return c.Clusters.AddStep(ctx, id, st)
+}
+
+type noRelease struct{ sparkflow.Store }
+
+func (noRelease) Release(context.Context, string, string) error { return nil }
+
+// pessimist records every run that succeeds as failed.
+type pessimist struct{ sparkflow.Store }
+
+func (p pessimist) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
+	if r.Status == sparkflow.RunSucceeded {
+		r.Status, r.Reason = sparkflow.RunFailed, "sabotaged"
+	}
+	return p.Store.UpdateRun(ctx, r)
+}
+
+// The schedules that found a class of bug (each with its fix undone; README, "What it found") keep
+// every invariant with the fixes in: a fix that regresses breaks its schedule again.
+func TestTheSchedulesThatFoundBugsStayFixed(t *testing.T) {
+	for _, seed := range []uint64{34, 3791, 74, 31, 4, 106, 14} {
+		r := RunSeed(seed, nil)
+		for _, v := range r.Violations {
+			t.Errorf("seed %d (%s), step %d: %s: %s (replay: make sim SEED=%d)", seed, r.Profile, v.Step, v.Invariant, v.Detail, seed)
+		}
+		if r.Runs == 0 {
+			t.Errorf("seed %d ran no runs", seed)
+		}
+	}
+}
