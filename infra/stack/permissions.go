@@ -40,8 +40,10 @@ var (
 //	reserve    Reserve, grant, Dispatch: runs, clusters, reservations, the FIFO; resume its own wait;
 //	           Heal a pool whose clusters ended for idleness (launch on demand)
 //	submit     Submit: the run and transform; ListSteps, AddJobFlowSteps, CancelSteps; resume
-//	finish     Finish, release, Dispatch; CancelSteps of a timed-out step; resume waiters granted
+//	finish     Finish, release, Dispatch; ListSteps (EMR's word on the step of an attempt that
+//	           ended otherwise) and CancelSteps of a step still going; resume waiters granted
 //	emr-events step/cluster/execution events: records, Heal (launch), clusterLost, Dispatch, Finish
+//	           (an execution that ended: ListSteps and CancelSteps, as finish)
 //	reconcile  DescribeCluster, ListSteps; DescribeExecution; the same handlers; Heal; resumes resent;
 //	           CancelSteps of the step of a run it ends (its execution ended unseen)
 //	pool       create/delete/heal pools, put/delete transforms; a forced delete cancels runs
@@ -49,8 +51,8 @@ var Permissions = map[string]Access{
 	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, StartRuns: true, ConsumeRuns: true},
 	names.FunctionReserve:   {Table: tableWrite, Resume: success, Launch: true},
 	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
-	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Resume: success},
-	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:CancelSteps"}, Launch: true, Resume: success, ConsumeEvents: true},
+	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
+	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: success, ConsumeEvents: true},
 	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: success, DescribeRuns: true},
 	names.FunctionPool:      {Table: tableWrite, EMR: []string{"elasticmapreduce:TerminateJobFlows", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}},
 }
