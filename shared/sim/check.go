@@ -148,6 +148,12 @@ func (s *Sim) check() {
 	for _, cl := range clusters {
 		if cl.State.Ready() {
 			free += cl.Free()
+			// A slot held by a run that has ended or whose cancel was asked is on its way back.
+			for _, id := range cl.Reservations {
+				if r, ok := byID[id]; ok && (r.Status.Terminal() || r.CancelRequested) {
+					free++
+				}
+			}
 		} else if c.ready[cl.ID] {
 			c.shrunkAt = s.step
 		}

@@ -193,10 +193,17 @@ func (s *Service) recordStep(ctx context.Context, runID string, found sparkflow.
 	})
 }
 
-// Finish ends an attempt: it frees the run's slot (and wakes the pool's next waiter), cancels a step
-// left running by a timeout, and decides per the run's policy whether to retry or end the run.
-// Idempotent: a run that has ended already is left as it is.
+// Finish ends the run's current attempt: it frees the run's slot (and wakes the pool's next waiter),
+// cancels a step left running by a timeout, and decides per the run's policy whether to retry or end
+// the run. Idempotent: a run that has ended already is left as it is.
 func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (workflow.FinishResult, error) {
+	return s.FinishAttempt(ctx, runID, 0, o)
+}
+
+// FinishAttempt is Finish of one attempt (0: the current one), as the workflow's Finish task asks it:
+// an invocation for an attempt concluded already (a retry of a Finish whose response was lost, or a
+// late duplicate) changes nothing, frees nothing, and tells the workflow where the run is.
+func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, o core.Outcome) (workflow.FinishResult, error) {
 	r, err := s.Store.GetRun(ctx, runID)
 	if err != nil {
 		return workflow.FinishResult{}, err
@@ -204,10 +211,14 @@ func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (wor
 	if r.Status.Terminal() {
 		return workflow.FinishResult{Status: r.Status}, s.release(ctx, r)
 	}
+	if attempt != 0 && r.Attempt != attempt {
+		return workflow.FinishResult{Retry: true, Status: r.Status, Attempt: r.Attempt}, nil
+	}
 	given := o
 	var (
 		verdict   core.Verdict
 		cancelled bool
+		moved     bool
 	)
 	for look := 0; ; look++ {
 		var seen sparkflow.Run
@@ -216,8 +227,13 @@ func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (wor
 		}
 		seen = r
 		r, err = s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+			moved = false
 			if r.Status.Terminal() {
 				verdict = core.Verdict{Status: r.Status}
+				return false, nil
+			}
+			if attempt != 0 && r.Attempt != attempt {
+				moved = true // another invocation concluded this attempt meanwhile
 				return false, nil
 			}
 			if (r.StepID != seen.StepID || r.Attempt != seen.Attempt) && look < conflictRetries {
@@ -234,6 +250,9 @@ func (s *Service) Finish(ctx context.Context, runID string, o core.Outcome) (wor
 	}
 	if err != nil {
 		return workflow.FinishResult{}, err
+	}
+	if moved {
+		return workflow.FinishResult{Retry: true, Status: r.Status, Attempt: r.Attempt}, nil
 	}
 	s.Log.Info("attempt finished", "run_id", runID, "attempt", r.Attempt, "status", r.Status, "retry", verdict.Retry, "reason", verdict.Reason)
 	if err := s.release(ctx, r); err != nil {

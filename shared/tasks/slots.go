@@ -52,7 +52,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 			return err
 		}
 		if held := holder(clusters, runID); held != "" {
-			return s.grant(ctx, r.Pool, runID, held, token)
+			return s.grant(ctx, r.Pool, runID, held, token, r.Attempt)
 		}
 		if core.FreeSlots(clusters) <= ahead {
 			break
@@ -65,7 +65,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 		if err != nil {
 			return err
 		}
-		return s.grant(ctx, r.Pool, runID, got, token)
+		return s.grant(ctx, r.Pool, runID, got, token, r.Attempt)
 	}
 	// No slot for us: wait in the FIFO, in acceptance order.
 	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: runID, Token: token, Since: r.CreatedAt}); err != nil {
@@ -126,18 +126,26 @@ func holder(clusters []sparkflow.Cluster, runID string) string {
 // the grant resumes the token the run holds at that moment (none when its workflow has not reached
 // Reserve yet: Reserve then finds the slot); a Reserve that finds its slot granted already resumes its
 // own token (own). No one else resumes: by then the run's token may be Submit's.
-func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string) error {
+//
+// attempt is the attempt the slot was taken for: a grant that finds the run gone on to a later one (a
+// late invocation) writes nothing and resumes nothing; the run's reservation stays for its current
+// attempt's Reserve to find.
+func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string, attempt int) error {
 	if _, err := s.Store.RemoveWaiter(ctx, pool, runID); err != nil {
 		return err
 	}
-	wrote, ended := false, false
+	wrote, ended, stale := false, false, false
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		if r.Status.Terminal() {
 			// It ended (cancelled, say) while the slot was being taken for it: the slot goes back.
-			wrote, ended = false, true
+			wrote, ended, stale = false, true, false
 			return false, nil
 		}
-		ended = false
+		ended, stale = false, r.Attempt != attempt
+		if stale {
+			wrote = false
+			return false, nil
+		}
 		if r.ClusterID == clusterID && r.ReservedAt != nil {
 			wrote = false
 			return false, nil
@@ -153,6 +161,10 @@ func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string)
 	})
 	if err != nil {
 		return err
+	}
+	if stale {
+		s.Log.Info("slot taken for an attempt that has ended: left to the run's current attempt", "run_id", runID, "cluster_id", clusterID, "attempt", attempt, "current", r.Attempt)
+		return nil
 	}
 	if ended {
 		s.Log.Info("slot of an ended run given back", "run_id", runID, "cluster_id", clusterID)
@@ -212,7 +224,7 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 				return err
 			}
 			if won {
-				if err := s.grant(ctx, pool, w.RunID, got, ""); err != nil {
+				if err := s.grant(ctx, pool, w.RunID, got, "", r.Attempt); err != nil {
 					return err
 				}
 			}
@@ -226,16 +238,10 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 }
 
 // release frees the slot the run holds and dispatches the pool. A run that has ended leaves the FIFO;
-// one that goes on to its next attempt keeps its place there (in acceptance order) before its slot
-// frees, so that no newer run overtakes it while its workflow goes round to Reserve.
+// one that goes on to its next attempt takes its place there again (in acceptance order), once its
+// old slot is freed: a Dispatch between the two would otherwise grant the old slot, about to go, to
+// the new attempt.
 func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
-	if r.Status.Terminal() {
-		if _, err := s.Store.RemoveWaiter(ctx, r.Pool, r.ID); err != nil {
-			return err
-		}
-	} else if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
-		return err
-	}
 	clusters, err := s.Store.ListClusters(ctx, r.Pool)
 	if err != nil {
 		return err
@@ -244,6 +250,13 @@ func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
 		if err := s.Store.Release(ctx, r.ID, held); err != nil {
 			return err
 		}
+	}
+	if r.Status.Terminal() {
+		if _, err := s.Store.RemoveWaiter(ctx, r.Pool, r.ID); err != nil {
+			return err
+		}
+	} else if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
+		return err
 	}
 	return s.Dispatch(ctx, r.Pool)
 }

@@ -25,7 +25,7 @@ func (s *Service) SubmitTask(ctx context.Context, in workflow.TokenInput) error 
 // FinishTask is the Finish state's task: it decodes the outcome (or the caught error) and finishes
 // the attempt.
 func (s *Service) FinishTask(ctx context.Context, in workflow.FinishInput) (workflow.FinishResult, error) {
-	return s.Finish(ctx, in.RunID, in.Outcome.Decode())
+	return s.FinishAttempt(ctx, in.RunID, in.Attempt, in.Outcome.Decode())
 }
 
 // RunTasks binds the run workflow's tasks to s, for the workflow interpreter.

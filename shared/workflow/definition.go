@@ -162,7 +162,7 @@ func Run() Definition {
 			failed("SubmitFailed"),
 			{
 				Name: StateFinish, Type: TypeTask, Task: TaskFinish,
-				Payload:        map[string]any{"runId.$": "$.runId", "outcome.$": "$.outcome"},
+				Payload:        map[string]any{"runId.$": "$.runId", "outcome.$": "$.outcome", "attempt.$": "$.finish.attempt"},
 				ResultSelector: map[string]any{"retry.$": "$.Payload.retry", "status.$": "$.Payload.status", "attempt.$": "$.Payload.attempt"},
 				ResultPath:     "$.finish",
 				Retry:          taskRetry(),

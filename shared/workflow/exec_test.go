@@ -121,7 +121,7 @@ func TestExecUnderInterleavings(t *testing.T) {
 		}
 	})
 	t.Run("finish failing for good fails the execution", func(t *testing.T) {
-		x, _ := NewExec(Run(), mustJSON(map[string]any{"runId": "r", "outcome": map[string]any{"stepState": "COMPLETED"}}), t0, &Resume{At: StateFinish}, ExecOptions{Retry: &Retry{Interval: time.Second, BackoffRate: 1, MaxAttempts: 1}})
+		x, _ := NewExec(Run(), mustJSON(map[string]any{"runId": "r", "finish": map[string]any{"attempt": 1}, "outcome": map[string]any{"stepState": "COMPLETED"}}), t0, &Resume{At: StateFinish}, ExecOptions{Retry: &Retry{Interval: time.Second, BackoffRate: 1, MaxAttempts: 1}})
 		s := mustStep(t, x.Begin(t0), Invoke, TaskFinish)
 		s = x.TaskDone(t0, s.Invocation, nil, errors.New("boom"))
 		s = mustStep(t, x.Timer(at(1)), Invoke, TaskFinish)

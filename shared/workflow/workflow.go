@@ -224,6 +224,8 @@ func (in TokenInput) Fence(task int) sparkflow.Fence {
 type FinishInput struct {
 	RunID   string        `json:"runId"`
 	Outcome CaughtOutcome `json:"outcome"`
+	// Attempt is the attempt the workflow ends (0 from an execution started before it was sent).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // CaughtOutcome is an attempt's outcome as the workflow hands it to Finish: the Outcome a resume sent,
