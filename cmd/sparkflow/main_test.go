@@ -58,8 +58,19 @@ type server struct {
 
 func startLocal(t *testing.T, data, addr string) *server {
 	t.Helper()
+	return startLocalCmd(t, addr, exec.Command(binary, "local", "--data", data, "--addr", addr, "--provision-delay", "200ms", "--reconcile-interval", "1s"))
+}
+
+// startLocalNoHUP starts the engine as nohup does: with SIGHUP ignored, which its children inherit.
+func startLocalNoHUP(t *testing.T, data, addr string) *server {
+	t.Helper()
+	return startLocalCmd(t, addr, exec.Command("/bin/sh", "-c", `trap "" HUP; exec "$0" "$@"`, binary, "local", "--data", data, "--addr", addr, "--provision-delay", "200ms", "--reconcile-interval", "1s"))
+}
+
+func startLocalCmd(t *testing.T, addr string, cmd *exec.Cmd) *server {
+	t.Helper()
 	s := &server{addr: addr, log: &bytes.Buffer{}}
-	s.cmd = exec.Command(binary, "local", "--data", data, "--addr", addr, "--provision-delay", "200ms", "--reconcile-interval", "1s")
+	s.cmd = cmd
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -360,11 +371,17 @@ func TestKillDashNineThenRestartEndsEveryRun(t *testing.T) {
 }
 
 // kill -9 of the engine kills the steps it ran with it, their children included: no attempt the kill
-// cut off keeps working (a shell's background job would otherwise outlive its parent).
+// cut off keeps working (a shell's background job would otherwise outlive its parent). Also for an
+// engine started under nohup, whose steps would inherit SIGHUP ignored.
 func TestKillDashNineLeavesNoStepWorking(t *testing.T) {
+	t.Run("started plainly", func(t *testing.T) { killDashNineLeavesNoStepWorking(t, startLocal) })
+	t.Run("started with SIGHUP ignored", func(t *testing.T) { killDashNineLeavesNoStepWorking(t, startLocalNoHUP) })
+}
+
+func killDashNineLeavesNoStepWorking(t *testing.T, start func(*testing.T, string, string) *server) {
 	data, work := t.TempDir(), t.TempDir()
 	addr := freeAddr(t)
-	s := startLocal(t, data, addr)
+	s := start(t, data, addr)
 	pids := filepath.Join(work, "pids")
 	for _, args := range [][]string{
 		{"pool", "create", "etl", "--tier", "tiny", "--clusters", "1", "--wait"},

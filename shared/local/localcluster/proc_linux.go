@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -20,12 +22,31 @@ const guard = `trap 'kill -KILL 0' HUP; "$@" & c=$!; trap : TERM INT; while :; d
 
 // stepCommand runs args in a process group of its own under the guard.
 func stepCommand(args []string) *exec.Cmd {
+	hupOnce.Do(unignoreHUP)
 	cmd := exec.Command("/bin/sh", append([]string{"-c", guard, "sparkflow-step"}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGHUP}
 	return cmd
 }
 
 func signalGroup(pid int, sig syscall.Signal) { _ = syscall.Kill(-pid, sig) }
+
+var hupOnce sync.Once
+
+// unignoreHUP: an engine started with SIGHUP ignored (under nohup, say) would hand the ignore to its
+// steps, and a shell cannot trap a signal ignored on entry: the guard would never hear of the
+// engine's death. Caught instead (and dropped: the engine still survives a hangup, as nohup meant),
+// the signal is back to its default in every process the engine starts.
+func unignoreHUP() {
+	if !signal.Ignored(syscall.SIGHUP) {
+		return
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	go func() {
+		for range c {
+		}
+	}()
+}
 
 // killLeftovers kills what is left of a step's process group after the engine that ran it died: the
 // processes of group pgid whose environment names the step (a pid reused since, by an unrelated
