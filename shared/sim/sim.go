@@ -530,7 +530,7 @@ func (s *Sim) advance() {
 			next = p.stalled
 		}
 		switch {
-		case p.deadline.IsZero() || !p.deadline.Before(next):
+		case p.deadline.IsZero() || p.deadline.After(next):
 		case stalled || slow:
 			next = p.deadline // a stalled (or slow) invocation meets its function's timeout
 		default:
