@@ -214,6 +214,9 @@ func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, 
 	if attempt != 0 && r.Attempt != attempt {
 		return workflow.FinishResult{Retry: true, Status: r.Status, Attempt: r.Attempt}, nil
 	}
+	if err := s.submitUnderWay(r); err != nil {
+		return workflow.FinishResult{}, err
+	}
 	given := o
 	var (
 		verdict   core.Verdict
@@ -235,6 +238,9 @@ func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, 
 			if attempt != 0 && r.Attempt != attempt {
 				moved = true // another invocation concluded this attempt meanwhile
 				return false, nil
+			}
+			if err := s.submitUnderWay(*r); err != nil {
+				return false, err
 			}
 			if (r.StepID != seen.StepID || r.Attempt != seen.Attempt) && look < conflictRetries {
 				return false, errLookAgain // a step was recorded since EMR was asked: ask again
@@ -259,6 +265,17 @@ func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, 
 		return workflow.FinishResult{}, err
 	}
 	return workflow.FinishResult{Retry: verdict.Retry, Status: r.Status, Attempt: r.Attempt}, nil
+}
+
+// submitUnderWay: a Submit invocation of the run's attempt holds the claim on adding its step (one
+// whose response was lost runs on, say) and no step is recorded: it may add one at any moment, after
+// Finish has looked at EMR. Finish waits (the workflow retries SparkFlow.SubmitBusy) until that Submit
+// has recorded its step or its claim has expired, so that EMR's word on the attempt is complete.
+func (s *Service) submitUnderWay(r sparkflow.Run) error {
+	if r.StepID != "" || !s.claimHeld(r, sparkflow.Fence{}) {
+		return nil
+	}
+	return &workflow.Failure{Name: workflow.ErrorSubmitBusy, Cause: fmt.Sprintf("run %s: a Submit of attempt %d is adding its step; Finish waits for it", r.ID, r.Attempt)}
 }
 
 // errLookAgain ends a Finish write whose look at EMR is out of date.

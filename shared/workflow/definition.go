@@ -165,7 +165,7 @@ func Run() Definition {
 				Payload:        map[string]any{"runId.$": "$.runId", "outcome.$": "$.outcome", "attempt.$": "$.finish.attempt"},
 				ResultSelector: map[string]any{"retry.$": "$.Payload.retry", "status.$": "$.Payload.status", "attempt.$": "$.Payload.attempt"},
 				ResultPath:     "$.finish",
-				Retry:          taskRetry(),
+				Retry:          submitRetry(), // a Submit still under way makes Finish wait for it
 				// Finish failing for good fails the execution; the execution-status rule (or, locally,
 				// the engine) then ends the run and frees its slot.
 				Catch: []Catcher{{ErrorEquals: []string{ErrorAll}, ResultPath: "$.error", Next: "FinishFailed"}},
