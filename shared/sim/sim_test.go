@@ -96,7 +96,7 @@ func (p pessimist) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Ru
 // every invariant with the fixes in: a fix that regresses breaks its schedule again.
 func TestTheSchedulesThatFoundBugsStayFixed(t *testing.T) {
 	for _, seed := range []uint64{
-		37, 74, 1525, 4, 2, 587, 14, 255, 10100, 2471, // the README's table, in its order
+		37, 74, 1525, 4, 2, 587, 14, 255, 10100, 20693, 2471, // the README's table, in its order
 		15368, 7016, // the FIFO check's two allowances (ended runs' slots; capacity lost mid-look)
 		10898, // the simulation's own bug: its clock ended the local reconciler at every period
 	} {
