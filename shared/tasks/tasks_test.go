@@ -81,45 +81,8 @@ func TestReconcileStaysWithinItsBudget(t *testing.T) {
 }
 
 func TestReconcilerRepairsALostClusterWhoseEventsWereAllDropped(t *testing.T) {
-	var dropClusterEnd atomic.Bool
-	droppedEnd := make(chan struct{}, 8)
-	e := openEngine(t, func(raw []byte) [][]byte {
-		ev, err := emrevent.Parse(raw, true)
-		if err == nil && dropClusterEnd.Load() {
-			if ch, err := ev.Cluster(true); err == nil && ch.State.Ended() {
-				if ch.State.Terminal() {
-					droppedEnd <- struct{}{}
-				}
-				return nil
-			}
-			if _, err := ev.Step(true); err == nil {
-				return nil
-			}
-		}
-		return [][]byte{raw}
-	})
-	readyPool(t, e, "p", 2)
+	e, r, dropClusterEnd, _ := loseTheClusterOfARun(t)
 	ctx := context.Background()
-	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "slow", Pool: "p", Command: []string{"/bin/sh", "-c", `[ "$0" = 2 ] || sleep 30`, "${attempt}"}, MaxAttempts: 2}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.Submit(ctx, sparkflow.RunRequest{Transform: "slow"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "run running", func() bool {
-		r, _ = e.Store.GetRun(ctx, r.ID)
-		return r.Status == sparkflow.RunRunning
-	})
-	dropClusterEnd.Store(true)
-	if err := e.Clusters.Fail(r.ClusterID, ""); err != nil {
-		t.Fatal(err)
-	}
-	select { // the cluster's end happened, and its event was dropped
-	case <-droppedEnd:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the failed cluster never reported its end")
-	}
 	if got, _ := e.Store.GetRun(ctx, r.ID); got.Status != sparkflow.RunRunning || got.Attempt != 1 {
 		t.Fatalf("with the events dropped nothing should have moved yet: %s attempt %d", got.Status, got.Attempt)
 	}
@@ -279,7 +242,39 @@ func (throttled) SendTaskSuccess(context.Context, string, []byte) error {
 // says nothing of the step: its events are dropped). The reconciler ends the attempt again from the
 // records, and the run retries on the other cluster, long before its timeout.
 func TestReconcilerEndsTheAttemptsACutOffClusterLostHandlerLeft(t *testing.T) {
-	var drop atomic.Bool
+	e, r, drop, ch := loseTheClusterOfARun(t)
+	ctx := context.Background()
+	cut := *e.Service
+	cut.Callbacks = throttled{e.Service.Callbacks}
+	if err := cut.HandleClusterChange(ctx, ch); err == nil {
+		t.Fatal("the cluster-lost handler whose resume was throttled reported no error")
+	}
+	if err := e.Service.HandleClusterChange(ctx, ch); err != nil { // the redelivery
+		t.Fatal(err)
+	}
+	if got, _ := e.Store.GetRun(ctx, r.ID); got.Status != sparkflow.RunRunning || got.Attempt != 1 {
+		t.Fatalf("the redelivered cluster end should find nothing to do: %s attempt %d", got.Status, got.Attempt)
+	}
+	drop.Store(false) // the next attempt's events arrive
+	rep, err := e.Service.Reconcile(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "run to succeed on the other cluster", func() bool {
+		got, _ := e.Store.GetRun(ctx, r.ID)
+		return got.Status == sparkflow.RunSucceeded && got.Attempt == 2 && got.ClusterID != r.ClusterID
+	})
+	if rep.LostClusterRuns != 1 {
+		t.Fatalf("report %+v: want the one run on the lost cluster", rep)
+	}
+}
+
+// loseTheClusterOfARun starts a run of a transform whose first attempt runs long (its second is
+// quick) on a pool of two clusters, then fails the run's cluster with every cluster-end and step
+// event dropped (drop says whether they still are), and returns once the cluster's end was reported.
+func loseTheClusterOfARun(t *testing.T) (*engine.Engine, sparkflow.Run, *atomic.Bool, emrevent.ClusterChange) {
+	t.Helper()
+	drop := &atomic.Bool{}
 	droppedEnd := make(chan emrevent.ClusterChange, 8)
 	e := openEngine(t, func(raw []byte) [][]byte {
 		ev, err := emrevent.Parse(raw, true)
@@ -313,33 +308,11 @@ func TestReconcilerEndsTheAttemptsACutOffClusterLostHandlerLeft(t *testing.T) {
 	if err := e.Clusters.Fail(r.ClusterID, ""); err != nil {
 		t.Fatal(err)
 	}
-	var ch emrevent.ClusterChange
-	select {
-	case ch = <-droppedEnd:
+	select { // the cluster's end happened, and its event was dropped
+	case ch := <-droppedEnd:
+		return e, r, drop, ch
 	case <-time.After(10 * time.Second):
 		t.Fatal("the failed cluster never reported its end")
 	}
-	cut := *e.Service
-	cut.Callbacks = throttled{e.Service.Callbacks}
-	if err := cut.HandleClusterChange(ctx, ch); err == nil {
-		t.Fatal("the cluster-lost handler whose resume was throttled reported no error")
-	}
-	if err := e.Service.HandleClusterChange(ctx, ch); err != nil { // the redelivery
-		t.Fatal(err)
-	}
-	if got, _ := e.Store.GetRun(ctx, r.ID); got.Status != sparkflow.RunRunning || got.Attempt != 1 {
-		t.Fatalf("the redelivered cluster end should find nothing to do: %s attempt %d", got.Status, got.Attempt)
-	}
-	drop.Store(false) // the next attempt's events arrive
-	rep, err := e.Service.Reconcile(ctx, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "run to succeed on the other cluster", func() bool {
-		got, _ := e.Store.GetRun(ctx, r.ID)
-		return got.Status == sparkflow.RunSucceeded && got.Attempt == 2 && got.ClusterID != r.ClusterID
-	})
-	if rep.LostClusterRuns != 1 {
-		t.Fatalf("report %+v: want the one run on the lost cluster", rep)
-	}
+	panic("unreachable")
 }
