@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +31,10 @@ type Service struct {
 	// NamePrefix starts every cluster's and step's name (default core.DefaultNamePrefix): a home
 	// handles only the clusters and steps with its own prefix.
 	NamePrefix string
+
+	// heads remembers each pool's capacity as last seen (pool name → int): how much of the FIFO's
+	// head a Reserve reads.
+	heads *sync.Map
 }
 
 // New returns a Service with a discarding logger and uuid run ids where those are left out.
@@ -46,6 +51,7 @@ func New(s Service) *Service {
 	if s.NamePrefix == "" {
 		s.NamePrefix = core.DefaultNamePrefix
 	}
+	s.heads = &sync.Map{}
 	return &s
 }
 

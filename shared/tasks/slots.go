@@ -36,25 +36,18 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 	}
 	var clusters []sparkflow.Cluster
 	for try := 0; try < conflictRetries; try++ {
-		waiters, err := s.Store.Waiters(ctx, r.Pool, 0)
-		if err != nil {
-			return err
-		}
-		ahead := len(waiters)
-		for i, w := range waiters {
-			if w.RunID == runID {
-				ahead = i
-				break
-			}
-		}
-		clusters, err = s.Store.ListClusters(ctx, r.Pool)
+		// The run may take a free slot only if there are more free slots than runs ahead of it. The
+		// FIFO is read before the clusters (a waiter served in between still counts as ahead, which
+		// is safe), and only its head: as many waiters as there can be free slots.
+		var ahead, free int
+		clusters, ahead, free, err = s.lookAhead(ctx, r.Pool, runID)
 		if err != nil {
 			return err
 		}
 		if held := holder(clusters, runID); held != "" {
 			return s.grant(ctx, r.Pool, runID, held, token, r.Attempt)
 		}
-		if core.FreeSlots(clusters) <= ahead {
+		if free <= ahead {
 			break
 		}
 		c, _ := core.ChooseCluster(clusters, runID)
@@ -91,6 +84,59 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 		}
 	}
 	return nil
+}
+
+// lookAhead reads the head of the pool's FIFO, then its clusters: it returns the clusters, how many
+// waiters are ahead of run (all of the head read when run is not in it) and the free slots. The head
+// read is as long as the pool's capacity was when last seen, and read again longer in the rare case
+// that the capacity grew past it and the answer depends on it.
+func (s *Service) lookAhead(ctx context.Context, pool, runID string) ([]sparkflow.Cluster, int, int, error) {
+	limit := s.headHint(pool)
+	for {
+		head, err := s.Store.Waiters(ctx, pool, limit)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		clusters, err := s.Store.ListClusters(ctx, pool)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		capacity := 0
+		for _, c := range core.Eligible(clusters) {
+			capacity += c.Capacity
+		}
+		s.setHeadHint(pool, capacity)
+		ahead, found := len(head), false
+		for i, w := range head {
+			if w.RunID == runID {
+				ahead, found = i, true
+				break
+			}
+		}
+		free := core.FreeSlots(clusters)
+		if found || len(head) < limit || free <= ahead {
+			return clusters, ahead, free, nil
+		}
+		limit = free
+	}
+}
+
+// headHint is how long a read of pool's FIFO head must be to decide a Reserve: the pool's capacity
+// as last seen (64 before it is known).
+func (s *Service) headHint(pool string) int {
+	if s.heads == nil {
+		return 64
+	}
+	if v, ok := s.heads.Load(pool); ok {
+		return max(v.(int), 1)
+	}
+	return 64
+}
+
+func (s *Service) setHeadHint(pool string, capacity int) {
+	if s.heads != nil {
+		s.heads.Store(pool, capacity)
+	}
 }
 
 func fencePtr(f sparkflow.Fence) *sparkflow.Fence {
@@ -184,24 +230,31 @@ func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string,
 // Dispatch hands free slots of a pool to its waiting runs, oldest first. Safe to call at any time and
 // from several places at once: each waiter is won by one caller only. A waiter whose workflow has not
 // reached Reserve yet (no token) gets its slot held; Reserve then finds it and goes on at once.
+//
+// It is incremental: it reads the pool's clusters once and the FIFO's head a page at a time (never
+// more waiters than there are free slots), and grants at most one waiter per free slot; only a lost
+// race for a slot makes it read the clusters again.
 func (s *Service) Dispatch(ctx context.Context, pool string) error {
-	for {
-		waiters, err := s.Store.Waiters(ctx, pool, 0)
+	clusters, err := s.Store.ListClusters(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for relists := 0; ; {
+		free := core.FreeSlots(clusters)
+		if free == 0 {
+			return nil // the next release or ready cluster dispatches again
+		}
+		waiters, err := s.Store.Waiters(ctx, pool, min(free, dispatchPage))
 		if err != nil || len(waiters) == 0 {
 			return err
 		}
-		clusters, err := s.Store.ListClusters(ctx, pool)
-		if err != nil {
-			return err
-		}
-		progressed := false
+		relist := false
 		for _, w := range waiters {
 			r, err := s.Store.GetRun(ctx, w.RunID)
 			if sparkflow.IsCode(err, sparkflow.NotFound) || (err == nil && r.Status.Terminal()) {
 				if _, err := s.Store.RemoveWaiter(ctx, pool, w.RunID); err != nil {
 					return err
 				}
-				progressed = true
 				continue
 			}
 			if err != nil {
@@ -209,15 +262,20 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 			}
 			c, ok := core.ChooseCluster(clusters, w.RunID)
 			if !ok {
-				return nil // no free slot: the next release or ready cluster dispatches again
+				return nil
 			}
 			got, err := s.Store.Reserve(ctx, w.RunID, c.ID)
 			if sparkflow.IsCode(err, sparkflow.Conflict) {
-				progressed = true // someone else took it; look again with fresh counts
+				relist = true // someone else took it; look again with fresh counts
 				break
 			}
 			if err != nil {
 				return err
+			}
+			if got == c.ID {
+				clusters = withReservation(clusters, c.ID, w.RunID)
+			} else {
+				relist = true // it held a slot elsewhere already
 			}
 			won, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
 			if err != nil {
@@ -228,13 +286,39 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 					return err
 				}
 			}
-			progressed = true
-			break // counts changed; list again
+			if relist {
+				break
+			}
 		}
-		if !progressed {
-			return nil
+		if relist {
+			if relists++; relists > dispatchRelists {
+				// Others are dispatching this pool too and keep winning: they carry on from here.
+				return nil
+			}
+			if clusters, err = s.Store.ListClusters(ctx, pool); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// dispatchPage is the most waiters one read of the FIFO's head returns; dispatchRelists bounds how
+// often a Dispatch that loses races reads the clusters again.
+const (
+	dispatchPage    = 64
+	dispatchRelists = 64
+)
+
+// withReservation is clusters with run's slot on cluster id added (the copy Dispatch goes on with).
+func withReservation(clusters []sparkflow.Cluster, id, runID string) []sparkflow.Cluster {
+	out := make([]sparkflow.Cluster, len(clusters))
+	copy(out, clusters)
+	for i := range out {
+		if out[i].ID == id {
+			out[i].Reservations = append(append([]string(nil), out[i].Reservations...), runID)
+		}
+	}
+	return out
 }
 
 // release frees the slot the run holds and dispatches the pool. A run that has ended leaves the FIFO;

@@ -20,11 +20,11 @@ func (c *Clusters) Launch(ctx context.Context, spec sparkflow.LaunchSpec) (strin
 		conc = 1
 	}
 	cl := &cluster{ID: newID("j-"), Name: spec.Name, State: sparkflow.ClusterStarting, Concurrency: conc, CreatedAt: time.Now().UTC()}
-	c.state.Clusters[cl.ID] = cl
-	if err := c.save(); err != nil {
-		delete(c.state.Clusters, cl.ID)
+	cl.byID = map[string]*step{}
+	if err := c.putCluster(cl); err != nil {
 		return "", err
 	}
+	c.state.Clusters[cl.ID] = cl
 	c.emitCluster(cl)
 	if codes := c.startFailures[spec.Pool.Name]; len(codes) > 0 {
 		c.startFailures[spec.Pool.Name] = codes[1:]
@@ -63,7 +63,7 @@ func (c *Clusters) scheduleReady(id string) {
 		}
 		cl.State, cl.ReadyAt = sparkflow.ClusterWaiting, time.Now().UTC()
 		cl.Reason = sparkflow.StateReason{Message: "Cluster ready to run steps."}
-		c.saveOrLog()
+		c.putClusterOrLog(cl)
 		c.emitCluster(cl)
 		c.startPending(cl)
 	}))
@@ -129,7 +129,7 @@ func (c *Clusters) end(id string, reason sparkflow.StateReason) error {
 		return nil
 	}
 	cl.State, cl.Reason = sparkflow.ClusterTerminating, reason
-	c.saveOrLog()
+	c.putClusterOrLog(cl)
 	c.emitCluster(cl)
 	c.terminated(cl, reason)
 	return nil
@@ -151,6 +151,6 @@ func (c *Clusters) terminated(cl *cluster, reason sparkflow.StateReason) {
 		state = sparkflow.ClusterTerminatedWithErrors
 	}
 	cl.State, cl.Reason, cl.EndedAt = state, reason, time.Now().UTC()
-	c.saveOrLog()
+	c.putClusterOrLog(cl)
 	c.emitCluster(cl)
 }

@@ -2,14 +2,13 @@
 // "provisions" for a configurable delay, then runs each step's command line as a local process (stdout
 // and stderr to log files under the data directory), at most its step concurrency at a time, and
 // reports every cluster and step state change as the exact JSON of EMR's EventBridge events. Its state
-// is kept in a file, so a restarted engine finds its clusters again (steps that were running when the
-// process died are reported INTERRUPTED, as EMR reports steps cut off under it).
+// is kept in an append-only journal (one line per changed cluster or step, compacted now and then), so
+// a restarted engine finds its clusters again (steps that were running when the process died are
+// reported INTERRUPTED, as EMR reports steps cut off under it).
 package localcluster
 
 import (
 	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,7 +25,7 @@ import (
 
 // Config configures the local clusters.
 type Config struct {
-	// Dir holds the state file and the logs (Dir/logs/<cluster>/steps/<step>/{stdout,stderr}).
+	// Dir holds the state journal and the logs (Dir/logs/<cluster>/steps/<step>/{stdout,stderr}).
 	Dir string
 	// ProvisionDelay is how long a new cluster takes to become ready (default 2 s).
 	ProvisionDelay time.Duration
@@ -44,6 +43,7 @@ type Clusters struct {
 	cfg    Config
 	mu     sync.Mutex
 	state  fileState
+	jr     *journal
 	procs  map[string]*exec.Cmd // step id → running process
 	timers []*time.Timer
 	closed bool
@@ -70,7 +70,12 @@ type cluster struct {
 	CreatedAt   time.Time              `json:"createdAt"`
 	ReadyAt     time.Time              `json:"readyAt"`
 	EndedAt     time.Time              `json:"endedAt"`
-	Steps       []*step                `json:"steps"`
+	Steps       []*step                `json:"steps,omitempty"`
+
+	// What finds a step fast: by id, the pending ones in order, and how many run.
+	byID     map[string]*step
+	pending  []*step
+	nrunning int
 }
 
 type step struct {
@@ -86,7 +91,8 @@ type step struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// maxStepsKept bounds a cluster's step history in the state file.
+// maxStepsKept bounds a cluster's step history (ended steps; those pending or running are always
+// kept): ListSteps shows at most this many, and the journal keeps no more after a compaction.
 const maxStepsKept = 2000
 
 // Open loads the clusters kept in cfg.Dir (if any) and resumes them: clusters still provisioning
@@ -109,15 +115,8 @@ func Open(cfg Config) (*Clusters, error) {
 	}
 	c := &Clusters{cfg: cfg, procs: map[string]*exec.Cmd{}, builder: emrevent.DefaultBuilder,
 		state: fileState{Clusters: map[string]*cluster{}}}
-	data, err := os.ReadFile(c.statePath())
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("local clusters: %w", err)
-	default:
-		if err := json.Unmarshal(data, &c.state); err != nil {
-			return nil, fmt.Errorf("local clusters: state file %s is damaged: %w", c.statePath(), err)
-		}
+	if err := c.load(); err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -139,10 +138,8 @@ func Open(cfg Config) (*Clusters, error) {
 			c.startPending(cl)
 		}
 	}
-	return c, c.save()
+	return c, nil
 }
-
-func (c *Clusters) statePath() string { return filepath.Join(c.cfg.Dir, "clusters.json") }
 
 func (c *Clusters) sorted() []*cluster {
 	out := make([]*cluster, 0, len(c.state.Clusters))
@@ -151,25 +148,6 @@ func (c *Clusters) sorted() []*cluster {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-// save writes the state file atomically. Called with mu held.
-func (c *Clusters) save() error {
-	data, err := json.Marshal(c.state)
-	if err != nil {
-		return err
-	}
-	tmp := c.statePath() + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("local clusters: save state: %w", err)
-	}
-	return os.Rename(tmp, c.statePath())
-}
-
-func (c *Clusters) saveOrLog() {
-	if err := c.save(); err != nil {
-		c.cfg.Log.Error("local clusters: save state", "err", err)
-	}
 }
 
 const idChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -201,7 +179,7 @@ func (c *Clusters) emitStep(cl *cluster, st *step) {
 	}
 }
 
-// Close stops the clusters' timers and kills running step processes, leaving the state file as it is
+// Close stops the clusters' timers and kills running step processes, leaving the journal as it is
 // (as a crash would: the next Open reports those steps INTERRUPTED).
 func (c *Clusters) Close() error {
 	c.mu.Lock()
@@ -216,5 +194,7 @@ func (c *Clusters) Close() error {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
-	return nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.jr.close()
 }

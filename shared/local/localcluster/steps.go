@@ -30,16 +30,17 @@ func (c *Clusters) AddStep(ctx context.Context, id string, spec sparkflow.StepSp
 	}
 	st := &step{ID: newID("s-"), Name: spec.Name, Args: spec.Args, State: sparkflow.StepPending, CreatedAt: time.Now().UTC()}
 	st.LogDir = stepLogDir(c.cfg.Dir, cl.ID, st.ID)
-	cl.Steps = append(cl.Steps, st)
-	if len(cl.Steps) > maxStepsKept {
-		cl.Steps = cl.Steps[len(cl.Steps)-maxStepsKept:]
-	}
-	if err := c.save(); err != nil {
-		cl.Steps = cl.Steps[:len(cl.Steps)-1]
+	if err := c.putStep(cl, st); err != nil {
 		return "", err
 	}
+	cl.Steps = append(cl.Steps, st)
+	cl.byID[st.ID] = st
+	cl.pending = append(cl.pending, st)
 	c.emitStep(cl, st)
 	c.startPending(cl)
+	if err := c.tidy(cl); err != nil {
+		c.cfg.Log.Error("local clusters: compact the journal", "err", err)
+	}
 	return st.ID, nil
 }
 
@@ -68,17 +69,14 @@ func (c *Clusters) CancelStep(ctx context.Context, id, stepID string) error {
 	if err != nil {
 		return err
 	}
-	for _, st := range cl.Steps {
-		if st.ID != stepID {
-			continue
-		}
+	if st := cl.byID[stepID]; st != nil {
 		switch st.State {
 		case sparkflow.StepPending:
 			c.endStep(cl, st, sparkflow.StepCancelled, "cancelled before it started")
 		case sparkflow.StepRunning:
 			st.Cancel = true
 			st.State = sparkflow.StepCancelPending
-			c.saveOrLog()
+			c.putStepOrLog(cl, st)
 			c.emitStep(cl, st)
 			if p := c.procs[st.ID]; p != nil && p.Process != nil {
 				signalGroup(p.Process.Pid, syscall.SIGTERM)
@@ -96,34 +94,31 @@ func (c *Clusters) endStep(cl *cluster, st *step, state sparkflow.StepState, msg
 	if st.State.Terminal() {
 		return
 	}
+	if st.State == sparkflow.StepRunning || st.State == sparkflow.StepCancelPending {
+		cl.nrunning--
+	}
 	st.State = state
 	st.Reason = sparkflow.StateReason{Message: msg}
 	delete(c.procs, st.ID)
-	c.saveOrLog()
+	c.putStepOrLog(cl, st)
 	c.emitStep(cl, st)
 }
 
-func (c *Clusters) running(cl *cluster) int {
-	n := 0
-	for _, st := range cl.Steps {
-		if st.State == sparkflow.StepRunning || st.State == sparkflow.StepCancelPending {
-			n++
-		}
-	}
-	return n
-}
+// running is how many of cl's steps run (or are being cancelled). Called with mu held.
+func (c *Clusters) running(cl *cluster) int { return cl.nrunning }
 
-// startPending starts pending steps while slots are free, oldest first. Called with mu held.
+// startPending starts pending steps while slots are free, oldest first (the pending queue's head:
+// O(1) a step). Called with mu held.
 func (c *Clusters) startPending(cl *cluster) {
 	if c.closed || c.draining || !cl.State.Ready() {
 		return
 	}
-	for _, st := range cl.Steps {
-		if c.running(cl) >= cl.Concurrency {
-			return
-		}
+	for len(cl.pending) > 0 && cl.nrunning < cl.Concurrency {
+		st := cl.pending[0]
+		cl.pending[0] = nil
+		cl.pending = cl.pending[1:]
 		if st.State != sparkflow.StepPending {
-			continue
+			continue // cancelled before it started
 		}
 		if cl.State == sparkflow.ClusterWaiting {
 			cl.State = sparkflow.ClusterRunning
@@ -161,17 +156,17 @@ func (c *Clusters) start(cl *cluster, st *step) {
 	cmd.Dir = c.cfg.WorkDir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = append(os.Environ(), "SPARKFLOW_CLUSTER_ID="+cl.ID, "SPARKFLOW_STEP_ID="+st.ID, "SPARKFLOW_STEP_NAME="+st.Name)
-	st.State = sparkflow.StepRunning
 	if err := cmd.Start(); err != nil {
 		stdout.Close()
 		stderr.Close()
-		st.State = sparkflow.StepPending
 		c.endStep(cl, st, sparkflow.StepFailed, fmt.Sprintf("cannot start %q: %v", st.Args[0], err))
 		return
 	}
+	st.State = sparkflow.StepRunning
+	cl.nrunning++
 	c.procs[st.ID] = cmd
 	st.Pgid = cmd.Process.Pid // the guard leads the group: its pid is the group's id
-	c.saveOrLog()
+	c.putStepOrLog(cl, st)
 	c.emitStep(cl, st)
 	c.wg.Add(1)
 	go func() {
@@ -196,7 +191,7 @@ func (c *Clusters) start(cl *cluster, st *step) {
 		if cl.State == sparkflow.ClusterRunning && c.running(cl) == 0 && !c.hasPending(cl) {
 			cl.State = sparkflow.ClusterWaiting
 			cl.Reason = sparkflow.StateReason{Message: "Cluster ready after last step completed."}
-			c.saveOrLog()
+			c.putClusterOrLog(cl)
 			c.emitCluster(cl)
 		}
 		c.startPending(cl)
@@ -204,7 +199,7 @@ func (c *Clusters) start(cl *cluster, st *step) {
 }
 
 func (c *Clusters) hasPending(cl *cluster) bool {
-	for _, st := range cl.Steps {
+	for _, st := range cl.pending {
 		if st.State == sparkflow.StepPending {
 			return true
 		}
@@ -264,10 +259,6 @@ func (c *Clusters) StepEnded(clusterID, stepID string) bool {
 	if cl == nil {
 		return false
 	}
-	for _, st := range cl.Steps {
-		if st.ID == stepID {
-			return st.State.Terminal()
-		}
-	}
-	return false
+	st := cl.byID[stepID]
+	return st != nil && st.State.Terminal()
 }

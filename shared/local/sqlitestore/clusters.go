@@ -13,7 +13,7 @@ import (
 func (s *Store) CreateCluster(ctx context.Context, c sparkflow.Cluster) error {
 	c.Reservations = nil
 	c.Version = 1
-	_, err := s.db.ExecContext(ctx, `INSERT INTO clusters(id, pool, version, data) VALUES(?, ?, 1, ?)`, c.ID, c.Pool, marshal(c))
+	_, err := s.w.exec(ctx, `INSERT INTO clusters(id, pool, version, data) VALUES(?, ?, 1, ?)`, c.ID, c.Pool, marshal(c))
 	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
 		return sparkflow.Errorf(sparkflow.Conflict, "cluster %s exists already", c.ID)
 	}
@@ -25,7 +25,7 @@ func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkfl
 	old := c.Version
 	c.Version++
 	c.Reservations = nil
-	r, err := s.db.ExecContext(ctx, `UPDATE clusters SET data = ?, version = ? WHERE id = ? AND version = ?`, marshal(c), c.Version, c.ID, old)
+	r, err := s.w.exec(ctx, `UPDATE clusters SET data = ?, version = ? WHERE id = ? AND version = ?`, marshal(c), c.Version, c.ID, old)
 	c.Reservations = res
 	if err != nil {
 		return c, classify("update cluster", err)
@@ -39,10 +39,8 @@ func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkfl
 	return c, nil
 }
 
-func (s *Store) reservations(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, clusterID string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT run_id FROM reservations WHERE cluster_id = ? ORDER BY at, run_id`, clusterID)
+func (s *Store) reservations(ctx context.Context, q *conn, clusterID string) ([]string, error) {
+	rows, err := q.query(ctx, `SELECT run_id FROM reservations WHERE cluster_id = ? ORDER BY at, run_id`, clusterID)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +65,7 @@ func (s *Store) GetCluster(ctx context.Context, id string) (sparkflow.Cluster, e
 	if err != nil {
 		return c, classify("get cluster", err)
 	}
-	c.Reservations, err = s.reservations(ctx, s.db, id)
+	c.Reservations, err = s.reservations(ctx, s.r, id)
 	return c, classify("get cluster reservations", err)
 }
 
@@ -76,35 +74,67 @@ func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Clus
 	if pool != "" {
 		q, args = `SELECT data FROM clusters WHERE pool = ? ORDER BY id`, []any{pool}
 	}
-	cs, err := list[sparkflow.Cluster](ctx, s.db, q, args...)
+	cs, err := list[sparkflow.Cluster](ctx, s.r, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	for i := range cs {
-		if cs[i].Reservations, err = s.reservations(ctx, s.db, cs[i].ID); err != nil {
+	// Every reservation of the listed clusters in one read (the index orders them per cluster).
+	rq, rargs := `SELECT r.cluster_id, r.run_id FROM reservations r JOIN clusters c ON c.id = r.cluster_id ORDER BY r.cluster_id, r.at, r.run_id`, []any{}
+	if pool != "" {
+		rq, rargs = `SELECT r.cluster_id, r.run_id FROM reservations r JOIN clusters c ON c.id = r.cluster_id WHERE c.pool = ? ORDER BY r.cluster_id, r.at, r.run_id`, []any{pool}
+	}
+	rows, err := s.r.query(ctx, rq, rargs...)
+	if err != nil {
+		return nil, classify("list reservations", err)
+	}
+	defer rows.Close()
+	held := map[string][]string{}
+	for rows.Next() {
+		var cid, rid string
+		if err := rows.Scan(&cid, &rid); err != nil {
 			return nil, classify("list reservations", err)
+		}
+		held[cid] = append(held[cid], rid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify("list reservations", err)
+	}
+	for i := range cs {
+		cs[i].Reservations = held[cs[i].ID]
+		if cs[i].Reservations == nil {
+			cs[i].Reservations = []string{}
 		}
 	}
 	return cs, nil
 }
 
 func (s *Store) DeleteCluster(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM clusters WHERE id = ?`, id)
+	res, err := s.w.exec(ctx, `DELETE FROM clusters WHERE id = ?`, id)
 	if err := affected("cluster", id, res, err); err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `DELETE FROM reservations WHERE cluster_id = ?`, id)
+	_, err = s.w.exec(ctx, `DELETE FROM reservations WHERE cluster_id = ?`, id)
 	return classify("delete reservations", err)
 }
 
+const (
+	qHeldBy     = `SELECT cluster_id FROM reservations WHERE run_id = ?`
+	qClusterDoc = `SELECT data FROM clusters WHERE id = ?`
+	qUsed       = `SELECT COUNT(*) FROM reservations WHERE cluster_id = ?`
+	qReserve    = `INSERT INTO reservations(run_id, cluster_id, at) VALUES(?, ?, ?)`
+)
+
+// txStatements are prepared when the store opens: a transaction holds the writer's connection.
+var txStatements = []string{qHeldBy, qClusterDoc, qUsed, qReserve}
+
 func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return "", classify("reserve", err)
 	}
 	defer tx.Rollback()
 	var held string
-	err = tx.QueryRowContext(ctx, `SELECT cluster_id FROM reservations WHERE run_id = ?`, runID).Scan(&held)
+	err = s.w.inTx(ctx, tx, qHeldBy).QueryRowContext(ctx, runID).Scan(&held)
 	if err == nil {
 		return held, nil
 	}
@@ -112,7 +142,7 @@ func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, e
 		return "", classify("reserve", err)
 	}
 	var data string
-	if err := tx.QueryRowContext(ctx, `SELECT data FROM clusters WHERE id = ?`, clusterID).Scan(&data); err != nil {
+	if err := s.w.inTx(ctx, tx, qClusterDoc).QueryRowContext(ctx, clusterID).Scan(&data); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return "", notFound("cluster", clusterID)
 		}
@@ -126,19 +156,19 @@ func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, e
 		return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is %s, not ready", clusterID, c.State)
 	}
 	var used int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM reservations WHERE cluster_id = ?`, clusterID).Scan(&used); err != nil {
+	if err := s.w.inTx(ctx, tx, qUsed).QueryRowContext(ctx, clusterID).Scan(&used); err != nil {
 		return "", classify("reserve", err)
 	}
 	if used >= c.Capacity {
 		return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is full (%d of %d slots held)", clusterID, used, c.Capacity)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO reservations(run_id, cluster_id, at) VALUES(?, ?, ?)`, runID, clusterID, time.Now().UnixNano()); err != nil {
+	if _, err := s.w.inTx(ctx, tx, qReserve).ExecContext(ctx, runID, clusterID, time.Now().UnixNano()); err != nil {
 		return "", classify("reserve", err)
 	}
 	return clusterID, classify("reserve", tx.Commit())
 }
 
 func (s *Store) Release(ctx context.Context, runID, clusterID string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM reservations WHERE run_id = ? AND cluster_id = ?`, runID, clusterID)
+	_, err := s.w.exec(ctx, `DELETE FROM reservations WHERE run_id = ? AND cluster_id = ?`, runID, clusterID)
 	return classify("release", err)
 }

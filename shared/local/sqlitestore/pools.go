@@ -11,7 +11,7 @@ import (
 
 func (s *Store) CreatePool(ctx context.Context, p sparkflow.Pool) error {
 	p.Version = 1
-	_, err := s.db.ExecContext(ctx, `INSERT INTO pools(name, version, data) VALUES(?, 1, ?)`, p.Name, marshal(p))
+	_, err := s.w.exec(ctx, `INSERT INTO pools(name, version, data) VALUES(?, 1, ?)`, p.Name, marshal(p))
 	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
 		return sparkflow.Errorf(sparkflow.Conflict, "pool %q exists already", p.Name)
 	}
@@ -28,13 +28,13 @@ func (s *Store) GetPool(ctx context.Context, name string) (sparkflow.Pool, error
 }
 
 func (s *Store) ListPools(ctx context.Context) ([]sparkflow.Pool, error) {
-	return list[sparkflow.Pool](ctx, s.db, `SELECT data FROM pools ORDER BY name`)
+	return list[sparkflow.Pool](ctx, s.r, `SELECT data FROM pools ORDER BY name`)
 }
 
 func (s *Store) UpdatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.Pool, error) {
 	old := p.Version
 	p.Version++
-	res, err := s.db.ExecContext(ctx, `UPDATE pools SET data = ?, version = ? WHERE name = ? AND version = ?`, marshal(p), p.Version, p.Name, old)
+	res, err := s.w.exec(ctx, `UPDATE pools SET data = ?, version = ? WHERE name = ? AND version = ?`, marshal(p), p.Version, p.Name, old)
 	if err != nil {
 		return p, classify("update pool", err)
 	}
@@ -48,7 +48,7 @@ func (s *Store) UpdatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.Poo
 }
 
 func (s *Store) DeletePool(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM pools WHERE name = ?`, name)
+	res, err := s.w.exec(ctx, `DELETE FROM pools WHERE name = ?`, name)
 	return affected("pool", name, res, err)
 }
 
@@ -62,8 +62,8 @@ func affected(kind, name string, res sql.Result, err error) error {
 	return nil
 }
 
-func list[T any](ctx context.Context, db *sql.DB, query string, args ...any) ([]T, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
+func list[T any](ctx context.Context, db *conn, query string, args ...any) ([]T, error) {
+	rows, err := db.query(ctx, query, args...)
 	if err != nil {
 		return nil, classify("list", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -19,9 +20,104 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
-// Store implements sparkflow.Store on SQLite.
+// Store implements sparkflow.Store on SQLite: one writer connection (SQLite writes one at a time;
+// every transaction that enforces a rule is BEGIN IMMEDIATE on it) and a small pool of reader
+// connections beside it (WAL lets them read while it writes), each statement prepared once.
 type Store struct {
-	db *sql.DB
+	w, r *conn
+}
+
+// readers is the size of the reader pool.
+const readers = 4
+
+// conn is a database handle with its prepared statements.
+type conn struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+func (c *conn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st := c.stmts[q]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	// Prepared without the lock: preparing waits for a connection, which a transaction that takes
+	// the lock next (inTx) may hold.
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if had := c.stmts[q]; had != nil {
+		st.Close()
+		return had, nil
+	}
+	c.stmts[q] = st
+	return st, nil
+}
+
+func (c *conn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (c *conn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c *conn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return c.db.QueryRowContext(ctx, q, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// inTx is c's prepared statement q bound to tx (which is on c). It never prepares on c: the
+// transaction holds the writer's only connection. A statement not prepared yet is prepared on tx.
+func (c *conn) inTx(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	c.mu.Lock()
+	st := c.stmts[q]
+	c.mu.Unlock()
+	if st == nil {
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			panic(fmt.Sprintf("sqlitestore: prepare %q: %v", q, err)) // a statement of this package that does not compile
+		}
+		return st
+	}
+	return tx.StmtContext(ctx, st)
+}
+
+// prepare prepares statements on c ahead of use (those used in transactions must be).
+func (c *conn) prepare(qs ...string) error {
+	for _, q := range qs {
+		if _, err := c.stmt(context.Background(), q); err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+	}
+	return nil
+}
+
+func (c *conn) close() error {
+	c.mu.Lock()
+	for _, st := range c.stmts {
+		st.Close()
+	}
+	c.stmts = nil
+	c.mu.Unlock()
+	return c.db.Close()
 }
 
 var _ sparkflow.Store = (*Store)(nil)
@@ -31,15 +127,21 @@ CREATE TABLE IF NOT EXISTS pools (name TEXT PRIMARY KEY, version INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS clusters (id TEXT PRIMARY KEY, pool TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS clusters_pool ON clusters(pool);
 CREATE TABLE IF NOT EXISTS reservations (run_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS reservations_cluster ON reservations(cluster_id);
+DROP INDEX IF EXISTS reservations_cluster;
+CREATE INDEX IF NOT EXISTS reservations_cluster_at ON reservations(cluster_id, at, run_id);
 CREATE TABLE IF NOT EXISTS transforms (name TEXT PRIMARY KEY, pool TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, transform TEXT NOT NULL, pool TEXT NOT NULL, status TEXT NOT NULL,
   terminal INTEGER NOT NULL, created INTEGER NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created DESC, id DESC);
-CREATE INDEX IF NOT EXISTS runs_transform ON runs(transform, created DESC);
+DROP INDEX IF EXISTS runs_transform;
+CREATE INDEX IF NOT EXISTS runs_transform_created ON runs(transform, created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS runs_pool_created ON runs(pool, created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS runs_status_created ON runs(status, created DESC, id DESC);
 CREATE INDEX IF NOT EXISTS runs_active ON runs(terminal, created);
 CREATE TABLE IF NOT EXISTS waiters (pool TEXT NOT NULL, run_id TEXT NOT NULL, token TEXT NOT NULL, since INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (pool, run_id));
+CREATE INDEX IF NOT EXISTS waiters_order ON waiters(pool, since, seq);
+CREATE INDEX IF NOT EXISTS waiters_seq ON waiters(seq);
 CREATE TABLE IF NOT EXISTS rejected (id TEXT PRIMARY KEY, at INTEGER NOT NULL, data TEXT NOT NULL);
 `
 
@@ -53,23 +155,45 @@ func Open(path string) (*Store, error) {
 		}
 		dsn = "file:" + abs
 	}
-	dsn += "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	pragmas := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	// One connection: SQLite writes one at a time anyway, and this makes every transaction serial,
-	// which is what the capacity rule needs.
+	// One writer connection: SQLite writes one at a time anyway, and this makes every transaction
+	// serial, which is what the capacity rule needs.
 	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{w: &conn{db: db, stmts: map[string]*sql.Stmt{}}}
+	if err := s.w.prepare(txStatements...); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.r = s.w
+	if path != ":memory:" {
+		// (A memory database is private to its connection: it reads on the writer.)
+		rdb, err := sql.Open("sqlite", dsn+pragmas+"&_pragma=query_only(1)")
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		rdb.SetMaxOpenConns(readers)
+		rdb.SetMaxIdleConns(readers)
+		s.r = &conn{db: rdb, stmts: map[string]*sql.Stmt{}}
+	}
+	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.r != s.w {
+		s.r.close()
+	}
+	return s.w.close()
+}
 
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
@@ -104,7 +228,7 @@ func marshal(v any) string {
 
 func (s *Store) getDoc(ctx context.Context, v any, query string, args ...any) error {
 	var data string
-	if err := s.db.QueryRowContext(ctx, query, args...).Scan(&data); err != nil {
+	if err := s.r.queryRow(ctx, query, args...).Scan(&data); err != nil {
 		return err
 	}
 	return json.Unmarshal([]byte(data), v)

@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Store) CreateTransform(ctx context.Context, t sparkflow.Transform) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO transforms(name, pool, data) VALUES(?, ?, ?)`, t.Name, t.Pool, marshal(t))
+	_, err := s.w.exec(ctx, `INSERT INTO transforms(name, pool, data) VALUES(?, ?, ?)`, t.Name, t.Pool, marshal(t))
 	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
 		return sparkflow.Errorf(sparkflow.Conflict, "transform %q exists already", t.Name)
 	}
@@ -27,17 +27,17 @@ func (s *Store) GetTransform(ctx context.Context, name string) (sparkflow.Transf
 
 func (s *Store) ListTransforms(ctx context.Context, pool string) ([]sparkflow.Transform, error) {
 	if pool != "" {
-		return list[sparkflow.Transform](ctx, s.db, `SELECT data FROM transforms WHERE pool = ? ORDER BY name`, pool)
+		return list[sparkflow.Transform](ctx, s.r, `SELECT data FROM transforms WHERE pool = ? ORDER BY name`, pool)
 	}
-	return list[sparkflow.Transform](ctx, s.db, `SELECT data FROM transforms ORDER BY name`)
+	return list[sparkflow.Transform](ctx, s.r, `SELECT data FROM transforms ORDER BY name`)
 }
 
 func (s *Store) UpdateTransform(ctx context.Context, t sparkflow.Transform) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE transforms SET pool = ?, data = ? WHERE name = ?`, t.Pool, marshal(t), t.Name)
+	res, err := s.w.exec(ctx, `UPDATE transforms SET pool = ?, data = ? WHERE name = ?`, t.Pool, marshal(t), t.Name)
 	return affected("transform", t.Name, res, err)
 }
 
 func (s *Store) DeleteTransform(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM transforms WHERE name = ?`, name)
+	res, err := s.w.exec(ctx, `DELETE FROM transforms WHERE name = ?`, name)
 	return affected("transform", name, res, err)
 }
