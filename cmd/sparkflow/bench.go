@@ -162,7 +162,7 @@ func runBench(ctx context.Context, out, errw io.Writer, o benchOptions) error {
 				rep.AcceptedS = append(rep.AcceptedS, res.acceptedPerS)
 				rep.CompletedS = append(rep.CompletedS, res.completedPerS)
 				rep.Failed += res.failed
-				progress("  accepted %.0f/s, completed %.0f/s", res.acceptedPerS, res.completedPerS)
+				progress("  accepted %.0f/s, completed %.0f/s; %s", res.acceptedPerS, res.completedPerS, phases(res.runs))
 				return nil
 			})
 			if err != nil {
@@ -458,6 +458,43 @@ func (b *benchEngine) burst(ctx context.Context, n, par int) (burstResult, error
 		}
 	}
 	return burstResult{acceptedPerS: float64(n) / accepted.Seconds(), completedPerS: float64(n) / last.Sub(start).Seconds(), failed: failed, runs: runs}, nil
+}
+
+// phases says how long runs spent, median and p99, from acceptance to their slot, from the slot to
+// their step's submission, from there to RUNNING and from RUNNING to their end.
+func phases(runs []sparkflow.Run) string {
+	names := []string{"queued→slot", "slot→submitted", "submitted→running", "running→ended"}
+	d := make([][]float64, len(names))
+	for _, r := range runs {
+		var at [5]time.Time
+		at[0] = r.CreatedAt
+		for _, t := range r.History {
+			switch {
+			case t.Event == sparkflow.EventReserved && at[1].IsZero():
+				at[1] = t.At
+			case t.Status == sparkflow.RunSubmitted && at[2].IsZero():
+				at[2] = t.At
+			case t.Status == sparkflow.RunRunning && at[3].IsZero():
+				at[3] = t.At
+			case t.Status.Terminal():
+				at[4] = t.At
+			}
+		}
+		for i := range names {
+			if !at[i].IsZero() && !at[i+1].IsZero() {
+				d[i] = append(d[i], float64(at[i+1].Sub(at[i]).Microseconds())/1000)
+			}
+		}
+	}
+	var out []string
+	for i, n := range names {
+		if len(d[i]) == 0 {
+			continue
+		}
+		sort.Float64s(d[i])
+		out = append(out, fmt.Sprintf("%s p50 %.1f ms p99 %.1f ms", n, pct(d[i], 0.5), pct(d[i], 0.99)))
+	}
+	return strings.Join(out, ", ")
 }
 
 type rateResult struct {

@@ -12,14 +12,16 @@ import (
 )
 
 // Submit is the second task of an attempt (called with a task token): it adds the attempt's step to
-// the cluster the run holds, unless a step of that name is there already (AddJobFlowSteps has no
-// idempotency token), and records the step id and the token that the step's end resumes. A step found
-// already ended resumes the workflow at once.
+// the cluster the run holds and records the step id and the token that the step's end resumes. One EMR
+// call (AddJobFlowSteps) per attempt: only a Submit that may follow another invocation's try (a retry,
+// a duplicate, a restarted engine's, one after an add that may or may not have happened) looks for a
+// step of the attempt's name first (AddJobFlowSteps has no idempotency token). A step found already
+// ended resumes the workflow at once.
 func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkflow.Fence) error {
 	// The token goes on the run (only a newer invocation replaces it), with the claim on adding the
 	// attempt's step: one invocation of an attempt may add it at a time, so that two (a retry and a
 	// late duplicate) never both add one.
-	mine := false
+	mine, look := false, false
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		if r.Status.Terminal() {
 			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s is %s", r.ID, r.Status)
@@ -29,6 +31,9 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 		}
 		r.Token, r.Fence = token, fencePtr(fence)
 		mine = false
+		// Some invocation of this attempt claimed the add before (its claim stays until the step is
+		// recorded, or the attempt ends), or this is a retry: the step may be on the cluster already.
+		look = r.Submitting != nil || fence.Retry > 0 || fence.Attempt == 0
 		if r.StepID == "" && !r.CancelRequested {
 			if !s.claimHeld(*r, fence) {
 				r.Submitting = &sparkflow.SubmitClaim{Fence: fence, At: s.now()}
@@ -46,7 +51,7 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 	if r.ClusterID == "" || r.ReservedAt == nil {
 		return sparkflow.Errorf(sparkflow.Internal, "run %s reached submit without a slot", runID)
 	}
-	found, ended, err := s.placeStep(ctx, r, fence, mine)
+	found, ended, err := s.placeStep(ctx, r, fence, mine, look)
 	if err != nil {
 		return err
 	}
@@ -90,7 +95,7 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 // placeStep finds the attempt's step on the run's cluster or adds it. It returns the step, or the
 // outcome that ends the attempt at once (the transform is gone or cannot make a step, the cluster is
 // lost), or an error to retry.
-func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflow.Fence, mine bool) (*sparkflow.StepInfo, *core.Outcome, error) {
+func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflow.Fence, mine, look bool) (*sparkflow.StepInfo, *core.Outcome, error) {
 	failed := func(reason string) *core.Outcome {
 		return &core.Outcome{StepState: sparkflow.StepFailed, Cause: core.CauseSubmitFailed, Reason: reason}
 	}
@@ -108,16 +113,18 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflo
 	if err != nil {
 		return nil, failed(err.Error()), nil
 	}
-	steps, err := s.Clusters.ListSteps(ctx, r.ClusterID)
-	if sparkflow.IsCode(err, sparkflow.NotFound) {
-		return nil, lost("cluster not found"), nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("list steps of %s: %w", r.ClusterID, err)
-	}
-	for i := range steps {
-		if steps[i].Name == step.Name {
-			return &steps[i], nil, nil
+	if look {
+		steps, err := s.Clusters.ListSteps(ctx, r.ClusterID)
+		if sparkflow.IsCode(err, sparkflow.NotFound) {
+			return nil, lost("cluster not found"), nil
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("list steps of %s: %w", r.ClusterID, err)
+		}
+		for i := range steps {
+			if steps[i].Name == step.Name {
+				return &steps[i], nil, nil
+			}
 		}
 	}
 	if !mine {
@@ -126,14 +133,20 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflo
 		return nil, nil, &workflow.Failure{Name: workflow.ErrorSubmitBusy, Cause: fmt.Sprintf("run %s: another invocation of attempt %d is adding its step", r.ID, r.Attempt)}
 	}
 	id, err := s.Clusters.AddStep(ctx, r.ClusterID, step)
-	if err != nil && !sparkflow.IsCode(err, sparkflow.Conflict) && !sparkflow.IsCode(err, sparkflow.NotFound) && !sparkflow.IsCode(err, sparkflow.Invalid) {
-		// The step may or may not have been added: give the claim back, so that the retry (which
-		// looks for the step first) may add it at once.
+	if err != nil {
+		// Give the claim up, so that Finish need not wait for it: cleared when EMR said no (the
+		// cluster is gone, the step is refused: nothing was added), or left expired when the step may
+		// or may not have been added (the retry, which looks for the step first, may add it at once).
+		definite := sparkflow.IsCode(err, sparkflow.Conflict) || sparkflow.IsCode(err, sparkflow.NotFound) || sparkflow.IsCode(err, sparkflow.Invalid)
 		if _, rerr := s.mutateRun(ctx, r.ID, func(r *sparkflow.Run) (bool, error) {
 			if r.Submitting == nil || r.Submitting.Fence != fence {
 				return false, nil
 			}
-			r.Submitting = nil
+			if definite {
+				r.Submitting = nil
+			} else {
+				r.Submitting = &sparkflow.SubmitClaim{Fence: fence} // expired: a claim of no one
+			}
 			return true, nil
 		}); rerr != nil {
 			s.Log.Warn("give back the submit claim", "run_id", r.ID, "err", rerr)

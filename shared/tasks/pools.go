@@ -142,7 +142,7 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 		return err
 	}
 	if plan.Launch == 0 {
-		return s.setPoolStatus(ctx, name, plan.Status)
+		return s.settlePoolStatus(ctx, name)
 	}
 	// Take the lease: a conditional write on the version we read.
 	now := s.now()
@@ -178,7 +178,7 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		if err := s.setPoolStatus(ctx, name, plan.Status); err != nil {
+		if err := s.settlePoolStatus(ctx, name); err != nil {
 			return err
 		}
 		if plan.Launch == 0 {
@@ -232,16 +232,40 @@ func (s *Service) ResumeLaunches(ctx context.Context, name string) error {
 	return s.Heal(ctx, name)
 }
 
-func (s *Service) setPoolStatus(ctx context.Context, name string, status sparkflow.PoolStatus) error {
-	_, err := s.mutatePool(ctx, name, func(p *sparkflow.Pool) bool {
-		if p.Status == sparkflow.PoolDeleting || p.Status == status {
-			return false
+// settlePoolStatus writes the status the pool's clusters give it, from clusters read after the pool
+// and conditional on the pool's version: two handlers of two clusters' events at once never leave the
+// older look's status (the one that loses the write looks again). Without this, the handler that saw
+// only its own cluster ready could write CREATING after the other had written READY.
+func (s *Service) settlePoolStatus(ctx context.Context, name string) error {
+	for try := 0; ; try++ {
+		p, err := s.Store.GetPool(ctx, name)
+		if err != nil {
+			return err
 		}
-		p.Status = status
-		s.Log.Info("pool status", "pool", name, "status", status)
-		return true
-	})
-	return err
+		if p.Status == sparkflow.PoolDeleting {
+			return nil
+		}
+		cs, err := s.Store.ListClusters(ctx, name)
+		if err != nil {
+			return err
+		}
+		plan, err := s.planPool(ctx, p, cs)
+		if err != nil {
+			return err
+		}
+		if p.Status == plan.Status {
+			return nil
+		}
+		p.Status, p.UpdatedAt = plan.Status, s.now()
+		_, err = s.Store.UpdatePool(ctx, p)
+		if sparkflow.IsCode(err, sparkflow.Conflict) && try < conflictRetries {
+			continue
+		}
+		if err == nil {
+			s.Log.Info("pool status", "pool", name, "status", plan.Status)
+		}
+		return err
+	}
 }
 
 func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.Tier) error {

@@ -32,6 +32,12 @@ type Service struct {
 	// handles only the clusters and steps with its own prefix.
 	NamePrefix string
 
+	// SerialDispatch runs one Dispatch pass of a pool at a time in this process, and lets a pass
+	// serve the requests made before it began (the local engine, where every task shares one
+	// process). It removes interleavings only: the simulation checks the logic without it.
+	SerialDispatch bool
+	turns          *sync.Map
+
 	// heads remembers each pool's capacity as last seen (pool name → int): how much of the FIFO's
 	// head a Reserve reads.
 	heads *sync.Map
@@ -51,7 +57,7 @@ func New(s Service) *Service {
 	if s.NamePrefix == "" {
 		s.NamePrefix = core.DefaultNamePrefix
 	}
-	s.heads = &sync.Map{}
+	s.heads, s.turns = &sync.Map{}, &sync.Map{}
 	return &s
 }
 

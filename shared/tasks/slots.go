@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"sync"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -180,6 +181,12 @@ func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string,
 	if _, err := s.Store.RemoveWaiter(ctx, pool, runID); err != nil {
 		return err
 	}
+	return s.grantRemoved(ctx, pool, runID, clusterID, own, attempt)
+}
+
+// grantRemoved is grant of a run its caller has taken out of the FIFO already (Dispatch, which won
+// it).
+func (s *Service) grantRemoved(ctx context.Context, pool, runID, clusterID, own string, attempt int) error {
 	wrote, ended, stale := false, false, false
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		if r.Status.Terminal() {
@@ -235,6 +242,50 @@ func (s *Service) grant(ctx context.Context, pool, runID, clusterID, own string,
 // more waiters than there are free slots), and grants at most one waiter per free slot; only a lost
 // race for a slot makes it read the clusters again.
 func (s *Service) Dispatch(ctx context.Context, pool string) error {
+	if s.SerialDispatch {
+		return s.serialDispatch(ctx, pool)
+	}
+	return s.dispatch(ctx, pool)
+}
+
+// dispatchTurn serializes one process's dispatches of a pool (SerialDispatch): requests counts the
+// Dispatch calls, served the latest one a completed pass is known to cover.
+type dispatchTurn struct {
+	run              sync.Mutex
+	mu               sync.Mutex
+	requests, served uint64
+}
+
+// serialDispatch runs one pass at a time per pool, and none for a caller whose request a pass that
+// began after it has covered already: under a burst, the Finish of every run asks for a dispatch, and
+// a few passes serve them all instead of each racing the others for the same waiters. A pass that
+// fails covers nothing, so a request is never lost.
+func (s *Service) serialDispatch(ctx context.Context, pool string) error {
+	v, _ := s.turns.LoadOrStore(pool, &dispatchTurn{})
+	t := v.(*dispatchTurn)
+	t.mu.Lock()
+	t.requests++
+	mine := t.requests
+	t.mu.Unlock()
+	t.run.Lock()
+	defer t.run.Unlock()
+	t.mu.Lock()
+	if t.served >= mine {
+		t.mu.Unlock()
+		return nil
+	}
+	upto := t.requests // a pass that begins now sees every change made before these requests
+	t.mu.Unlock()
+	if err := s.dispatch(ctx, pool); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.served = max(t.served, upto)
+	t.mu.Unlock()
+	return nil
+}
+
+func (s *Service) dispatch(ctx context.Context, pool string) error {
 	clusters, err := s.Store.ListClusters(ctx, pool)
 	if err != nil {
 		return err
@@ -247,6 +298,23 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 		waiters, err := s.Store.Waiters(ctx, pool, min(free, dispatchPage))
 		if err != nil || len(waiters) == 0 {
 			return err
+		}
+		if s.SerialDispatch {
+			// One pass at a time in this process: the page's grants are planned on the clusters as
+			// read and made at once, each its own chain of store calls, instead of one after another.
+			var relist bool
+			if clusters, relist, err = s.grantPage(ctx, pool, clusters, waiters); err != nil {
+				return err
+			}
+			if relist {
+				if relists++; relists > dispatchRelists {
+					return nil
+				}
+				if clusters, err = s.Store.ListClusters(ctx, pool); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		relist := false
 		for _, w := range waiters {
@@ -282,7 +350,7 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 				return err
 			}
 			if won {
-				if err := s.grant(ctx, pool, w.RunID, got, "", r.Attempt); err != nil {
+				if err := s.grantRemoved(ctx, pool, w.RunID, got, "", r.Attempt); err != nil {
 					return err
 				}
 			}
@@ -300,6 +368,79 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 			}
 		}
 	}
+}
+
+// grantPage plans a slot for each waiter of the page in FIFO order (the least-loaded cluster, counting
+// the page's earlier picks) and grants them concurrently. It returns the clusters with the grants made,
+// and relist when the plan met a change (a slot taken by someone else, a waiter that had ended or held
+// a slot already): the caller reads the clusters again.
+func (s *Service) grantPage(ctx context.Context, pool string, clusters []sparkflow.Cluster, waiters []sparkflow.Waiter) ([]sparkflow.Cluster, bool, error) {
+	type pick struct {
+		w       sparkflow.Waiter
+		cluster string
+	}
+	var picks []pick
+	plan := clusters
+	for _, w := range waiters {
+		c, ok := core.ChooseCluster(plan, w.RunID)
+		if !ok {
+			break
+		}
+		picks = append(picks, pick{w, c.ID})
+		plan = withReservation(plan, c.ID, w.RunID)
+	}
+	if len(picks) == 0 {
+		return clusters, false, nil
+	}
+	changed := make([]bool, len(picks))
+	errs := make([]error, len(picks))
+	var wg sync.WaitGroup
+	for i, p := range picks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			changed[i], errs[i] = s.grantPick(ctx, pool, p.w, p.cluster)
+		}()
+	}
+	wg.Wait()
+	relist := false
+	for i := range picks {
+		if errs[i] != nil {
+			return clusters, false, errs[i]
+		}
+		relist = relist || changed[i]
+	}
+	return plan, relist, nil
+}
+
+// grantPick gives waiter w the slot planned for it on cluster. changed: the plan did not hold (w had
+// ended or held a slot elsewhere, or the slot was taken).
+func (s *Service) grantPick(ctx context.Context, pool string, w sparkflow.Waiter, cluster string) (bool, error) {
+	r, err := s.Store.GetRun(ctx, w.RunID)
+	if sparkflow.IsCode(err, sparkflow.NotFound) || (err == nil && r.Status.Terminal()) {
+		_, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
+		return true, err
+	}
+	if err != nil {
+		return false, err
+	}
+	got, err := s.Store.Reserve(ctx, w.RunID, cluster)
+	if sparkflow.IsCode(err, sparkflow.Conflict) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	won, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
+	if err != nil {
+		return false, err
+	}
+	if won {
+		if err := s.grantRemoved(ctx, pool, w.RunID, got, "", r.Attempt); err != nil {
+			return false, err
+		}
+	}
+	return got != cluster, nil
 }
 
 // dispatchPage is the most waiters one read of the FIFO's head returns; dispatchRelists bounds how

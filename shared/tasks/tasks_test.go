@@ -316,3 +316,46 @@ func loseTheClusterOfARun(t *testing.T) (*engine.Engine, sparkflow.Run, *atomic.
 	}
 	panic("unreachable")
 }
+
+// A step's end event handled before its cluster's (EventBridge keeps no order): the retry is granted
+// a slot on the cluster that has just ended, and its Submit is refused by EMR. Nothing was added, so
+// the attempt ends at once as lost, without Finish waiting for a submit claim no one holds (it used
+// to wait out the claim's lease, the workflow failed, and the run was left active).
+func TestARetryOnAClusterThatHasJustEndedEndsAsLost(t *testing.T) {
+	var drop atomic.Bool
+	e := openEngine(t, func(raw []byte) [][]byte {
+		if ev, err := emrevent.Parse(raw, true); err == nil && drop.Load() {
+			if ch, err := ev.Cluster(true); err == nil && ch.State.Ended() {
+				return nil // the cluster's end is never heard of
+			}
+		}
+		return [][]byte{raw}
+	})
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "slow", Pool: "p", Command: []string{"sleep", "30"}, MaxAttempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Submit(ctx, sparkflow.RunRequest{Transform: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "run running", func() bool {
+		r, _ = e.Store.GetRun(ctx, r.ID)
+		return r.Status == sparkflow.RunRunning
+	})
+	drop.Store(true)
+	if err := e.Clusters.Fail(r.ClusterID, ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "run to end", func() bool {
+		r, _ = e.Store.GetRun(ctx, r.ID)
+		return r.Status.Terminal()
+	})
+	if r.Status != sparkflow.RunFailed || r.Attempt != 2 || !strings.Contains(r.Reason, "attempt 2 of 2") {
+		t.Fatalf("run %s attempt %d: %s", r.Status, r.Attempt, r.Reason)
+	}
+	if r.Submitting != nil {
+		t.Fatalf("the refused Submit's claim is still on the run: %+v", r.Submitting)
+	}
+}

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -9,29 +11,66 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
-// bus is the local EventBridge: an unbounded in-process queue of EMR events delivered one at a time
-// to the handler, retried on transient failure like an EventBridge target. Publishing never blocks, so
-// the local clusters can publish while holding their lock.
+// bus is the local EventBridge: unbounded in-process queues of EMR events delivered to the handler,
+// retried on transient failure like an EventBridge target. Publishing never blocks, so the local
+// clusters can publish while holding their lock.
+//
+// Events are handled concurrently by busWorkers lanes, each in order: an event goes to the lane of its
+// step (step events) or of its cluster (cluster events), so that a step's or a cluster's events are
+// handled in the order they were published, and a burst of one cluster's steps never makes the other
+// runs' events wait behind it. (EventBridge promises no order at all; the handlers do not need one.)
 type bus struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   [][]byte
-	closed  bool
-	filter  func([]byte) [][]byte
-	handle  func(context.Context, []byte) error
-	log     *slog.Logger
-	done    chan struct{}
-	pending sync.WaitGroup
+	filter func([]byte) [][]byte
+	handle func(context.Context, []byte) error
+	log    *slog.Logger
+	lanes  []*lane
+	wg     sync.WaitGroup
 }
+
+type lane struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  [][]byte
+	closed bool
+}
+
+// busWorkers is how many events are handled at once.
+const busWorkers = 16
 
 // busRetries is how often a failed delivery is tried again (EventBridge retries for up to 24 h; a
 // local engine that restarts is repaired by the reconciler instead).
 const busRetries = 5
 
 func newBus(filter func([]byte) [][]byte, log *slog.Logger) *bus {
-	b := &bus{filter: filter, log: log, done: make(chan struct{})}
-	b.cond = sync.NewCond(&b.mu)
+	b := &bus{filter: filter, log: log}
+	for i := 0; i < busWorkers; i++ {
+		l := &lane{}
+		l.cond = sync.NewCond(&l.mu)
+		b.lanes = append(b.lanes, l)
+	}
 	return b
+}
+
+// laneOf is the lane of an event: by its step id, or its cluster id, or its execution's name.
+func (b *bus) laneOf(ev []byte) *lane {
+	var head struct {
+		Detail struct {
+			ClusterID string `json:"clusterId"`
+			StepID    string `json:"stepId"`
+			Name      string `json:"name"`
+		} `json:"detail"`
+	}
+	_ = json.Unmarshal(ev, &head) // an event that does not parse goes to lane 0, and its handler says why
+	key := head.Detail.StepID
+	if key == "" {
+		key = head.Detail.ClusterID
+	}
+	if key == "" {
+		key = head.Detail.Name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return b.lanes[h.Sum32()%uint32(len(b.lanes))]
 }
 
 func (b *bus) publish(ev []byte) {
@@ -39,38 +78,40 @@ func (b *bus) publish(ev []byte) {
 	if b.filter != nil {
 		evs = b.filter(ev)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return
-	}
 	for _, e := range evs {
-		b.pending.Add(1)
-		b.queue = append(b.queue, e)
+		l := b.laneOf(e)
+		l.mu.Lock()
+		if !l.closed {
+			l.queue = append(l.queue, e)
+			l.cond.Signal()
+		}
+		l.mu.Unlock()
 	}
-	b.cond.Signal()
 }
 
 func (b *bus) start(ctx context.Context, handle func(context.Context, []byte) error) {
 	b.handle = handle
-	go func() {
-		defer close(b.done)
-		for {
-			b.mu.Lock()
-			for len(b.queue) == 0 && !b.closed {
-				b.cond.Wait()
+	for _, l := range b.lanes {
+		b.wg.Add(1)
+		go func(l *lane) {
+			defer b.wg.Done()
+			for {
+				l.mu.Lock()
+				for len(l.queue) == 0 && !l.closed {
+					l.cond.Wait()
+				}
+				if l.closed {
+					l.mu.Unlock()
+					return
+				}
+				ev := l.queue[0]
+				l.queue[0] = nil
+				l.queue = l.queue[1:]
+				l.mu.Unlock()
+				b.deliver(ctx, ev)
 			}
-			if b.closed {
-				b.mu.Unlock()
-				return
-			}
-			ev := b.queue[0]
-			b.queue = b.queue[1:]
-			b.mu.Unlock()
-			b.deliver(ctx, ev)
-			b.pending.Done()
-		}
-	}()
+		}(l)
+	}
 }
 
 func (b *bus) deliver(ctx context.Context, ev []byte) {
@@ -88,11 +129,11 @@ func (b *bus) deliver(ctx context.Context, ev []byte) {
 }
 
 func (b *bus) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.cond.Broadcast()
-	b.mu.Unlock()
-	if b.handle != nil {
-		<-b.done
+	for _, l := range b.lanes {
+		l.mu.Lock()
+		l.closed = true
+		l.cond.Broadcast()
+		l.mu.Unlock()
 	}
+	b.wg.Wait()
 }

@@ -120,7 +120,7 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.WrapCallbacks != nil {
 		cb = cfg.WrapCallbacks(callbacks)
 	}
-	e.Service = tasks.New(tasks.Service{Store: store, Clusters: e.Clusters, Callbacks: cb, Tiers: catalog, Log: cfg.Log})
+	e.Service = tasks.New(tasks.Service{Store: store, Clusters: e.Clusters, Callbacks: cb, Tiers: catalog, Log: cfg.Log, SerialDispatch: true})
 	e.flows, err = workflow.NewInterpreter(workflow.Run(), e.Service.RunTasks(), workflow.Options{
 		Log: cfg.Log, Retry: cfg.Retry,
 		OnEnd: func(name string, r workflow.Result) {

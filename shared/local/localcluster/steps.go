@@ -129,28 +129,100 @@ func (c *Clusters) startPending(cl *cluster) {
 	}
 }
 
-// start runs a step's process. Called with mu held.
+// start runs a step's process: the step takes its slot (RUNNING) at once, and the process is started
+// without the lock (a fork and exec take a while, and every other step's change waits for the lock).
+// Called with mu held.
 func (c *Clusters) start(cl *cluster, st *step) {
-	if err := os.MkdirAll(st.LogDir, 0o755); err != nil {
-		c.endStep(cl, st, sparkflow.StepFailed, "cannot create log directory: "+err.Error())
-		return
-	}
-	stdout, err1 := os.Create(filepath.Join(st.LogDir, "stdout"))
-	stderr, err2 := os.Create(filepath.Join(st.LogDir, "stderr"))
-	if err := errors.Join(err1, err2); err != nil {
-		c.endStep(cl, st, sparkflow.StepFailed, "cannot create log files: "+err.Error())
-		return
-	}
 	// The program must be there: the guard that runs it would only say so as an exit code.
 	program := st.Args[0]
 	if strings.Contains(program, "/") && !filepath.IsAbs(program) && c.cfg.WorkDir != "" {
 		program = filepath.Join(c.cfg.WorkDir, program)
 	}
 	if _, err := exec.LookPath(program); err != nil {
-		stdout.Close()
-		stderr.Close()
 		c.endStep(cl, st, sparkflow.StepFailed, fmt.Sprintf("cannot start %q: %v", st.Args[0], err))
 		return
+	}
+	st.State = sparkflow.StepRunning
+	cl.nrunning++
+	c.wg.Add(1)
+	go c.run(cl, st)
+}
+
+// run starts a step's process and waits for its end. The step is RUNNING already (its slot taken);
+// what happened to it while the process started (a cancel, its cluster's end, the engine's stop) is
+// looked at once the process is there.
+func (c *Clusters) run(cl *cluster, st *step) {
+	defer c.wg.Done()
+	cmd, stdout, stderr, err := c.spawn(cl, st)
+	c.mu.Lock()
+	if err != nil {
+		c.endStep(cl, st, sparkflow.StepFailed, err.Error())
+		c.afterStep(cl)
+		c.mu.Unlock()
+		return
+	}
+	pid := cmd.Process.Pid
+	switch {
+	case c.closed || st.State.Terminal():
+		// The engine stops, or the step ended (its cluster did) while its process started.
+		signalGroup(pid, syscall.SIGKILL)
+	default:
+		c.procs[st.ID] = cmd
+		st.Pgid = pid // the guard leads the group: its pid is the group's id
+		c.putStepOrLog(cl, st)
+		if st.State == sparkflow.StepRunning {
+			c.emitStep(cl, st)
+		}
+		if st.Cancel {
+			// Cancelled while its process started: as CancelStep does for a running one.
+			signalGroup(pid, syscall.SIGTERM)
+			c.timers = append(c.timers, time.AfterFunc(c.cfg.KillGrace, func() { signalGroup(pid, syscall.SIGKILL) }))
+		}
+	}
+	c.mu.Unlock()
+	err = cmd.Wait()
+	stdout.Close()
+	stderr.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return // the engine is stopping; the next Open reports the step INTERRUPTED
+	}
+	switch {
+	case st.State.Terminal():
+	case st.Cancel:
+		c.endStep(cl, st, sparkflow.StepCancelled, "cancelled by request")
+	case err != nil:
+		c.endStep(cl, st, sparkflow.StepFailed, exitMessage(err))
+	default:
+		c.endStep(cl, st, sparkflow.StepCompleted, "")
+	}
+	c.afterStep(cl)
+}
+
+// afterStep makes an idle cluster WAITING and starts what is pending. Called with mu held.
+func (c *Clusters) afterStep(cl *cluster) {
+	if cl.State == sparkflow.ClusterRunning && c.running(cl) == 0 && !c.hasPending(cl) {
+		cl.State = sparkflow.ClusterWaiting
+		cl.Reason = sparkflow.StateReason{Message: "Cluster ready after last step completed."}
+		c.putClusterOrLog(cl)
+		c.emitCluster(cl)
+	}
+	c.startPending(cl)
+}
+
+// spawn starts a step's process with its log files (called without mu: it reads only what does not
+// change once the step is added).
+func (c *Clusters) spawn(cl *cluster, st *step) (*exec.Cmd, *os.File, *os.File, error) {
+	if err := os.MkdirAll(st.LogDir, 0o755); err != nil {
+		return nil, nil, nil, fmt.Errorf("cannot create log directory: %v", err)
+	}
+	stdout, err1 := os.Create(filepath.Join(st.LogDir, "stdout"))
+	stderr, err2 := os.Create(filepath.Join(st.LogDir, "stderr"))
+	if err := errors.Join(err1, err2); err != nil {
+		stdout.Close()
+		stderr.Close()
+		return nil, nil, nil, fmt.Errorf("cannot create log files: %v", err)
 	}
 	cmd := stepCommand(st.Args)
 	cmd.Dir = c.cfg.WorkDir
@@ -159,43 +231,9 @@ func (c *Clusters) start(cl *cluster, st *step) {
 	if err := cmd.Start(); err != nil {
 		stdout.Close()
 		stderr.Close()
-		c.endStep(cl, st, sparkflow.StepFailed, fmt.Sprintf("cannot start %q: %v", st.Args[0], err))
-		return
+		return nil, nil, nil, fmt.Errorf("cannot start %q: %v", st.Args[0], err)
 	}
-	st.State = sparkflow.StepRunning
-	cl.nrunning++
-	c.procs[st.ID] = cmd
-	st.Pgid = cmd.Process.Pid // the guard leads the group: its pid is the group's id
-	c.putStepOrLog(cl, st)
-	c.emitStep(cl, st)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		err := cmd.Wait()
-		stdout.Close()
-		stderr.Close()
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.closed {
-			return // the engine is stopping; the next Open reports the step INTERRUPTED
-		}
-		switch {
-		case st.State.Terminal():
-		case st.Cancel:
-			c.endStep(cl, st, sparkflow.StepCancelled, "cancelled by request")
-		case err != nil:
-			c.endStep(cl, st, sparkflow.StepFailed, exitMessage(err))
-		default:
-			c.endStep(cl, st, sparkflow.StepCompleted, "")
-		}
-		if cl.State == sparkflow.ClusterRunning && c.running(cl) == 0 && !c.hasPending(cl) {
-			cl.State = sparkflow.ClusterWaiting
-			cl.Reason = sparkflow.StateReason{Message: "Cluster ready after last step completed."}
-			c.putClusterOrLog(cl)
-			c.emitCluster(cl)
-		}
-		c.startPending(cl)
-	}()
+	return cmd, stdout, stderr, nil
 }
 
 func (c *Clusters) hasPending(cl *cluster) bool {

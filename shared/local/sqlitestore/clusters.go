@@ -13,7 +13,7 @@ import (
 func (s *Store) CreateCluster(ctx context.Context, c sparkflow.Cluster) error {
 	c.Reservations = nil
 	c.Version = 1
-	_, err := s.w.exec(ctx, `INSERT INTO clusters(id, pool, version, data) VALUES(?, ?, 1, ?)`, c.ID, c.Pool, marshal(c))
+	_, err := s.wr.exec(ctx, `INSERT INTO clusters(id, pool, version, data) VALUES(?, ?, 1, ?)`, c.ID, c.Pool, marshal(c))
 	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
 		return sparkflow.Errorf(sparkflow.Conflict, "cluster %s exists already", c.ID)
 	}
@@ -25,7 +25,7 @@ func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkfl
 	old := c.Version
 	c.Version++
 	c.Reservations = nil
-	r, err := s.w.exec(ctx, `UPDATE clusters SET data = ?, version = ? WHERE id = ? AND version = ?`, marshal(c), c.Version, c.ID, old)
+	r, err := s.wr.exec(ctx, `UPDATE clusters SET data = ?, version = ? WHERE id = ? AND version = ?`, marshal(c), c.Version, c.ID, old)
 	c.Reservations = res
 	if err != nil {
 		return c, classify("update cluster", err)
@@ -109,66 +109,65 @@ func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Clus
 }
 
 func (s *Store) DeleteCluster(ctx context.Context, id string) error {
-	res, err := s.w.exec(ctx, `DELETE FROM clusters WHERE id = ?`, id)
+	res, err := s.wr.exec(ctx, `DELETE FROM clusters WHERE id = ?`, id)
 	if err := affected("cluster", id, res, err); err != nil {
 		return err
 	}
-	_, err = s.w.exec(ctx, `DELETE FROM reservations WHERE cluster_id = ?`, id)
+	_, err = s.wr.exec(ctx, `DELETE FROM reservations WHERE cluster_id = ?`, id)
 	return classify("delete reservations", err)
 }
 
-const (
-	qHeldBy     = `SELECT cluster_id FROM reservations WHERE run_id = ?`
-	qClusterDoc = `SELECT data FROM clusters WHERE id = ?`
-	qUsed       = `SELECT COUNT(*) FROM reservations WHERE cluster_id = ?`
-	qReserve    = `INSERT INTO reservations(run_id, cluster_id, at) VALUES(?, ?, ?)`
-)
-
-// txStatements are prepared when the store opens: a transaction holds the writer's connection.
-var txStatements = []string{qHeldBy, qClusterDoc, qUsed, qReserve}
-
+// Reserve checks and takes the slot in one atomic write (its reads are inside it, on the writer).
 func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, error) {
-	tx, err := s.w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", classify("reserve", err)
-	}
-	defer tx.Rollback()
-	var held string
-	err = s.w.inTx(ctx, tx, qHeldBy).QueryRowContext(ctx, runID).Scan(&held)
-	if err == nil {
-		return held, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", classify("reserve", err)
-	}
-	var data string
-	if err := s.w.inTx(ctx, tx, qClusterDoc).QueryRowContext(ctx, clusterID).Scan(&data); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", notFound("cluster", clusterID)
+	var got string
+	err := s.wr.do(ctx, func(x execer) error {
+		var held string
+		err := x.queryRow(ctx, `SELECT cluster_id FROM reservations WHERE run_id = ?`, runID).Scan(&held)
+		if err == nil {
+			got = held
+			return nil
 		}
-		return "", classify("reserve", err)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return classify("reserve", err)
+		}
+		var data string
+		if err := x.queryRow(ctx, `SELECT data FROM clusters WHERE id = ?`, clusterID).Scan(&data); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("cluster", clusterID)
+			}
+			return classify("reserve", err)
+		}
+		var c sparkflow.Cluster
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			return classify("reserve", err)
+		}
+		if !c.State.Ready() {
+			return sparkflow.Errorf(sparkflow.Conflict, "cluster %s is %s, not ready", clusterID, c.State)
+		}
+		var used int
+		if err := x.queryRow(ctx, `SELECT COUNT(*) FROM reservations WHERE cluster_id = ?`, clusterID).Scan(&used); err != nil {
+			return classify("reserve", err)
+		}
+		if used >= c.Capacity {
+			return sparkflow.Errorf(sparkflow.Conflict, "cluster %s is full (%d of %d slots held)", clusterID, used, c.Capacity)
+		}
+		if _, err := x.exec(ctx, `INSERT INTO reservations(run_id, cluster_id, at) VALUES(?, ?, ?)`, runID, clusterID, time.Now().UnixNano()); err != nil {
+			return classify("reserve", err)
+		}
+		got = clusterID
+		return nil
+	})
+	if err != nil {
+		var se *sparkflow.Error
+		if !errors.As(err, &se) {
+			err = classify("reserve", err)
+		}
+		return "", err
 	}
-	var c sparkflow.Cluster
-	if err := json.Unmarshal([]byte(data), &c); err != nil {
-		return "", classify("reserve", err)
-	}
-	if !c.State.Ready() {
-		return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is %s, not ready", clusterID, c.State)
-	}
-	var used int
-	if err := s.w.inTx(ctx, tx, qUsed).QueryRowContext(ctx, clusterID).Scan(&used); err != nil {
-		return "", classify("reserve", err)
-	}
-	if used >= c.Capacity {
-		return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is full (%d of %d slots held)", clusterID, used, c.Capacity)
-	}
-	if _, err := s.w.inTx(ctx, tx, qReserve).ExecContext(ctx, runID, clusterID, time.Now().UnixNano()); err != nil {
-		return "", classify("reserve", err)
-	}
-	return clusterID, classify("reserve", tx.Commit())
+	return got, nil
 }
 
 func (s *Store) Release(ctx context.Context, runID, clusterID string) error {
-	_, err := s.w.exec(ctx, `DELETE FROM reservations WHERE run_id = ? AND cluster_id = ?`, runID, clusterID)
+	_, err := s.wr.exec(ctx, `DELETE FROM reservations WHERE run_id = ? AND cluster_id = ?`, runID, clusterID)
 	return classify("release", err)
 }

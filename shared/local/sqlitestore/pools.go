@@ -11,7 +11,7 @@ import (
 
 func (s *Store) CreatePool(ctx context.Context, p sparkflow.Pool) error {
 	p.Version = 1
-	_, err := s.w.exec(ctx, `INSERT INTO pools(name, version, data) VALUES(?, 1, ?)`, p.Name, marshal(p))
+	_, err := s.wr.exec(ctx, `INSERT INTO pools(name, version, data) VALUES(?, 1, ?)`, p.Name, marshal(p))
 	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
 		return sparkflow.Errorf(sparkflow.Conflict, "pool %q exists already", p.Name)
 	}
@@ -34,7 +34,7 @@ func (s *Store) ListPools(ctx context.Context) ([]sparkflow.Pool, error) {
 func (s *Store) UpdatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.Pool, error) {
 	old := p.Version
 	p.Version++
-	res, err := s.w.exec(ctx, `UPDATE pools SET data = ?, version = ? WHERE name = ? AND version = ?`, marshal(p), p.Version, p.Name, old)
+	res, err := s.wr.exec(ctx, `UPDATE pools SET data = ?, version = ? WHERE name = ? AND version = ?`, marshal(p), p.Version, p.Name, old)
 	if err != nil {
 		return p, classify("update pool", err)
 	}
@@ -48,7 +48,7 @@ func (s *Store) UpdatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.Poo
 }
 
 func (s *Store) DeletePool(ctx context.Context, name string) error {
-	res, err := s.w.exec(ctx, `DELETE FROM pools WHERE name = ?`, name)
+	res, err := s.wr.exec(ctx, `DELETE FROM pools WHERE name = ?`, name)
 	return affected("pool", name, res, err)
 }
 

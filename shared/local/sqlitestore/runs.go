@@ -20,7 +20,7 @@ func boolInt(b bool) int {
 
 func (s *Store) CreateRun(ctx context.Context, r sparkflow.Run) (bool, error) {
 	r.Version = 1
-	res, err := s.w.exec(ctx, `INSERT INTO runs(id, transform, pool, status, terminal, created, version, data)
+	res, err := s.wr.exec(ctx, `INSERT INTO runs(id, transform, pool, status, terminal, created, version, data)
 		VALUES(?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(id) DO NOTHING`,
 		r.ID, r.Transform, r.Pool, string(r.Status), boolInt(r.Status.Terminal()), nanos(r.CreatedAt), marshal(r))
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (sparkflow.Run, error) {
 func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
 	old := r.Version
 	r.Version++
-	res, err := s.w.exec(ctx, `UPDATE runs SET status = ?, terminal = ?, pool = ?, version = ?, data = ? WHERE id = ? AND version = ?`,
+	res, err := s.wr.exec(ctx, `UPDATE runs SET status = ?, terminal = ?, pool = ?, version = ?, data = ? WHERE id = ? AND version = ?`,
 		string(r.Status), boolInt(r.Status.Terminal()), r.Pool, r.Version, marshal(r), r.ID, old)
 	if err != nil {
 		return r, classify("update run", err)
@@ -83,7 +83,7 @@ func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflo
 }
 
 func (s *Store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
-	_, err := s.w.exec(ctx, `INSERT INTO waiters(pool, run_id, token, since, seq)
+	_, err := s.wr.exec(ctx, `INSERT INTO waiters(pool, run_id, token, since, seq)
 		VALUES(?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM waiters))
 		ON CONFLICT(pool, run_id) DO UPDATE SET token = excluded.token`, w.Pool, w.RunID, w.Token, nanos(w.Since))
 	return classify("enqueue", err)
@@ -113,7 +113,7 @@ func (s *Store) Waiters(ctx context.Context, pool string, limit int) ([]sparkflo
 }
 
 func (s *Store) RemoveWaiter(ctx context.Context, pool, runID string) (bool, error) {
-	res, err := s.w.exec(ctx, `DELETE FROM waiters WHERE pool = ? AND run_id = ?`, pool, runID)
+	res, err := s.wr.exec(ctx, `DELETE FROM waiters WHERE pool = ? AND run_id = ?`, pool, runID)
 	if err != nil {
 		return false, classify("remove waiter", err)
 	}
@@ -122,7 +122,7 @@ func (s *Store) RemoveWaiter(ctx context.Context, pool, runID string) (bool, err
 }
 
 func (s *Store) PutRejected(ctx context.Context, r sparkflow.Rejected) error {
-	_, err := s.w.exec(ctx, `INSERT INTO rejected(id, at, data) VALUES(?, ?, ?) ON CONFLICT(id) DO NOTHING`, r.ID, nanos(r.At), marshal(r))
+	_, err := s.wr.exec(ctx, `INSERT INTO rejected(id, at, data) VALUES(?, ?, ?) ON CONFLICT(id) DO NOTHING`, r.ID, nanos(r.At), marshal(r))
 	return classify("put rejected", err)
 }
 

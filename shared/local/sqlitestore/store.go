@@ -20,11 +20,13 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
-// Store implements sparkflow.Store on SQLite: one writer connection (SQLite writes one at a time;
-// every transaction that enforces a rule is BEGIN IMMEDIATE on it) and a small pool of reader
-// connections beside it (WAL lets them read while it writes), each statement prepared once.
+// Store implements sparkflow.Store on SQLite: one writer connection, owned by a goroutine that makes
+// the writes in batches of one transaction each (group commit, writer.go; SQLite writes one at a time
+// anyway, and every rule a write enforces is checked inside its batch, in order), and a small pool of
+// reader connections beside it (WAL lets them read while it writes), each statement prepared once.
 type Store struct {
-	w, r *conn
+	wr writer
+	r  *conn
 }
 
 // readers is the size of the reader pool.
@@ -84,32 +86,6 @@ func (c *conn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-// inTx is c's prepared statement q bound to tx (which is on c). It never prepares on c: the
-// transaction holds the writer's only connection. A statement not prepared yet is prepared on tx.
-func (c *conn) inTx(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
-	c.mu.Lock()
-	st := c.stmts[q]
-	c.mu.Unlock()
-	if st == nil {
-		st, err := tx.PrepareContext(ctx, q)
-		if err != nil {
-			panic(fmt.Sprintf("sqlitestore: prepare %q: %v", q, err)) // a statement of this package that does not compile
-		}
-		return st
-	}
-	return tx.StmtContext(ctx, st)
-}
-
-// prepare prepares statements on c ahead of use (those used in transactions must be).
-func (c *conn) prepare(qs ...string) error {
-	for _, q := range qs {
-		if _, err := c.stmt(context.Background(), q); err != nil {
-			return fmt.Errorf("prepare %q: %w", q, err)
-		}
-	}
-	return nil
-}
-
 func (c *conn) close() error {
 	c.mu.Lock()
 	for _, st := range c.stmts {
@@ -167,32 +143,33 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", path, err)
 	}
-	s := &Store{w: &conn{db: db, stmts: map[string]*sql.Stmt{}}}
-	if err := s.w.prepare(txStatements...); err != nil {
+	if path == ":memory:" {
+		// A memory database is private to its connection: it reads and writes on that one.
+		c := &conn{db: db, stmts: map[string]*sql.Stmt{}}
+		return &Store{wr: directWriter{c}, r: c}, nil
+	}
+	wr, err := newGroupWriter(db)
+	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s.r = s.w
-	if path != ":memory:" {
-		// (A memory database is private to its connection: it reads on the writer.)
-		rdb, err := sql.Open("sqlite", dsn+pragmas+"&_pragma=query_only(1)")
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open database %s: %w", path, err)
-		}
-		rdb.SetMaxOpenConns(readers)
-		rdb.SetMaxIdleConns(readers)
-		s.r = &conn{db: rdb, stmts: map[string]*sql.Stmt{}}
+	rdb, err := sql.Open("sqlite", dsn+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		wr.close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+	s := &Store{wr: wr, r: &conn{db: rdb, stmts: map[string]*sql.Stmt{}}}
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	if s.r != s.w {
-		s.r.close()
+	if d, ok := s.wr.(directWriter); ok && d.c == s.r {
+		return s.r.close()
 	}
-	return s.w.close()
+	return errors.Join(s.r.close(), s.wr.close())
 }
 
 func nanos(t time.Time) int64 { return t.UnixNano() }

@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Store) CreateTransform(ctx context.Context, t sparkflow.Transform) error {
-	_, err := s.w.exec(ctx, `INSERT INTO transforms(name, pool, data) VALUES(?, ?, ?)`, t.Name, t.Pool, marshal(t))
+	_, err := s.wr.exec(ctx, `INSERT INTO transforms(name, pool, data) VALUES(?, ?, ?)`, t.Name, t.Pool, marshal(t))
 	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
 		return sparkflow.Errorf(sparkflow.Conflict, "transform %q exists already", t.Name)
 	}
@@ -33,11 +33,11 @@ func (s *Store) ListTransforms(ctx context.Context, pool string) ([]sparkflow.Tr
 }
 
 func (s *Store) UpdateTransform(ctx context.Context, t sparkflow.Transform) error {
-	res, err := s.w.exec(ctx, `UPDATE transforms SET pool = ?, data = ? WHERE name = ?`, t.Pool, marshal(t), t.Name)
+	res, err := s.wr.exec(ctx, `UPDATE transforms SET pool = ?, data = ? WHERE name = ?`, t.Pool, marshal(t), t.Name)
 	return affected("transform", t.Name, res, err)
 }
 
 func (s *Store) DeleteTransform(ctx context.Context, name string) error {
-	res, err := s.w.exec(ctx, `DELETE FROM transforms WHERE name = ?`, name)
+	res, err := s.wr.exec(ctx, `DELETE FROM transforms WHERE name = ?`, name)
 	return affected("transform", name, res, err)
 }
