@@ -256,11 +256,20 @@ type dispatchTurn struct {
 	requests, served uint64
 }
 
+// passKey marks the context of a pool's dispatch pass.
+type passKey struct{ pool string }
+
 // serialDispatch runs one pass at a time per pool, and none for a caller whose request a pass that
 // began after it has covered already: under a burst, the Finish of every run asks for a dispatch, and
 // a few passes serve them all instead of each racing the others for the same waiters. A pass that
 // fails covers nothing, so a request is never lost.
 func (s *Service) serialDispatch(ctx context.Context, pool string) error {
+	if ctx.Value(passKey{pool}) != nil {
+		// Asked from inside this pool's pass (a grant whose run had ended gives its slot back and
+		// dispatches): the pass holds the turn, so this one runs nested, without it.
+		return s.dispatch(ctx, pool)
+	}
+	ctx = context.WithValue(ctx, passKey{pool}, true)
 	v, _ := s.turns.LoadOrStore(pool, &dispatchTurn{})
 	t := v.(*dispatchTurn)
 	t.mu.Lock()

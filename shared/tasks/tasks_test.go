@@ -359,3 +359,61 @@ func TestARetryOnAClusterThatHasJustEndedEndsAsLost(t *testing.T) {
 		t.Fatalf("the refused Submit's claim is still on the run: %+v", r.Submitting)
 	}
 }
+
+// cancelOnReserve is a store where the run ends (a cancel lands) right after a dispatch reserved it
+// a slot.
+type cancelOnReserve struct {
+	sparkflow.Store
+	run string
+}
+
+func (c cancelOnReserve) Reserve(ctx context.Context, runID, clusterID string) (string, error) {
+	got, err := c.Store.Reserve(ctx, runID, clusterID)
+	if err == nil && runID == c.run {
+		r, gerr := c.Store.GetRun(ctx, runID)
+		if gerr == nil {
+			r.SetStatus(sparkflow.RunCancelled, time.Now(), "cancelled while its slot was taken")
+			_, gerr = c.Store.UpdateRun(ctx, r)
+		}
+		if gerr != nil {
+			return "", gerr
+		}
+	}
+	return got, err
+}
+
+// A serial dispatch that grants a run which ended meanwhile gives the slot back and dispatches again
+// from inside its own pass: that must neither wait for its own turn (it deadlocked) nor keep the slot.
+func TestASerialDispatchOfARunThatEndedGivesTheSlotBack(t *testing.T) {
+	e := openEngine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	r := sparkflow.Run{ID: "x", Transform: "t", Pool: "p", Status: sparkflow.RunWaiting, Attempt: 1, MaxAttempts: 1, CreatedAt: now,
+		History: []sparkflow.Transition{{Status: sparkflow.RunWaiting, Attempt: 1, At: now}}}
+	if _, err := e.Store.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.Enqueue(ctx, sparkflow.Waiter{Pool: "p", RunID: "x", Since: now}); err != nil {
+		t.Fatal(err)
+	}
+	svc := tasks.New(tasks.Service{Store: cancelOnReserve{e.Store, "x"}, Clusters: e.Service.Clusters, Callbacks: e.Service.Callbacks,
+		Tiers: e.Service.Tiers, SerialDispatch: true})
+	done := make(chan error, 1)
+	go func() { done <- svc.Dispatch(ctx, "p") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dispatch did not return: it waits for its own turn")
+	}
+	cs, _ := e.Store.ListClusters(ctx, "p")
+	if len(cs) != 1 || cs[0].Holds("x") {
+		t.Fatalf("the ended run keeps its slot: %+v", cs)
+	}
+	if ws, _ := e.Store.Waiters(ctx, "p", 0); len(ws) != 0 {
+		t.Fatalf("the ended run is still in the FIFO: %+v", ws)
+	}
+}

@@ -42,6 +42,7 @@ type Config struct {
 type Clusters struct {
 	cfg    Config
 	mu     sync.Mutex
+	files  sync.Mutex // makes the steps' log files, one step at a time
 	state  fileState
 	jr     *journal
 	procs  map[string]*exec.Cmd // step id → running process

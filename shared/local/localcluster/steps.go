@@ -214,11 +214,18 @@ func (c *Clusters) afterStep(cl *cluster) {
 // spawn starts a step's process with its log files (called without mu: it reads only what does not
 // change once the step is added).
 func (c *Clusters) spawn(cl *cluster, st *step) (*exec.Cmd, *os.File, *os.File, error) {
-	if err := os.MkdirAll(st.LogDir, 0o755); err != nil {
+	// The log files are made one step at a time: every step's directory is made in its cluster's
+	// steps directory, and steps starting at once would contend for that directory's lock in the
+	// kernel (which spins, burning more CPU than the work itself).
+	c.files.Lock()
+	err := os.MkdirAll(st.LogDir, 0o755)
+	if err != nil {
+		c.files.Unlock()
 		return nil, nil, nil, fmt.Errorf("cannot create log directory: %v", err)
 	}
 	stdout, err1 := os.Create(filepath.Join(st.LogDir, "stdout"))
 	stderr, err2 := os.Create(filepath.Join(st.LogDir, "stderr"))
+	c.files.Unlock()
 	if err := errors.Join(err1, err2); err != nil {
 		stdout.Close()
 		stderr.Close()
