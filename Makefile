@@ -9,7 +9,7 @@ export GOFLAGS
 # only, so a newer unsupported version still warns.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: sim all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench clean
+.PHONY: sim all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench bench-load clean
 
 all: build
 
@@ -108,8 +108,15 @@ fmt-check:
 race:
 	$(GO) test -count=1 -race ./shared/...
 
+## bench: the Go benchmarks (a run's store writes under a burst, listings at 100,000 runs, a
+## reservation, the FIFO's head, the local clusters' own cost of a step)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./shared/...
+
+## bench-load: the embedded engine under load (sparkflow bench: bursts, an offered rate, CPU per run
+## against history, listings at 100,000 runs); a table and a bench-summary JSON line (BENCHMARKS.md)
+bench-load: build
+	./$(BIN)/sparkflow bench
 
 clean:
 	rm -rf $(BIN) dist e2e/out cdk.out

@@ -353,26 +353,38 @@ func withBenchEngine(ctx context.Context, o benchOptions, history int, fn func(*
 // succeeded, some failed, with an ordinary history each.
 func (b *benchEngine) seedHistory(ctx context.Context, n int) error {
 	start := time.Now().Add(-time.Duration(n) * time.Second)
-	for i := 0; i < n; i++ {
-		at := start.Add(time.Duration(i) * time.Second).UTC()
-		status := sparkflow.RunSucceeded
-		if i%50 == 0 {
-			status = sparkflow.RunFailed
-		}
-		r := sparkflow.Run{ID: uuid.NewString(), Transform: benchTransform, Pool: "bench", Status: sparkflow.RunQueued,
-			Attempt: 1, MaxAttempts: 1, TimeoutSeconds: 600, CreatedAt: at}
-		r.History = []sparkflow.Transition{{Status: sparkflow.RunQueued, Attempt: 1, At: at}}
-		r.SetStatus(sparkflow.RunSubmitted, at.Add(time.Millisecond), "step s-HISTORY")
-		r.SetStatus(sparkflow.RunRunning, at.Add(2*time.Millisecond), "")
-		r.SetStatus(status, at.Add(3*time.Millisecond), "")
-		if _, err := b.e.Store.CreateRun(ctx, r); err != nil {
-			return err
-		}
-		if (i+1)%20000 == 0 {
-			fmt.Fprintf(os.Stderr, "bench:   %d/%d runs of history written\n", i+1, n)
-		}
+	var next, written atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := 0; w < 32; w++ { // many writers at once: the store commits them together
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				at := start.Add(time.Duration(i) * time.Second).UTC()
+				status := sparkflow.RunSucceeded
+				if i%50 == 0 {
+					status = sparkflow.RunFailed
+				}
+				r := sparkflow.Run{ID: uuid.NewString(), Transform: benchTransform, Pool: "bench", Status: sparkflow.RunQueued,
+					Attempt: 1, MaxAttempts: 1, TimeoutSeconds: 600, CreatedAt: at}
+				r.History = []sparkflow.Transition{{Status: sparkflow.RunQueued, Attempt: 1, At: at}}
+				r.SetStatus(sparkflow.RunSubmitted, at.Add(time.Millisecond), "step s-HISTORY")
+				r.SetStatus(sparkflow.RunRunning, at.Add(2*time.Millisecond), "")
+				r.SetStatus(status, at.Add(3*time.Millisecond), "")
+				if _, err := b.e.Store.CreateRun(ctx, r); err != nil {
+					errs <- err
+					return
+				}
+				if k := written.Add(1); k%20000 == 0 {
+					fmt.Fprintf(os.Stderr, "bench:   %d/%d runs of history written\n", k, n)
+				}
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 type burstResult struct {

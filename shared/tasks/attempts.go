@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/emrevent"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
@@ -274,10 +275,35 @@ func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, 
 		return workflow.FinishResult{Retry: true, Status: r.Status, Attempt: r.Attempt}, nil
 	}
 	s.Log.Info("attempt finished", "run_id", runID, "attempt", r.Attempt, "status", r.Status, "retry", verdict.Retry, "reason", verdict.Reason)
+	if verdict.Retry && o.Cause != core.CauseClusterLost && (o.StepState == sparkflow.StepCancelled || o.StepState == sparkflow.StepInterrupted) {
+		s.confirmCluster(ctx, r.ClusterID)
+	}
 	if err := s.release(ctx, r); err != nil {
 		return workflow.FinishResult{}, err
 	}
 	return workflow.FinishResult{Retry: verdict.Retry, Status: r.Status, Attempt: r.Attempt}, nil
+}
+
+// confirmCluster asks EMR how a cluster stands when a step on it was cancelled or interrupted
+// without a cancel asked for (one EMR call, on this path only): a cluster that is ending cancels its
+// steps, and their end events may be handled before the cluster's own (EventBridge keeps no order).
+// An ended cluster is recorded so at once, so that the retry about to be dispatched is not given a
+// slot on it. Best effort: the cluster's own events record it anyway.
+func (s *Service) confirmCluster(ctx context.Context, clusterID string) {
+	if clusterID == "" {
+		return
+	}
+	info, err := s.Clusters.Describe(ctx, clusterID)
+	if err != nil {
+		s.Log.Warn("ask EMR how the cluster of a cancelled step stands", "cluster_id", clusterID, "err", err)
+		return
+	}
+	if !info.State.Ended() {
+		return
+	}
+	if err := s.HandleClusterChange(ctx, emrevent.ClusterChange{ClusterID: clusterID, State: info.State, Reason: info.Reason, Time: s.now()}); err != nil {
+		s.Log.Warn("record the end of the cluster of a cancelled step", "cluster_id", clusterID, "err", err)
+	}
 }
 
 // submitUnderWay: a Submit invocation of the run's attempt holds the claim on adding its step (one

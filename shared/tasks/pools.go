@@ -326,7 +326,10 @@ func (s *Service) DeletePool(ctx context.Context, name string, force bool) error
 		}
 	}
 	s.Log.Info("pool deleting", "pool", name)
-	return s.Heal(ctx, name)
+	if err := s.Heal(ctx, name); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+		return err // (NotFound: the clusters' end events have finished the delete already)
+	}
+	return nil
 }
 
 func (s *Service) finishDelete(ctx context.Context, p sparkflow.Pool, cs []sparkflow.Cluster) error {

@@ -12,7 +12,7 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
-func openAt(t *testing.T, dir string) *Clusters {
+func openAt(t testing.TB, dir string) *Clusters {
 	t.Helper()
 	c, err := Open(Config{Dir: dir, ProvisionDelay: time.Millisecond})
 	if err != nil {
