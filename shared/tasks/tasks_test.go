@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sparkflow/sparkflow/shared/contract/backendtest"
+	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/emrevent"
 	"github.com/sparkflow/sparkflow/shared/local/engine"
 	"github.com/sparkflow/sparkflow/shared/local/localtest"
@@ -317,11 +318,10 @@ func loseTheClusterOfARun(t *testing.T) (*engine.Engine, sparkflow.Run, *atomic.
 	panic("unreachable")
 }
 
-// A step's end event handled before its cluster's (EventBridge keeps no order): the retry is granted
-// a slot on the cluster that has just ended, and its Submit is refused by EMR. Nothing was added, so
-// the attempt ends at once as lost, without Finish waiting for a submit claim no one holds (it used
-// to wait out the claim's lease, the workflow failed, and the run was left active).
-func TestARetryOnAClusterThatHasJustEndedEndsAsLost(t *testing.T) {
+// A step's end event handled before its cluster's (EventBridge keeps no order, and the cluster's end
+// here is never heard of): the retry must not be given a slot on the cluster that has just ended.
+// Finish asks EMR how the cluster stands, records its end, and the retry runs on the replacement.
+func TestARetryAfterItsClusterEndedUnheardRunsElsewhere(t *testing.T) {
 	var drop atomic.Bool
 	e := openEngine(t, func(raw []byte) [][]byte {
 		if ev, err := emrevent.Parse(raw, true); err == nil && drop.Load() {
@@ -333,7 +333,7 @@ func TestARetryOnAClusterThatHasJustEndedEndsAsLost(t *testing.T) {
 	})
 	readyPool(t, e, "p", 1)
 	ctx := context.Background()
-	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "slow", Pool: "p", Command: []string{"sleep", "30"}, MaxAttempts: 2}); err != nil {
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "slow", Pool: "p", Command: []string{"/bin/sh", "-c", `[ "$0" = 2 ] || sleep 30`, "${attempt}"}, MaxAttempts: 2}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := e.Submit(ctx, sparkflow.RunRequest{Transform: "slow"})
@@ -344,19 +344,66 @@ func TestARetryOnAClusterThatHasJustEndedEndsAsLost(t *testing.T) {
 		r, _ = e.Store.GetRun(ctx, r.ID)
 		return r.Status == sparkflow.RunRunning
 	})
+	lost := r.ClusterID
 	drop.Store(true)
-	if err := e.Clusters.Fail(r.ClusterID, ""); err != nil {
+	if err := e.Clusters.Fail(lost, ""); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "run to end", func() bool {
 		r, _ = e.Store.GetRun(ctx, r.ID)
 		return r.Status.Terminal()
 	})
-	if r.Status != sparkflow.RunFailed || r.Attempt != 2 || !strings.Contains(r.Reason, "attempt 2 of 2") {
-		t.Fatalf("run %s attempt %d: %s", r.Status, r.Attempt, r.Reason)
+	if r.Status != sparkflow.RunSucceeded || r.Attempt != 2 || r.ClusterID == lost {
+		t.Fatalf("run %s attempt %d on %s (lost %s): %s", r.Status, r.Attempt, r.ClusterID, lost, r.Reason)
 	}
-	if r.Submitting != nil {
-		t.Fatalf("the refused Submit's claim is still on the run: %+v", r.Submitting)
+}
+
+// A Submit that EMR refuses (the cluster it holds a slot on has ended, unknown to the records) added
+// nothing: it gives its claim up, so that the Finish of the lost attempt does not wait for it (it used
+// to wait out the claim's lease; the workflow failed, and the run was left active).
+func TestASubmitRefusedByEMRGivesItsClaimUp(t *testing.T) {
+	var drop atomic.Bool
+	e := openEngine(t, func(raw []byte) [][]byte {
+		if ev, err := emrevent.Parse(raw, true); err == nil && drop.Load() {
+			if ch, err := ev.Cluster(true); err == nil && ch.State.Ended() {
+				return nil
+			}
+		}
+		return [][]byte{raw}
+	})
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}, MaxAttempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := e.Store.ListClusters(ctx, "p")
+	drop.Store(true)
+	if err := e.Clusters.Fail(cs[0].ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	r := sparkflow.Run{ID: "x", Transform: "t", Pool: "p", Status: sparkflow.RunWaiting, Attempt: 1, MaxAttempts: 2, CreatedAt: now,
+		ClusterID: cs[0].ID, ReservedAt: &now, History: []sparkflow.Transition{{Status: sparkflow.RunWaiting, Attempt: 1, At: now}}}
+	if _, err := e.Store.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.Reserve(ctx, "x", cs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	fence := sparkflow.Fence{Epoch: 1, Attempt: 1}
+	if err := e.Service.Submit(ctx, "x", "token-of-submit", fence); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e.Store.GetRun(ctx, "x")
+	if got.Submitting != nil || got.StepID != "" {
+		t.Fatalf("after a refused Submit: claim %+v, step %q", got.Submitting, got.StepID)
+	}
+	res, err := e.Service.FinishAttempt(ctx, "x", 1, core.Outcome{StepState: sparkflow.StepInterrupted, Cause: core.CauseClusterLost, Reason: "cluster gone"})
+	if err != nil {
+		t.Fatalf("Finish of the lost attempt: %v", err)
+	}
+	if !res.Retry || res.Attempt != 2 {
+		t.Fatalf("Finish: %+v, want a retry as attempt 2", res)
 	}
 }
 
