@@ -9,7 +9,7 @@ export GOFLAGS
 # only, so a newer unsupported version still warns.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: sim all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench bench-load clean
+.PHONY: sim all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench bench-load bench-scheduling clean
 
 all: build
 
@@ -117,6 +117,11 @@ bench:
 ## against history, listings at 100,000 runs); a table and a bench-summary JSON line (BENCHMARKS.md)
 bench-load: build
 	./$(BIN)/sparkflow bench
+
+## bench-scheduling: SparkFlow's mean queue wait on a virtual clock, against Erlang C's M/M/c floor and
+## the seed's policy (stale counts, a queue per cluster), loads 0.5-0.95, equal and heavy-tailed sizes
+bench-scheduling:
+	$(GO) run ./cmd/sparkflow-sim -queueing
 
 clean:
 	rm -rf $(BIN) dist e2e/out cdk.out
