@@ -206,3 +206,24 @@ func (b Builder) StepEvent(at time.Time, clusterID, stepID, name string, state s
 		ClusterID: clusterID, State: string(state), Message: message,
 	})
 }
+
+// OrderKey is what an event's order is kept by where it is kept (the local bus): its step's id for a
+// step event, its cluster's id for a cluster event, the detail's name otherwise ("" when the event
+// does not parse).
+func OrderKey(raw []byte) string {
+	var head struct {
+		Detail struct {
+			ClusterID string `json:"clusterId"`
+			StepID    string `json:"stepId"`
+			Name      string `json:"name"`
+		} `json:"detail"`
+	}
+	_ = json.Unmarshal(raw, &head)
+	switch {
+	case head.Detail.StepID != "":
+		return head.Detail.StepID
+	case head.Detail.ClusterID != "":
+		return head.Detail.ClusterID
+	}
+	return head.Detail.Name
+}

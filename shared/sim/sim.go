@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkflow/sparkflow/shared/emrevent"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tasks"
 	"github.com/sparkflow/sparkflow/shared/tiers"
@@ -34,6 +35,9 @@ const (
 
 // Sim is one schedule under way.
 type Sim struct {
+	// busKeys is the order key of the event each local bus proc handles.
+	busKeys map[*proc]string
+
 	cfg   Config
 	prof  Profile
 	rng   *rand.Rand
@@ -102,7 +106,7 @@ const (
 
 // Run runs one schedule.
 func Run(cfg Config) Result {
-	s := &Sim{cfg: cfg, prof: cfg.Profile, local: cfg.Profile.Local, back: make(chan struct{}), cancels: map[string]bool{},
+	s := &Sim{busKeys: map[*proc]string{}, cfg: cfg, prof: cfg.Profile, local: cfg.Profile.Local, back: make(chan struct{}), cancels: map[string]bool{},
 		now: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)}
 	s.rng = rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	h := fnv.New64a()
@@ -255,10 +259,21 @@ func (s *Sim) act() bool {
 		}
 		add(4, "run "+p.name+" at "+p.at, func() { s.run(p, s.decide(p)) })
 	}
-	// Events: SQS hands any of them (reordered); the local bus one at a time, in order.
+	// Events: SQS hands any of them (reordered); the local bus several at once, each step's and each
+	// cluster's in order (emrevent.OrderKey): an event goes only when no earlier one of its key waits
+	// or is being handled.
 	if s.local {
-		if len(s.events) > 0 && len(s.procsNamed("bus ")) == 0 {
-			add(3, "deliver "+s.events[0].what, func() { s.deliver(0) })
+		held := map[string]bool{}
+		for _, p := range s.procsNamed("bus ") {
+			held[s.busKeys[p]] = true
+		}
+		for i := range s.events {
+			k := emrevent.OrderKey(s.events[i].raw)
+			if held[k] {
+				continue
+			}
+			held[k] = true
+			add(3, "deliver "+s.events[i].what, func() { s.deliver(i) })
 		}
 	} else {
 		for i := range s.events {
@@ -370,7 +385,7 @@ func (s *Sim) deliver(i int) {
 	if s.local {
 		name = "bus "
 	}
-	s.spawn(name+ev.what, kindLambda, func() (any, error) { return nil, s.svc.HandleEvent(context.Background(), ev.raw) },
+	p := s.spawn(name+ev.what, kindLambda, func() (any, error) { return nil, s.svc.HandleEvent(context.Background(), ev.raw) },
 		func(_ any, err error, died bool) {
 			if err == nil && !died {
 				return
@@ -386,6 +401,9 @@ func (s *Sim) deliver(i int) {
 				s.events = append(s.events, ev)
 			}
 		})
+	if s.local {
+		s.busKeys[p] = emrevent.OrderKey(ev.raw)
+	}
 }
 
 // intake accepts run request i and starts its execution: on AWS the intake function reading the

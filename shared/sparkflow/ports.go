@@ -104,8 +104,8 @@ type Clusters interface {
 	// Launch starts a cluster (RunJobFlow) and returns its id.
 	Launch(ctx context.Context, spec LaunchSpec) (string, error)
 	Describe(ctx context.Context, clusterID string) (ClusterInfo, error)
-	// AddStep adds a step (AddJobFlowSteps). It has no idempotency token: callers look for the step
-	// name with ListSteps first.
+	// AddStep adds a step (AddJobFlowSteps). It has no idempotency token: a caller that may follow
+	// another's try (a retry, a duplicate) looks for the step's name with ListSteps first.
 	AddStep(ctx context.Context, clusterID string, step StepSpec) (string, error)
 	// ListSteps lists the cluster's steps, newest first.
 	ListSteps(ctx context.Context, clusterID string) ([]StepInfo, error)

@@ -2,12 +2,12 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/sparkflow/sparkflow/shared/emrevent"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -51,25 +51,10 @@ func newBus(filter func([]byte) [][]byte, log *slog.Logger) *bus {
 	return b
 }
 
-// laneOf is the lane of an event: by its step id, or its cluster id, or its execution's name.
+// laneOf is the lane of an event: by its step id, or its cluster id (emrevent.OrderKey).
 func (b *bus) laneOf(ev []byte) *lane {
-	var head struct {
-		Detail struct {
-			ClusterID string `json:"clusterId"`
-			StepID    string `json:"stepId"`
-			Name      string `json:"name"`
-		} `json:"detail"`
-	}
-	_ = json.Unmarshal(ev, &head) // an event that does not parse goes to lane 0, and its handler says why
-	key := head.Detail.StepID
-	if key == "" {
-		key = head.Detail.ClusterID
-	}
-	if key == "" {
-		key = head.Detail.Name
-	}
 	h := fnv.New32a()
-	h.Write([]byte(key))
+	h.Write([]byte(emrevent.OrderKey(ev)))
 	return b.lanes[h.Sum32()%uint32(len(b.lanes))]
 }
 
