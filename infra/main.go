@@ -60,17 +60,22 @@ func main() {
 			}
 		}
 	}
+	oldestWait, err := strconv.ParseFloat(ctx("oldestWaitAlarmMinutes", "60"), 64)
+	if err != nil || oldestWait < 1 {
+		fail("-c oldestWaitAlarmMinutes=%s: give the minutes a run may wait for a slot before the alarm, at least 1", ctx("oldestWaitAlarmMinutes", ""))
+	}
 	stack.New(app, ctx("stackName", "SparkFlow"), stack.Props{
-		EMRServiceRole:   ctx("emrServiceRole", ""),
-		InstanceProfile:  ctx("instanceProfile", ""),
-		SubnetIDs:        list("subnets"),
-		CodeBuckets:      list("codeBuckets"),
-		DataBuckets:      list("dataBuckets"),
-		LogURI:           ctx("logUri", ""),
-		AssetDir:         ctx("assetDir", "dist/lambdas"),
-		ReconcileMinutes: minutes,
-		RetentionDays:    retention,
-		AlarmTopicARN:    ctx("alarmTopicArn", ""),
+		EMRServiceRole:         ctx("emrServiceRole", ""),
+		InstanceProfile:        ctx("instanceProfile", ""),
+		SubnetIDs:              list("subnets"),
+		CodeBuckets:            list("codeBuckets"),
+		DataBuckets:            list("dataBuckets"),
+		LogURI:                 ctx("logUri", ""),
+		AssetDir:               ctx("assetDir", "dist/lambdas"),
+		ReconcileMinutes:       minutes,
+		RetentionDays:          retention,
+		AlarmTopicARN:          ctx("alarmTopicArn", ""),
+		OldestWaitAlarmMinutes: oldestWait,
 	})
 	app.Synth(nil)
 }

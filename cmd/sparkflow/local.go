@@ -45,7 +45,8 @@ func newLocalCmd() *cobra.Command {
 		Use:   "local",
 		Short: "Run the embedded engine with its web UI and JSON API (no AWS account needed)",
 		Long: `Runs SparkFlow on this machine: a SQLite database in the data directory, local clusters that
-run each step's command as a process (logs under DATA/emr/logs), and the JSON API on --addr.
+run each step's command as a process (logs under DATA/emr/logs), the JSON API on --addr, and the
+engine's metrics for Prometheus at GET /metrics.
 Stop it with Ctrl-C: it takes no new runs and starts no new step, lets the steps under way finish
 (at most --grace; Ctrl-C again stops at once), then stops. Start it again on the same data directory and
 every run it had accepted goes on; a step cut off by the stop counts as a failed attempt of its run,
@@ -84,6 +85,7 @@ It serves loopback only unless --allow-remote is given: transforms run commands 
 			}
 			mux := http.NewServeMux()
 			mux.Handle("/api/", httpapi.NewServer(e, opt))
+			mux.Handle("GET /metrics", e.MetricsHandler())
 			mux.Handle("/", webui.New(e, webui.Options{AllowedHosts: opt.AllowedHosts, Logs: true, Log: log}))
 			fmt.Fprintf(c.ErrOrStderr(), "sparkflow local: web UI and API on http://%s (data in %s); Ctrl-C to stop\n", ln.Addr(), cfg.DataDir)
 			err = serve(c.Context(), ln, mux)

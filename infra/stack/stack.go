@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -43,8 +44,11 @@ type Props struct {
 	// RetentionDays: ended runs and rejected requests expire this many days after (DynamoDB TTL);
 	// nil is names.DefaultRetentionDays, 0 keeps them forever.
 	RetentionDays *int
-	// AlarmTopicARN, when set, is notified by every alarm.
+	// AlarmTopicARN is the default of the AlarmTopicArn parameter: the SNS topic every alarm
+	// notifies ("" for none).
 	AlarmTopicARN string
+	// OldestWaitAlarmMinutes is the default of the OldestWaitAlarmMinutes parameter (60).
+	OldestWaitAlarmMinutes float64
 }
 
 // Stack is the composed stack.
@@ -56,6 +60,7 @@ type Stack struct {
 	Workflows *Workflows
 	Events    *Events
 	Alarms    *Alarms
+	Dashboard awscloudwatch.Dashboard
 	StepRole  awsiam.Role
 	// ServiceRole is the EMR service role the stack creates (nil when one is given).
 	ServiceRole awsiam.Role
@@ -171,7 +176,9 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
 	s.Events = NewEvents(st, "Events", s.Queues.Events, s.Queues.EventsDLQ, s.Functions.ByName[names.FunctionReconcile],
 		awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)), StateMachineARN(st, runName), names.NamePrefix(p.Name))
-	s.Alarms = NewAlarms(st, "Alarms", s.Queues, s.Workflows, p.AlarmTopicARN)
+	s.Alarms = NewAlarms(st, "Alarms", s.Queues, s.Workflows, AlarmProps{Stack: p.Name, TopicARN: p.AlarmTopicARN,
+		OldestWaitMinutes: p.OldestWaitAlarmMinutes, Period: awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes))})
+	s.Dashboard = NewDashboard(st, "Dashboard", p.Name, s.Queues, s.Workflows, awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)))
 
 	// Both queues feed their function in batches; only the messages it reports failed come back.
 	s.Functions.ByName[names.FunctionIntake].AddEventSourceMapping(jsii.String("RunsQueue"), &awslambda.EventSourceMappingOptions{

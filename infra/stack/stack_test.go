@@ -8,13 +8,16 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/sparkflow/sparkflow/infra/stack"
+	"github.com/sparkflow/sparkflow/shared/aws/emf"
 	"github.com/sparkflow/sparkflow/shared/aws/names"
+	"github.com/sparkflow/sparkflow/shared/metrics"
 )
 
 // synth builds the stack with stand-in function binaries and returns its template as JSON.
@@ -51,7 +54,7 @@ func TestResources(t *testing.T) {
 	tmpl, doc := synth(t)
 	for typ, n := range map[string]float64{
 		"AWS::Lambda::Function": 7, "AWS::Logs::LogGroup": 7, "AWS::StepFunctions::StateMachine": 2, "AWS::SQS::Queue": 4,
-		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 4, "AWS::CloudWatch::Alarm": 8, "AWS::Lambda::EventSourceMapping": 2,
+		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 4, "AWS::CloudWatch::Alarm": 12, "AWS::CloudWatch::Dashboard": 1, "AWS::Lambda::EventSourceMapping": 2,
 		"AWS::IAM::InstanceProfile": 1,
 	} {
 		tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
@@ -174,47 +177,139 @@ func TestEventRulesAreExactWithRetriesAndDLQ(t *testing.T) {
 	_ = res
 }
 
-// Something needs a person: a message in either dead-letter queue, or an execution of either
-// workflow that failed, timed out or was stopped.
+// Something needs a person: a message in either dead-letter queue, an execution of either workflow
+// that failed, timed out or was stopped, a run waiting too long, a pool DEGRADED, many repairs by the
+// reconciler, EMR throttling sustained. Each alarm of SparkFlow's own metrics reads a dimension set
+// the functions' EMF lines really publish, and every alarm notifies the AlarmTopicArn parameter's
+// topic when it is set.
 func TestAlarms(t *testing.T) {
 	_, doc := synth(t)
-	var got []string
+	got := map[string]map[string]any{}
 	for _, a := range resources(doc, "AWS::CloudWatch::Alarm") {
 		props := a["Properties"].(map[string]any)
-		if props["Threshold"] != float64(1) || props["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || props["TreatMissingData"] != "notBreaching" {
-			t.Errorf("alarm %v", props)
+		name, _ := props["AlarmName"].(string)
+		got[strings.TrimPrefix(name, "SparkFlowTest-")] = props
+		want := map[string]any{"Fn::If": []any{"AlarmsNotifyTopic", []any{map[string]any{"Ref": "AlarmTopicArn"}}, map[string]any{"Ref": "AWS::NoValue"}}}
+		if fmt.Sprint(props["AlarmActions"]) != fmt.Sprint(want) || fmt.Sprint(props["OKActions"]) != fmt.Sprint(want) {
+			t.Errorf("alarm %s notifies %v / %v, want the topic parameter's when it is set", name, props["AlarmActions"], props["OKActions"])
 		}
-		dims := fmt.Sprint(props["Dimensions"])
-		switch props["MetricName"] {
-		case "ApproximateNumberOfMessagesVisible":
-			switch {
-			case strings.Contains(dims, "RunsDLQ"):
-				got = append(got, "runs-dlq")
-			case strings.Contains(dims, "EventsDLQ"):
-				got = append(got, "events-dlq")
-			}
-		case "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted":
-			wf := "pool"
-			if strings.Contains(dims, "WorkflowsRun") {
-				wf = "run"
-			}
-			got = append(got, wf+"-"+props["MetricName"].(string))
+		if props["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || props["TreatMissingData"] != "notBreaching" {
+			t.Errorf("alarm %s: %v", name, props)
 		}
 	}
-	sort.Strings(got)
-	want := "[events-dlq pool-ExecutionsAborted pool-ExecutionsFailed pool-ExecutionsTimedOut run-ExecutionsAborted run-ExecutionsFailed run-ExecutionsTimedOut runs-dlq]"
-	if fmt.Sprint(got) != want {
-		t.Fatalf("alarms %v\nwant   %s", got, want)
+	var names []string
+	for n := range got {
+		names = append(names, n)
 	}
-	// With a topic, every alarm notifies it.
+	sort.Strings(names)
+	want := "[EMRThrottled EventsDLQNotEmpty OldestWaitingRun PoolDegraded PoolExecutionsAborted PoolExecutionsFailed PoolExecutionsTimedOut ReconcilerRepairs RunExecutionsAborted RunExecutionsFailed RunExecutionsTimedOut RunsDLQNotEmpty]"
+	if fmt.Sprint(names) != want {
+		t.Fatalf("alarms %v\nwant   %s", names, want)
+	}
+	for _, n := range []string{"RunsDLQNotEmpty", "EventsDLQNotEmpty"} {
+		if p := got[n]; p["MetricName"] != "ApproximateNumberOfMessagesVisible" || p["Threshold"] != float64(1) {
+			t.Errorf("%s: %v", n, p)
+		}
+	}
+	for _, wf := range []string{"Run", "Pool"} {
+		for _, m := range []string{"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"} {
+			p := got[wf+m]
+			if p["MetricName"] != m || p["Threshold"] != float64(1) || !strings.Contains(fmt.Sprint(p["Dimensions"]), "Workflows"+wf) {
+				t.Errorf("%s%s: %v", wf, m, p)
+			}
+		}
+	}
+	// SparkFlow's own metrics: namespace, name, the stack-only dimension set EMF publishes, statistic,
+	// period and threshold.
+	own := func(alarm string, d metrics.Def, stat string, period float64, threshold any, periods float64) {
+		t.Helper()
+		p := got[alarm]
+		line, _ := emf.Line(d, 1, "SparkFlowTest", time.Now(), make([]string, len(d.Labels))...)
+		published := string(line)
+		if !strings.Contains(published, `["stack"]`) && len(d.Labels) > 0 {
+			t.Errorf("%s: the EMF lines of %s do not publish the stack-only dimension set: %s", alarm, d.Name, published)
+		}
+		m := p
+		if ms, ok := p["Metrics"].([]any); ok { // a math expression over the metric
+			for _, x := range ms {
+				if stat, ok := x.(map[string]any)["MetricStat"].(map[string]any); ok {
+					m = map[string]any{"MetricName": stat["Metric"].(map[string]any)["MetricName"], "Namespace": stat["Metric"].(map[string]any)["Namespace"],
+						"Dimensions": stat["Metric"].(map[string]any)["Dimensions"], "Statistic": stat["Stat"], "Period": stat["Period"]}
+				}
+			}
+		}
+		if m["MetricName"] != d.Name || m["Namespace"] != emf.Namespace || m["Statistic"] != stat || m["Period"] != period {
+			t.Errorf("%s reads %v %v %v %v, want %s %s %s %v", alarm, m["Namespace"], m["MetricName"], m["Statistic"], m["Period"], emf.Namespace, d.Name, stat, period)
+		}
+		if fmt.Sprint(m["Dimensions"]) != fmt.Sprint([]any{map[string]any{"Name": "stack", "Value": "SparkFlowTest"}}) {
+			t.Errorf("%s dimensions %v, want the stack alone", alarm, m["Dimensions"])
+		}
+		if fmt.Sprint(p["Threshold"]) != fmt.Sprint(threshold) || p["EvaluationPeriods"] != periods {
+			t.Errorf("%s threshold %v over %v periods, want %v over %v", alarm, p["Threshold"], p["EvaluationPeriods"], threshold, periods)
+		}
+	}
+	own("OldestWaitingRun", metrics.QueueOldestWait, "Maximum", 300, map[string]any{"Ref": "OldestWaitAlarmMinutes"}, 1)
+	own("PoolDegraded", metrics.PoolDegraded, "Maximum", 300, 1, 1)
+	own("ReconcilerRepairs", metrics.ReconcilerRepairs, "Sum", 3600, 10, 1)
+	own("EMRThrottled", metrics.EMRThrottles, "Sum", 300, 5, 3)
+	params := doc["Parameters"].(map[string]any)
+	if p := params["AlarmTopicArn"].(map[string]any); p["Default"] != "" {
+		t.Errorf("AlarmTopicArn %v", p)
+	}
+	if p := params["OldestWaitAlarmMinutes"].(map[string]any); p["Default"] != float64(60) {
+		t.Errorf("OldestWaitAlarmMinutes %v", p)
+	}
+	// With a topic at synth (-c alarmTopicArn), it is the parameter's default.
 	assets := t.TempDir()
 	for name := range stack.FunctionTimeouts {
 		os.MkdirAll(filepath.Join(assets, name), 0o755)
 		os.WriteFile(filepath.Join(assets, name, "bootstrap"), []byte("stand-in"), 0o755)
 	}
 	s := stack.New(awscdk.NewApp(nil), "Topic", stack.Props{AssetDir: assets, AlarmTopicARN: "arn:aws:sns:us-east-1:123456789012:oncall"})
-	assertions.Template_FromStack(s.Stack, nil).AllResourcesProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
-		"AlarmActions": []any{"arn:aws:sns:us-east-1:123456789012:oncall"}})
+	assertions.Template_FromStack(s.Stack, nil).HasParameter(jsii.String("AlarmTopicArn"), map[string]any{"Default": "arn:aws:sns:us-east-1:123456789012:oncall"})
+}
+
+// The dashboard graphs every pool's queue, slots and clusters by search expressions over the
+// dimension sets the functions publish (pools are made at run time).
+func TestDashboard(t *testing.T) {
+	_, doc := synth(t)
+	ds := resources(doc, "AWS::CloudWatch::Dashboard")
+	if len(ds) != 1 {
+		t.Fatalf("%d dashboards", len(ds))
+	}
+	var body strings.Builder
+	for _, d := range ds {
+		var walk func(v any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case string:
+				body.WriteString(x)
+			case []any:
+				for _, y := range x {
+					walk(y)
+				}
+			case map[string]any:
+				for _, y := range x {
+					walk(y)
+				}
+			}
+		}
+		walk(d["Properties"].(map[string]any)["DashboardBody"])
+	}
+	text := strings.ReplaceAll(body.String(), `\"`, `"`)
+	for _, d := range []metrics.Def{metrics.QueueDepth, metrics.QueueOldestWait, metrics.SlotsUsed, metrics.SlotsTotal, metrics.Clusters,
+		metrics.RunsEnded, metrics.EMRCalls, metrics.EMRThrottles, metrics.ReconcilerRepairs, metrics.PoolDegraded} {
+		schema := "{" + strings.Join(append([]string{"SparkFlow", "stack"}, d.Labels...), ",") + "}"
+		want := fmt.Sprintf(`SEARCH('%s MetricName="%s" stack="SparkFlowTest"'`, schema, d.Name)
+		if !strings.Contains(text, want) {
+			t.Errorf("the dashboard has no %s", want)
+		}
+	}
+	for _, p := range []string{"queue_wait_seconds", "run_duration_seconds"} {
+		if !strings.Contains(text, p) || !strings.Contains(text, "p99") {
+			t.Errorf("the dashboard has no p99 of %s", p)
+		}
+	}
 }
 
 // Ended runs and rejected requests expire: the table's TTL attribute is the one the store writes,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/emrevent"
+	"github.com/sparkflow/sparkflow/shared/logs"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
@@ -46,6 +47,7 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 	if err != nil {
 		return err
 	}
+	ctx = scope(ctx, r)
 	if r.CancelRequested {
 		return s.resume(ctx, token, core.Outcome{StepState: sparkflow.StepCancelled, Cause: core.CauseCancelled})
 	}
@@ -60,6 +62,7 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 		return s.resume(ctx, token, *ended)
 	}
 	r, err = s.recordStep(ctx, runID, *found, fence)
+	ctx = logs.With(ctx, "step_id", found.ID, "run_id", runID, "cluster_id", r.ClusterID)
 	if errors.Is(err, errSuperseded) {
 		// The attempt ended, or a newer invocation took over, while this one added the step: it
 		// belongs to no live attempt and must not work on.
@@ -150,7 +153,7 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflo
 			}
 			return true, nil
 		}); rerr != nil {
-			s.Log.Warn("give back the submit claim", "run_id", r.ID, "err", rerr)
+			s.Log.WarnContext(ctx, "give back the submit claim", "run_id", r.ID, "err", rerr)
 		}
 	}
 	switch {
@@ -161,7 +164,7 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflo
 	case err != nil:
 		return nil, nil, fmt.Errorf("add step to %s: %w", r.ClusterID, err)
 	}
-	s.Log.Info("step added", "run_id", r.ID, "cluster_id", r.ClusterID, "step_id", id, "attempt", r.Attempt)
+	s.Log.InfoContext(ctx, "step added", "run_id", r.ID, "cluster_id", r.ClusterID, "step_id", id)
 	return &sparkflow.StepInfo{ID: id, Name: step.Name, State: sparkflow.StepPending}, nil, nil
 }
 
@@ -222,6 +225,7 @@ func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, 
 	if err != nil {
 		return workflow.FinishResult{}, err
 	}
+	ctx = scope(ctx, r)
 	if r.Status.Terminal() {
 		return workflow.FinishResult{Status: r.Status}, s.release(ctx, r)
 	}
@@ -274,7 +278,7 @@ func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, 
 	if moved {
 		return workflow.FinishResult{Retry: true, Status: r.Status, Attempt: r.Attempt}, nil
 	}
-	s.Log.Info("attempt finished", "run_id", runID, "attempt", r.Attempt, "status", r.Status, "retry", verdict.Retry, "reason", verdict.Reason)
+	s.Log.InfoContext(scope(ctx, r), "attempt finished", "status", r.Status, "retry", verdict.Retry, "reason", verdict.Reason)
 	if verdict.Retry && o.Cause != core.CauseClusterLost && (o.StepState == sparkflow.StepCancelled || o.StepState == sparkflow.StepInterrupted) {
 		s.confirmCluster(ctx, r.ClusterID)
 	}
@@ -295,14 +299,14 @@ func (s *Service) confirmCluster(ctx context.Context, clusterID string) {
 	}
 	info, err := s.Clusters.Describe(ctx, clusterID)
 	if err != nil {
-		s.Log.Warn("ask EMR how the cluster of a cancelled step stands", "cluster_id", clusterID, "err", err)
+		s.Log.WarnContext(ctx, "ask EMR how the cluster of a cancelled step stands", "cluster_id", clusterID, "err", err)
 		return
 	}
 	if !info.State.Ended() {
 		return
 	}
 	if err := s.HandleClusterChange(ctx, emrevent.ClusterChange{ClusterID: clusterID, State: info.State, Reason: info.Reason, Time: s.now()}); err != nil {
-		s.Log.Warn("record the end of the cluster of a cancelled step", "cluster_id", clusterID, "err", err)
+		s.Log.WarnContext(ctx, "record the end of the cluster of a cancelled step", "cluster_id", clusterID, "err", err)
 	}
 }
 
@@ -366,7 +370,7 @@ func (s *Service) askEMR(ctx context.Context, r sparkflow.Run, o core.Outcome) (
 	case step == nil:
 		return o, false, nil
 	case step.State == sparkflow.StepCompleted:
-		s.Log.Info("the step completed although the attempt ended otherwise: EMR's word stands", "run_id", r.ID, "step_id", step.ID, "cause", o.Cause)
+		s.Log.InfoContext(ctx, "the step completed although the attempt ended otherwise: EMR's word stands", "run_id", r.ID, "step_id", step.ID, "cause", o.Cause)
 		return core.Outcome{StepState: sparkflow.StepCompleted}, false, nil
 	case step.State.Terminal() || o.Cause == core.CauseClusterLost:
 		return o, false, nil

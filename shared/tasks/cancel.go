@@ -26,11 +26,12 @@ func (s *Service) Cancel(ctx context.Context, runID string) (sparkflow.Run, erro
 	if err != nil {
 		return r, err
 	}
+	ctx = scope(ctx, r)
 	if r.StepID != "" && !r.StepState.Terminal() {
 		if err := s.Clusters.CancelStep(ctx, r.ClusterID, r.StepID); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
 			return r, fmt.Errorf("cancel step %s of run %s: %w", r.StepID, runID, err)
 		}
-		s.Log.Info("step cancel sent", "run_id", runID, "step_id", r.StepID)
+		s.Log.InfoContext(ctx, "step cancel sent", "run_id", runID, "step_id", r.StepID)
 		return r, nil
 	}
 	if r.Status.Rank() >= sparkflow.RunSubmitted.Rank() || s.claimHeld(r, sparkflow.Fence{}) {
@@ -43,7 +44,7 @@ func (s *Service) Cancel(ctx context.Context, runID string) (sparkflow.Run, erro
 	}
 	if token != "" {
 		if err := s.Callbacks.SendTaskFailure(ctx, token, workflow.ErrorCancelled, "cancelled by request"); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
-			s.Log.Warn("stop waiting workflow", "run_id", runID, "err", err)
+			s.Log.WarnContext(ctx, "stop waiting workflow", "run_id", runID, "err", err)
 		}
 	}
 	return s.Store.GetRun(ctx, runID)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/emrevent"
+	"github.com/sparkflow/sparkflow/shared/logs"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
@@ -26,7 +27,7 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 		return s.handleExecutionEvent(ctx, raw)
 	}
 	if head.Source != emrevent.Source {
-		s.Log.Debug("event of another source ignored", "source", head.Source, "detail_type", head.DetailType)
+		s.Log.DebugContext(ctx, "event of another source ignored", "source", head.Source, "detail_type", head.DetailType)
 		return nil
 	}
 	ev, err := emrevent.Parse(raw, false)
@@ -47,7 +48,7 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 		}
 		return s.HandleStepChange(ctx, ch)
 	}
-	s.Log.Debug("event ignored", "detail_type", ev.DetailType)
+	s.Log.DebugContext(ctx, "event ignored", "detail_type", ev.DetailType)
 	return nil
 }
 
@@ -58,6 +59,7 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 	if !ok {
 		return nil // not a SparkFlow step
 	}
+	ctx = logs.With(ctx, "run_id", runID, "attempt", attempt, "step_id", ch.StepID, "cluster_id", ch.ClusterID)
 	var eff core.StepEffect
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		var next sparkflow.Run
@@ -66,14 +68,15 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 		return eff.Changed, nil
 	})
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
-		s.Log.Warn("step event for an unknown run", "run_id", runID, "step_id", ch.StepID)
+		s.Log.WarnContext(ctx, "step event for an unknown run", "run_id", runID, "step_id", ch.StepID)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	ctx = scope(ctx, r)
 	if eff.Changed {
-		s.Log.Info("step state", "run_id", runID, "step_id", ch.StepID, "state", ch.State, "attempt", attempt)
+		s.Log.InfoContext(ctx, "step state", "step_id", ch.StepID, "state", ch.State, "step_attempt", attempt)
 	}
 	if eff.Ended {
 		return s.resume(ctx, r.Token, core.Outcome{StepState: ch.State, Reason: reasonOf(ch)})
@@ -117,7 +120,7 @@ func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterCh
 	if !eff.Changed {
 		return nil
 	}
-	s.Log.Info("cluster state", "cluster_id", c.ID, "pool", c.Pool, "state", c.State, "reason", c.Reason.Code)
+	s.Log.InfoContext(ctx, "cluster state", "cluster_id", c.ID, "pool", c.Pool, "state", c.State, "reason", c.Reason.Code)
 	if eff.Ended {
 		for _, runID := range c.Reservations {
 			if err := s.clusterLost(ctx, runID, c); err != nil {
@@ -169,14 +172,52 @@ func (s *Service) clusterLost(ctx context.Context, runID string, c sparkflow.Clu
 	if r.Status.Terminal() || r.ClusterID != c.ID {
 		return s.Store.Release(ctx, runID, c.ID)
 	}
+	ctx = scope(ctx, r)
 	reason := fmt.Sprintf("%s (%s)", c.State, c.Reason.Code)
 	if c.Reason.Message != "" {
 		reason += ": " + c.Reason.Message
 	}
-	s.Log.Warn("cluster lost under run", "run_id", runID, "cluster_id", c.ID, "reason", reason)
+	s.Log.WarnContext(ctx, "cluster lost under run", "run_id", runID, "cluster_id", c.ID, "reason", reason)
 	if r.Token == "" {
 		// Reserved but not yet submitting: submit finds the cluster gone and reports it.
 		return nil
 	}
 	return s.resume(ctx, r.Token, core.Outcome{StepState: sparkflow.StepInterrupted, Cause: core.CauseClusterLost, Reason: reason})
+}
+
+// EventScope returns ctx with the log fields an event names without reading a record: a step
+// event's run, attempt, step and cluster (from the step's name), a cluster event's cluster and pool,
+// an execution event's run. The handlers of both homes log with it.
+func (s *Service) EventScope(ctx context.Context, raw []byte) context.Context {
+	var head struct {
+		Source string `json:"source"`
+		Detail struct {
+			Name string `json:"name"`
+		} `json:"detail"`
+	}
+	if json.Unmarshal(raw, &head) != nil {
+		return ctx
+	}
+	if head.Source == workflow.ExecutionSource {
+		return logs.With(ctx, "run_id", head.Detail.Name)
+	}
+	ev, err := emrevent.Parse(raw, false)
+	if err != nil {
+		return ctx
+	}
+	switch ev.DetailType {
+	case emrevent.StepDetailType:
+		if ch, err := ev.Step(false); err == nil {
+			if runID, attempt, ok := core.ParseStepName(s.NamePrefix, ch.Name); ok {
+				return logs.With(ctx, "run_id", runID, "attempt", attempt, "step_id", ch.StepID, "cluster_id", ch.ClusterID)
+			}
+			return logs.With(ctx, "step_id", ch.StepID, "cluster_id", ch.ClusterID)
+		}
+	case emrevent.ClusterDetailType:
+		if ch, err := ev.Cluster(false); err == nil {
+			pool, _ := poolOfClusterName(s.NamePrefix, ch.Name)
+			return logs.With(ctx, "cluster_id", ch.ClusterID, "pool", pool)
+		}
+	}
+	return ctx
 }

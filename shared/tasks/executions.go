@@ -42,6 +42,7 @@ func (s *Service) ExecutionEnded(ctx context.Context, runID, status, errName, ca
 	if err != nil {
 		return err
 	}
+	ctx = scope(ctx, r)
 	if r.Status.Terminal() {
 		return s.release(ctx, r)
 	}
@@ -57,7 +58,7 @@ func (s *Service) ExecutionEnded(ctx context.Context, runID, status, errName, ca
 	case cause != "":
 		o.Reason += " (" + cause + ")"
 	}
-	s.Log.Warn("workflow ended under an active run", "run_id", runID, "status", status, "error", errName)
+	s.Log.WarnContext(ctx, "workflow ended under an active run", "run_id", runID, "status", status, "error", errName)
 	_, err = s.Finish(ctx, runID, o)
 	return err
 }

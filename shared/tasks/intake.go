@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/metrics"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -76,7 +77,8 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
 		return r, true, err
 	}
-	s.Log.Info("run accepted", "run_id", id, "transform", t.Name, "pool", t.Pool)
+	s.Metrics.Record(metrics.RunsAccepted, 1, r.Pool, r.Transform)
+	s.Log.InfoContext(scope(ctx, r), "run accepted")
 	return r, true, nil
 }
 
@@ -85,7 +87,11 @@ func (s *Service) Reject(ctx context.Context, id, body string, cause error) erro
 	if id == "" {
 		id = s.NewID()
 	}
-	return s.Store.PutRejected(ctx, sparkflow.Rejected{ID: id, Body: body, Reason: cause.Error(), At: s.now()})
+	err := s.Store.PutRejected(ctx, sparkflow.Rejected{ID: id, Body: body, Reason: cause.Error(), At: s.now()})
+	if err == nil {
+		s.Metrics.Record(metrics.RequestsRejected, 1, string(sparkflow.ErrorCode(cause)))
+	}
+	return err
 }
 
 // sameRequest reports whether req asks for the run r was accepted for (a redelivery), as opposed to a

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/metrics"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tiers"
 )
@@ -30,7 +31,7 @@ func (s *Service) CreatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.P
 	if err := s.Store.CreatePool(ctx, p); err != nil {
 		return sparkflow.PoolView{}, err
 	}
-	s.Log.Info("pool created", "pool", p.Name, "tier", p.Tier, "clusters", p.Clusters)
+	s.Log.InfoContext(ctx, "pool created", "pool", p.Name, "tier", p.Tier, "clusters", p.Clusters)
 	if err := s.Heal(ctx, p.Name); err != nil {
 		return sparkflow.PoolView{}, fmt.Errorf("launch clusters of pool %s: %w", p.Name, err)
 	}
@@ -162,7 +163,7 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 			p.HealLease = nil
 			return true
 		}); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
-			s.Log.Warn("release heal lease", "pool", name, "err", err)
+			s.Log.WarnContext(ctx, "release heal lease", "pool", name, "err", err)
 		}
 	}()
 	tier, err := s.Tiers.Get(p.Tier)
@@ -210,10 +211,10 @@ func (s *Service) planPool(ctx context.Context, p sparkflow.Pool, cs []sparkflow
 	switch {
 	case plan.Held && p.Status != sparkflow.PoolDegraded:
 		f := plan.LastStartFailure
-		s.Log.Error("pool launches held: clusters keep failing to start; fix the cause, then run sparkflow pool heal "+p.Name,
+		s.Log.ErrorContext(ctx, "pool launches held: clusters keep failing to start; fix the cause, then run sparkflow pool heal "+p.Name,
 			"pool", p.Name, "failed_starts", plan.StartFailures, "cluster_id", f.ClusterID, "code", f.Reason.Code, "reason", f.Reason.Message)
 	case plan.RetryAt != nil:
-		s.Log.Warn("cluster failed to start; next launch after backoff", "pool", p.Name, "failed_starts", plan.StartFailures, "retry_at", plan.RetryAt)
+		s.Log.WarnContext(ctx, "cluster failed to start; next launch after backoff", "pool", p.Name, "failed_starts", plan.StartFailures, "retry_at", plan.RetryAt)
 	}
 	return plan, nil
 }
@@ -228,7 +229,7 @@ func (s *Service) ResumeLaunches(ctx context.Context, name string) error {
 	}); err != nil {
 		return err
 	}
-	s.Log.Info("pool launches resumed", "pool", name)
+	s.Log.InfoContext(ctx, "pool launches resumed", "pool", name)
 	return s.Heal(ctx, name)
 }
 
@@ -262,7 +263,7 @@ func (s *Service) settlePoolStatus(ctx context.Context, name string) error {
 			continue
 		}
 		if err == nil {
-			s.Log.Info("pool status", "pool", name, "status", plan.Status)
+			s.Log.InfoContext(ctx, "pool status", "pool", name, "status", plan.Status)
 		}
 		return err
 	}
@@ -272,6 +273,7 @@ func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.T
 	name := ClusterName(s.NamePrefix, p.Name)
 	id, err := s.Clusters.Launch(ctx, sparkflow.LaunchSpec{Name: name, Pool: p, Tier: tier})
 	if err != nil {
+		s.Metrics.Record(metrics.LaunchFailure, 1, p.Name, "launch_"+string(sparkflow.ErrorCode(err)))
 		return fmt.Errorf("launch cluster for pool %s: %w", p.Name, err)
 	}
 	now := s.now()
@@ -282,7 +284,7 @@ func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.T
 	if sparkflow.IsCode(err, sparkflow.Conflict) {
 		err = nil // its first event recorded it already
 	}
-	s.Log.Info("cluster launched", "pool", p.Name, "cluster_id", id)
+	s.Log.InfoContext(ctx, "cluster launched", "pool", p.Name, "cluster_id", id)
 	return err
 }
 
@@ -325,7 +327,7 @@ func (s *Service) DeletePool(ctx context.Context, name string, force bool) error
 			return fmt.Errorf("terminate cluster %s: %w", c.ID, err)
 		}
 	}
-	s.Log.Info("pool deleting", "pool", name)
+	s.Log.InfoContext(ctx, "pool deleting", "pool", name)
 	if err := s.Heal(ctx, name); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
 		return err // (NotFound: the clusters' end events have finished the delete already)
 	}
@@ -347,6 +349,6 @@ func (s *Service) finishDelete(ctx context.Context, p sparkflow.Pool, cs []spark
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
 		err = nil
 	}
-	s.Log.Info("pool deleted", "pool", p.Name)
+	s.Log.InfoContext(ctx, "pool deleted", "pool", p.Name)
 	return err
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/emrevent"
+	"github.com/sparkflow/sparkflow/shared/logs"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -37,6 +38,7 @@ type ReconcileReport struct {
 // active runs first (core.ReconcileOrder). It also heals pools and dispatches waiting runs.
 func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, error) {
 	rep := ReconcileReport{}
+	defer func() { s.recordRepairs(rep) }()
 	active, err := s.Store.ListRuns(ctx, sparkflow.RunFilter{Active: true})
 	if err != nil {
 		return rep, err
@@ -44,7 +46,7 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 	for _, r := range core.PendingResumes(active) {
 		rep.ResumesResent++
 		if err := s.resume(ctx, r.Token, core.Outcome{StepState: r.StepState, Reason: r.Reason}); err != nil {
-			s.Log.Warn("reconcile: resend resume", "run_id", r.ID, "err", err)
+			s.Log.WarnContext(scope(ctx, r), "reconcile: resend resume", "err", err)
 		}
 	}
 	s.reconcileExecutions(ctx, active, &rep)
@@ -79,7 +81,7 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 		}
 	}
 	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent+rep.ExecutionsEnded+rep.SlotsFreed+rep.OrphansCancelled+rep.LostClusterRuns > 0 {
-		s.Log.Info("reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded, "slots_freed", rep.SlotsFreed, "orphans_cancelled", rep.OrphansCancelled, "lost_cluster_runs", rep.LostClusterRuns)
+		s.Log.InfoContext(ctx, "reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded, "slots_freed", rep.SlotsFreed, "orphans_cancelled", rep.OrphansCancelled, "lost_cluster_runs", rep.LostClusterRuns)
 	}
 	return rep, nil
 }
@@ -97,7 +99,7 @@ func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, run
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
 		info = sparkflow.ClusterInfo{ID: c.ID, State: sparkflow.ClusterTerminatedWithErrors, Reason: sparkflow.StateReason{Code: "INTERNAL_ERROR", Message: "cluster no longer exists"}}
 	} else if err != nil {
-		s.Log.Warn("reconcile: describe cluster", "cluster_id", c.ID, "err", err)
+		s.Log.WarnContext(ctx, "reconcile: describe cluster", "cluster_id", c.ID, "err", err)
 		return nil
 	}
 	if info.NormalizedInstanceHours != c.NormalizedInstanceHours {
@@ -133,7 +135,7 @@ func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, run
 		rep.Calls++
 	}
 	if err != nil {
-		s.Log.Warn("reconcile: list steps", "cluster_id", c.ID, "err", err)
+		s.Log.WarnContext(ctx, "reconcile: list steps", "cluster_id", c.ID, "err", err)
 		return nil
 	}
 	for _, st := range core.StepDrifts(runs, steps) {
@@ -166,11 +168,11 @@ func (s *Service) cancelOrphans(ctx context.Context, c sparkflow.Cluster, steps 
 		}
 		rep.Calls++
 		if err := s.Clusters.CancelStep(ctx, c.ID, st.ID); err != nil {
-			s.Log.Warn("reconcile: cancel the step of an ended attempt", "cluster_id", c.ID, "step_id", st.ID, "err", err)
+			s.Log.WarnContext(ctx, "reconcile: cancel the step of an ended attempt", "cluster_id", c.ID, "step_id", st.ID, "err", err)
 			continue
 		}
 		rep.OrphansCancelled++
-		s.Log.Warn("reconcile: cancelled the step of an ended attempt", "run_id", runID, "attempt", attempt, "step_id", st.ID, "cluster_id", c.ID)
+		s.Log.WarnContext(ctx, "reconcile: cancelled the step of an ended attempt", "run_id", runID, "attempt", attempt, "step_id", st.ID, "cluster_id", c.ID, "pool", c.Pool)
 	}
 	return nil
 }
@@ -200,18 +202,18 @@ func (s *Service) reconcileExecutions(ctx context.Context, active []sparkflow.Ru
 				continue // its workflow may be starting (the intake starts it after recording the run)
 			}
 			rep.ExecutionsEnded++
-			s.Log.Warn("reconcile: a run whose workflow never started", "run_id", r.ID)
+			s.Log.WarnContext(scope(ctx, r), "reconcile: a run whose workflow never started")
 			if _, err := s.Finish(ctx, r.ID, core.Outcome{Cause: core.CauseWorkflowEnded, StepState: sparkflow.StepFailed,
 				Reason: fmt.Sprintf("no workflow execution was started for it within %s of its acceptance", NeverStarted)}); err != nil {
-				s.Log.Warn("reconcile: end a run without a workflow", "run_id", r.ID, "err", err)
+				s.Log.WarnContext(scope(ctx, r), "reconcile: end a run without a workflow", "err", err)
 			}
 		case err != nil:
-			s.Log.Warn("reconcile: describe execution", "run_id", r.ID, "err", err)
+			s.Log.WarnContext(scope(ctx, r), "reconcile: describe execution", "err", err)
 		case status == "RUNNING" || status == "PENDING_REDRIVE":
 		default:
 			rep.ExecutionsEnded++
 			if err := s.ExecutionEnded(ctx, r.ID, status, "", "found so by the reconciler: its status event was lost"); err != nil {
-				s.Log.Warn("reconcile: end the run of an ended execution", "run_id", r.ID, "err", err)
+				s.Log.WarnContext(scope(ctx, r), "reconcile: end the run of an ended execution", "err", err)
 			}
 		}
 	}
@@ -243,7 +245,7 @@ func (s *Service) sweepSlots(ctx context.Context, clusters []sparkflow.Cluster, 
 			}
 			rep.SlotsFreed++
 			pools[c.Pool] = true
-			s.Log.Warn("reconcile: freed the slot of an ended run", "run_id", id, "cluster_id", c.ID)
+			s.Log.WarnContext(logs.With(scope(ctx, r), "run_id", id, "cluster_id", c.ID, "pool", c.Pool), "reconcile: freed the slot of an ended run")
 		}
 	}
 	return nil
@@ -269,8 +271,18 @@ func (s *Service) endOnLostClusters(ctx context.Context, clusters []sparkflow.Cl
 			}
 			rep.LostClusterRuns++
 			if err := s.clusterLost(ctx, id, c); err != nil {
-				s.Log.Warn("reconcile: end the attempt of a run on an ended cluster", "run_id", id, "cluster_id", c.ID, "err", err)
+				s.Log.WarnContext(ctx, "reconcile: end the attempt of a run on an ended cluster", "run_id", id, "cluster_id", c.ID, "pool", c.Pool, "attempt", activeAttempt(active, id), "err", err)
 			}
 		}
 	}
+}
+
+// activeAttempt is the current attempt of the active run id (0 when it is not among them).
+func activeAttempt(active []sparkflow.Run, id string) int {
+	for _, r := range active {
+		if r.ID == id {
+			return r.Attempt
+		}
+	}
+	return 0
 }

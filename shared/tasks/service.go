@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/logs"
+	"github.com/sparkflow/sparkflow/shared/metrics"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tiers"
 )
@@ -27,7 +29,9 @@ type Service struct {
 	Tiers     *tiers.Catalog
 	Clock     sparkflow.Clock
 	Log       *slog.Logger
-	NewID     func() string
+	// Metrics receives the measurements of metrics.All (default: discarded).
+	Metrics metrics.Sink
+	NewID   func() string
 	// NamePrefix starts every cluster's and step's name (default core.DefaultNamePrefix): a home
 	// handles only the clusters and steps with its own prefix.
 	NamePrefix string
@@ -47,6 +51,11 @@ type Service struct {
 func New(s Service) *Service {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
+	}
+	// Lines logged with a run's context carry its fields (scope).
+	s.Log = slog.New(logs.Handler(s.Log.Handler()))
+	if s.Metrics == nil {
+		s.Metrics = metrics.Nop{}
 	}
 	if s.NewID == nil {
 		s.NewID = uuid.NewString
@@ -89,19 +98,41 @@ func mutate[T any](what string, get func() (T, error), put func(T) (T, error), f
 	}
 }
 
+// mutateRun is mutate for a run; the write that lands is observed (observeRun).
 func (s *Service) mutateRun(ctx context.Context, id string, fn func(r *sparkflow.Run) (bool, error)) (sparkflow.Run, error) {
+	var before sparkflow.Run
 	return mutate("run "+id,
-		func() (sparkflow.Run, error) { return s.Store.GetRun(ctx, id) },
+		func() (sparkflow.Run, error) {
+			r, err := s.Store.GetRun(ctx, id)
+			before = r
+			before.History = r.History[:len(r.History):len(r.History)] // fn appends to a copy
+			return r, err
+		},
 		func(r sparkflow.Run) (sparkflow.Run, error) {
 			r.UpdatedAt = s.now()
-			return s.Store.UpdateRun(ctx, r)
+			out, err := s.Store.UpdateRun(ctx, r)
+			if err == nil {
+				s.observeRun(ctx, before, out)
+			}
+			return out, err
 		}, fn)
 }
 
 func (s *Service) mutateCluster(ctx context.Context, id string, fn func(c *sparkflow.Cluster) (bool, error)) (sparkflow.Cluster, error) {
+	var before sparkflow.Cluster
 	return mutate("cluster "+id,
-		func() (sparkflow.Cluster, error) { return s.Store.GetCluster(ctx, id) },
-		func(c sparkflow.Cluster) (sparkflow.Cluster, error) { return s.Store.UpdateCluster(ctx, c) }, fn)
+		func() (sparkflow.Cluster, error) {
+			c, err := s.Store.GetCluster(ctx, id)
+			before = c
+			return c, err
+		},
+		func(c sparkflow.Cluster) (sparkflow.Cluster, error) {
+			out, err := s.Store.UpdateCluster(ctx, c)
+			if err == nil {
+				s.observeCluster(before, out)
+			}
+			return out, err
+		}, fn)
 }
 
 func (s *Service) mutatePool(ctx context.Context, name string, fn func(p *sparkflow.Pool) bool) (sparkflow.Pool, error) {
@@ -139,8 +170,16 @@ func (s *Service) resume(ctx context.Context, token string, output any) error {
 	}
 	err = s.Callbacks.SendTaskSuccess(ctx, token, b)
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
-		s.Log.Info("task token no longer waited on", "err", err)
+		s.Log.InfoContext(ctx, "task token no longer waited on", "err", err)
 		return nil
 	}
 	return err
+}
+
+// Scope returns ctx with r's log fields (run, attempt, pool, transform, cluster and step): every line
+// logged with it says which run it concerns (logs.Handler adds them).
+func Scope(ctx context.Context, r sparkflow.Run) context.Context { return scope(ctx, r) }
+
+func scope(ctx context.Context, r sparkflow.Run) context.Context {
+	return logs.With(ctx, "run_id", r.ID, "attempt", r.Attempt, "pool", r.Pool, "transform", r.Transform, "cluster_id", r.ClusterID, "step_id", r.StepID)
 }

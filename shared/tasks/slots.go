@@ -35,6 +35,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 	if err != nil {
 		return err
 	}
+	ctx = scope(ctx, r)
 	var clusters []sparkflow.Cluster
 	for try := 0; try < conflictRetries; try++ {
 		// The run may take a free slot only if there are more free slots than runs ahead of it. The
@@ -74,6 +75,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 	}); err != nil {
 		return err
 	}
+	s.Log.InfoContext(ctx, "waiting for a free slot")
 	// A slot may have freed between the look and the enqueue: dispatch closes that gap.
 	if err := s.Dispatch(ctx, r.Pool); err != nil {
 		return err
@@ -215,12 +217,13 @@ func (s *Service) grantRemoved(ctx context.Context, pool, runID, clusterID, own 
 	if err != nil {
 		return err
 	}
+	ctx = scope(ctx, r)
 	if stale {
-		s.Log.Info("slot taken for an attempt that has ended: left to the run's current attempt", "run_id", runID, "cluster_id", clusterID, "attempt", attempt, "current", r.Attempt)
+		s.Log.InfoContext(ctx, "slot taken for an attempt that has ended: left to the run's current attempt", "cluster_id", clusterID, "slot_attempt", attempt)
 		return nil
 	}
 	if ended {
-		s.Log.Info("slot of an ended run given back", "run_id", runID, "cluster_id", clusterID)
+		s.Log.InfoContext(ctx, "slot of an ended run given back", "cluster_id", clusterID)
 		if err := s.Store.Release(ctx, runID, clusterID); err != nil {
 			return err
 		}
@@ -229,7 +232,7 @@ func (s *Service) grantRemoved(ctx context.Context, pool, runID, clusterID, own 
 	token := own
 	if wrote {
 		token = r.Token
-		s.Log.Info("slot granted", "run_id", runID, "cluster_id", clusterID, "pool", pool)
+		s.Log.InfoContext(ctx, "slot granted", "cluster_id", clusterID)
 	}
 	return s.resume(ctx, token, Grant{ClusterID: clusterID})
 }

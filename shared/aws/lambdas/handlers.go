@@ -50,7 +50,7 @@ func (h *Handlers) Intake(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 	var resp events.SQSEventResponse
 	for _, m := range ev.Records {
 		if err := h.intakeOne(ctx, m); err != nil {
-			h.Log.Warn("run request not accepted", "message_id", m.MessageId, "err", err)
+			h.Log.WarnContext(ctx, "run request not accepted", "message_id", m.MessageId, "err", err)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
@@ -112,15 +112,16 @@ func (h *Handlers) Finish(ctx context.Context, in workflow.FinishInput) (workflo
 func (h *Handlers) Events(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
 	for _, m := range ev.Records {
+		ctx := h.Service.EventScope(ctx, []byte(m.Body))
 		err := h.Service.HandleEvent(ctx, json.RawMessage(m.Body))
 		if err == nil {
 			continue
 		}
 		switch sparkflow.ErrorCode(err) {
 		case sparkflow.Transient, sparkflow.Internal:
-			h.Log.Warn("event not handled yet; it comes back", "message_id", m.MessageId, "err", err)
+			h.Log.WarnContext(ctx, "event not handled yet; it comes back", "message_id", m.MessageId, "err", err)
 		default:
-			h.Log.Error("event cannot be handled; after its retries it goes to the events dead-letter queue", "message_id", m.MessageId, "err", err, "event", m.Body)
+			h.Log.ErrorContext(ctx, "event cannot be handled; after its retries it goes to the events dead-letter queue", "message_id", m.MessageId, "err", err, "event", m.Body)
 		}
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 	}
@@ -128,8 +129,14 @@ func (h *Handlers) Events(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 }
 
 // Reconcile is the scheduled reconciler.
+// Each pass also records the pools' gauges (queue depth and oldest wait, slots, clusters, degraded):
+// the reconciler's schedule is their period.
 func (h *Handlers) Reconcile(ctx context.Context) (tasks.ReconcileReport, error) {
-	return h.Service.Reconcile(ctx, h.ReconcileBudget)
+	rep, err := h.Service.Reconcile(ctx, h.ReconcileBudget)
+	if gerr := h.Service.RecordGauges(ctx); gerr != nil {
+		h.Log.WarnContext(ctx, "reconcile: measure the pools' gauges", "err", gerr)
+	}
+	return rep, err
 }
 
 // PoolInput is an admin request of the pool workflow: create, delete or heal a pool; put (create or

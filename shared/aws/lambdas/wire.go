@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sparkflow/sparkflow/shared/aws/dynamostore"
+	"github.com/sparkflow/sparkflow/shared/aws/emf"
 	"github.com/sparkflow/sparkflow/shared/aws/emrclusters"
 	"github.com/sparkflow/sparkflow/shared/aws/names"
 	"github.com/sparkflow/sparkflow/shared/aws/sfnworkflow"
@@ -61,14 +62,16 @@ func New(ctx context.Context) (*Handlers, error) {
 		subnets = strings.Split(v, ",")
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	sink := emf.New(os.Stdout, env(names.EnvStack))
 	flows := sfnworkflow.New(sfn.NewFromConfig(cfg), env(names.EnvStateMachine))
 	svc := tasks.New(tasks.Service{
 		Store: dynamostore.New(dynamodb.NewFromConfig(cfg), env(names.EnvTable)).WithRetention(retention),
-		Clusters: emrclusters.New(emr.NewFromConfig(cfg), emrclusters.Config{ServiceRole: env(names.EnvServiceRole), InstanceProfile: env(names.EnvInstanceProfile),
+		Clusters: emrclusters.New(emr.NewFromConfig(cfg, emrclusters.CountCalls(sink)), emrclusters.Config{ServiceRole: env(names.EnvServiceRole), InstanceProfile: env(names.EnvInstanceProfile),
 			LogURI: env(names.EnvLogURI), SubnetIDs: subnets, Tags: map[string]string{names.StackTag: env(names.EnvStack)}}),
 		Callbacks:  flows,
 		Tiers:      catalog,
 		Log:        log,
+		Metrics:    sink,
 		NamePrefix: names.NamePrefix(env(names.EnvStack)),
 	})
 	return &Handlers{Service: svc, Starter: flows, Log: log, ReconcileBudget: budget}, nil

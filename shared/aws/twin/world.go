@@ -3,6 +3,9 @@ package twin
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/sparkflow/sparkflow/shared/aws/emf"
 	"github.com/sparkflow/sparkflow/shared/aws/names"
+	"github.com/sparkflow/sparkflow/shared/metrics"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -187,4 +192,33 @@ func (w *World) Diagnose(ctx context.Context, runID string) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// Metrics reads the stack's metrics as CloudWatch would from the functions' logs: every EMF line
+// the deployed functions wrote, added up (counters summed, each gauge's last value, distributions'
+// samples).
+func (w *World) Metrics(ctx context.Context) (metrics.Reading, error) {
+	files, err := filepath.Glob(filepath.Join(w.Twin.Dir, "logs", "*.log"))
+	if err != nil {
+		return metrics.Reading{}, err
+	}
+	var all []emf.Parsed
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return metrics.Reading{}, err
+		}
+		for _, p := range emf.Parse(b) {
+			if p.Stack == w.Twin.Stack {
+				all = append(all, p)
+			}
+		}
+	}
+	// Gauges keep their latest value: fold in time order (each file is in order already).
+	sort.SliceStable(all, func(i, j int) bool { return all[i].At.Before(all[j].At) })
+	samples := make([]metrics.Sample, len(all))
+	for i, p := range all {
+		samples[i] = p.Sample
+	}
+	return metrics.Fold(samples), nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sparkflow/sparkflow/shared/contract/backendtest"
+	"github.com/sparkflow/sparkflow/shared/metrics"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -87,6 +88,10 @@ func malformed(t *T, w World) {
 	before, err := q.DeadLetters(ctx)
 	must(t, err)
 	marker := name("bad")
+	var m0 metrics.Reading
+	if _, ok := w.(Meter); ok {
+		m0 = reading(t, w)
+	}
 	must(t, q.SendRaw(ctx, `{"transform": "`+marker+`", "parmas": {}}`))
 	backendtest.Eventually(t, w.Wait(), "a rejected record, listed through the Backend face", func() bool {
 		rej, _ := w.Backend().ListRejected(ctx, 100)
@@ -101,6 +106,12 @@ func malformed(t *T, w World) {
 		n, err := q.DeadLetters(ctx)
 		return err == nil && n == before+1
 	})
+	if _, ok := w.(Meter); ok {
+		// Redeliveries before the dead-letter queue reject it again: at least once, by its reason.
+		backendtest.Eventually(t, w.Wait(), "requests_rejected{reason=invalid} counted", func() bool {
+			return reading(t, w).Get(metrics.RequestsRejected, map[string]string{"reason": "invalid"}) > m0.Get(metrics.RequestsRejected, map[string]string{"reason": "invalid"})
+		})
+	}
 }
 
 func stoppedExecution(t *T, w World) {
@@ -176,6 +187,10 @@ func throttledEMR(t *T, w World) {
 	th := w.(Throttler)
 	p := pool(t, w, 1, 3)
 	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
+	var m0 metrics.Reading
+	if _, ok := w.(Meter); ok {
+		m0 = reading(t, w)
+	}
 	must(t, th.ThrottleEMR(0.35))
 	defer th.ThrottleEMR(0)
 	var ids []string
@@ -191,6 +206,14 @@ func throttledEMR(t *T, w World) {
 		must(t, err)
 		if n != r.Attempt {
 			t.Fatalf("run %s: %d steps added for %d attempts", id, n, r.Attempt)
+		}
+	}
+	if _, ok := w.(Meter); ok {
+		m1 := reading(t, w)
+		throttled := m1.Get(metrics.EMRThrottles, nil) - m0.Get(metrics.EMRThrottles, nil)
+		calls := m1.Get(metrics.EMRCalls, nil) - m0.Get(metrics.EMRCalls, nil)
+		if throttled < 1 || calls < throttled+6 {
+			t.Fatalf("with a third of EMR's calls throttled, 6 runs counted %v EMR calls of which %v throttled", calls, throttled)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sparkflow/sparkflow/shared/contract/backendtest"
+	"github.com/sparkflow/sparkflow/shared/logs"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -124,6 +125,7 @@ var Scenarios = []Scenario{
 	{"emr-api-throttled", "throttle", throttledEMR},
 	{"failed-starts-held-until-healed", "", failedStartsHeld},
 	{"idle-cluster-replaced-on-demand", "", idleOnDemand},
+	{"metrics-count-and-measure", "metrics", metricsScenario},
 }
 
 // Has reports whether w provides what a scenario needs.
@@ -137,6 +139,9 @@ func Has(w World, needs string) bool {
 		return ok
 	case "throttle":
 		_, ok := w.(Throttler)
+		return ok
+	case "metrics":
+		_, ok := w.(Meter)
 		return ok
 	}
 	return true
@@ -259,4 +264,36 @@ func maxOverlap(iv [][2]time.Time) int {
 		most = max(most, cur)
 	}
 	return most
+}
+
+// CheckLogs checks the rule of SparkFlow's logs against what the suite left in log (the local
+// engine's log file, or the AWS functions' output): every JSON line that concerns one of b's runs
+// carries its run_id, attempt and pool (and a step's cluster_id). It fails t when a line breaks the
+// rule or when fewer than 3 lines concern each run (the check would be vacuous).
+func CheckLogs(t *testing.T, b sparkflow.Backend, log []byte) {
+	t.Helper()
+	runs, err := b.ListRuns(context.Background(), sparkflow.RunFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) < 10 {
+		t.Fatalf("%d runs to check the logs of; the scenarios make more", len(runs))
+	}
+	pools := map[string]string{}
+	for _, r := range runs {
+		pools[r.ID] = r.Pool
+	}
+	problems, per := logs.Check(log, pools)
+	for i, p := range problems {
+		if i == 20 {
+			t.Errorf("… and %d more", len(problems)-20)
+			break
+		}
+		t.Error(p)
+	}
+	for _, r := range runs {
+		if per[r.ID] < 3 {
+			t.Errorf("run %s (%s) is on %d log lines; its acceptance, step and end are each logged", r.ID, r.Status, per[r.ID])
+		}
+	}
 }

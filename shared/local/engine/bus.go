@@ -22,9 +22,11 @@ import (
 type bus struct {
 	filter func([]byte) [][]byte
 	handle func(context.Context, []byte) error
-	log    *slog.Logger
-	lanes  []*lane
-	wg     sync.WaitGroup
+	// scope adds an event's log fields to the context it is handled with.
+	scope func(context.Context, []byte) context.Context
+	log   *slog.Logger
+	lanes []*lane
+	wg    sync.WaitGroup
 }
 
 type lane struct {
@@ -100,13 +102,16 @@ func (b *bus) start(ctx context.Context, handle func(context.Context, []byte) er
 }
 
 func (b *bus) deliver(ctx context.Context, ev []byte) {
+	if b.scope != nil {
+		ctx = b.scope(ctx, ev)
+	}
 	for i := 0; ; i++ {
 		err := b.handle(ctx, ev)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
 		if sparkflow.IsCode(err, sparkflow.Invalid) || i >= busRetries {
-			b.log.Error("event not handled", "err", err, "event", string(ev))
+			b.log.ErrorContext(ctx, "event not handled", "err", err, "event", string(ev))
 			return
 		}
 		time.Sleep(time.Duration(50*(i+1)) * time.Millisecond)

@@ -17,8 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gopkg.in/natefinch/lumberjack.v2"
+
 	"github.com/sparkflow/sparkflow/shared/local/localcluster"
+	"github.com/sparkflow/sparkflow/shared/local/promsink"
 	"github.com/sparkflow/sparkflow/shared/local/sqlitestore"
+	"github.com/sparkflow/sparkflow/shared/logs"
+	"github.com/sparkflow/sparkflow/shared/metrics"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tasks"
 	"github.com/sparkflow/sparkflow/shared/tiers"
@@ -51,7 +56,19 @@ type Config struct {
 	// engine does not close it.
 	Store sparkflow.Store
 	Log   *slog.Logger
+	// Metrics, when set, receives every measurement besides the engine's own Prometheus registry.
+	Metrics metrics.Sink
+	// LogFile is where the engine keeps its own log, JSON lines at info level with the run, attempt,
+	// pool, cluster and step of each line that concerns a run, besides Log (default DATA/engine.log,
+	// rotated at 64 MB with 3 old files kept; "off" for none).
+	LogFile string
 }
+
+// LogFileOff turns the engine's log file off.
+const LogFileOff = "off"
+
+// DefaultLogFile is the engine's log file in a data directory.
+func DefaultLogFile(dataDir string) string { return filepath.Join(dataDir, "engine.log") }
 
 // Engine is a running local SparkFlow.
 type Engine struct {
@@ -63,6 +80,8 @@ type Engine struct {
 	flows      *workflow.Interpreter
 	bus        *bus
 	log        *slog.Logger
+	metrics    *promsink.Sink
+	logFile    *lumberjack.Logger
 	// epoch orders this engine's workflow executions after those of the engines that ran on the
 	// same data before it (workflow.Input.Epoch).
 	epoch int64
@@ -90,6 +109,15 @@ func Open(cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
+	var logFile *lumberjack.Logger
+	if cfg.LogFile == "" {
+		cfg.LogFile = DefaultLogFile(cfg.DataDir)
+	}
+	if cfg.LogFile != LogFileOff {
+		logFile = &lumberjack.Logger{Filename: cfg.LogFile, MaxSize: 64, MaxBackups: 3}
+		cfg.Log = slog.New(slog.NewMultiHandler(cfg.Log.Handler(), slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	}
+	cfg.Log = slog.New(logs.Handler(cfg.Log.Handler()))
 	catalog, err := tiers.Load(cfg.TierFile)
 	if err != nil {
 		return nil, err
@@ -103,7 +131,7 @@ func Open(cfg Config) (*Engine, error) {
 		}
 		store, closeStore = db, db.Close
 	}
-	e := &Engine{cfg: cfg, Store: store, closeStore: closeStore, log: cfg.Log, epoch: time.Now().UnixNano()}
+	e := &Engine{cfg: cfg, Store: store, closeStore: closeStore, log: cfg.Log, epoch: time.Now().UnixNano(), logFile: logFile}
 	e.bus = newBus(cfg.EventFilter, cfg.Log)
 	e.Clusters, err = localcluster.Open(localcluster.Config{
 		Dir: filepath.Join(cfg.DataDir, "emr"), ProvisionDelay: cfg.ProvisionDelay, WorkDir: cfg.WorkDir,
@@ -120,7 +148,14 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.WrapCallbacks != nil {
 		cb = cfg.WrapCallbacks(callbacks)
 	}
-	e.Service = tasks.New(tasks.Service{Store: store, Clusters: e.Clusters, Callbacks: cb, Tiers: catalog, Log: cfg.Log, SerialDispatch: true})
+	var svc *tasks.Service
+	e.metrics = promsink.New(func(ctx context.Context) ([]metrics.Sample, error) { return svc.Gauges(ctx) })
+	var sink metrics.Sink = e.metrics
+	if cfg.Metrics != nil {
+		sink = metrics.Tee{e.metrics, cfg.Metrics}
+	}
+	svc = tasks.New(tasks.Service{Store: store, Clusters: countedClusters{e.Clusters, sink}, Callbacks: cb, Tiers: catalog, Log: cfg.Log, Metrics: sink, SerialDispatch: true})
+	e.Service = svc
 	e.flows, err = workflow.NewInterpreter(workflow.Run(), e.Service.RunTasks(), workflow.Options{
 		Log: cfg.Log, Retry: cfg.Retry,
 		OnEnd: func(name string, r workflow.Result) {
@@ -130,7 +165,9 @@ func Open(cfg Config) (*Engine, error) {
 			// As the stack's execution-status rule does on AWS: a run whose workflow ended without
 			// finishing it ends, and its slot is freed (a FAILED run's own workflow fails on purpose).
 			if err := e.Service.ExecutionEnded(e.ctx, name, string(r.Status), r.Error, r.Cause); err != nil && e.ctx.Err() == nil {
-				e.log.Error("end the run of a failed workflow", "run_id", name, "status", r.Status, "error", r.Error, "err", err)
+				run, _ := e.Store.GetRun(e.ctx, name)
+				run.ID = name
+				e.log.ErrorContext(tasks.Scope(e.ctx, run), "end the run of a failed workflow", "status", r.Status, "error", r.Error, "err", err)
 			}
 		},
 	})
@@ -141,6 +178,7 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	callbacks.Callbacks = e.flows
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.bus.scope = e.Service.EventScope
 	e.bus.start(e.ctx, e.Service.HandleEvent)
 	if err := e.resume(); err != nil {
 		e.Close()
@@ -218,6 +256,9 @@ func (e *Engine) Submit(ctx context.Context, req sparkflow.RunRequest) (sparkflo
 	}
 	r, _, err := e.Service.Accept(ctx, req)
 	if err != nil {
+		if c := sparkflow.ErrorCode(err); c == sparkflow.Invalid || c == sparkflow.NotFound || c == sparkflow.Conflict {
+			e.Service.Metrics.Record(metrics.RequestsRejected, 1, string(c))
+		}
 		return r, err
 	}
 	e.startWorkflow(r, nil)
@@ -228,7 +269,7 @@ func (e *Engine) Submit(ctx context.Context, req sparkflow.RunRequest) (sparkflo
 func (e *Engine) startWorkflow(r sparkflow.Run, resume *workflow.Resume) {
 	in, _ := json.Marshal(workflow.InputOf(r, e.epoch))
 	if _, err := e.flows.Start(e.ctx, r.ID, in, resume); err != nil {
-		e.log.Error("start workflow", "run_id", r.ID, "err", err)
+		e.log.ErrorContext(tasks.Scope(e.ctx, r), "start workflow", "err", err)
 	}
 }
 
@@ -308,5 +349,17 @@ func (e *Engine) Close() error {
 	e.flows.Wait()
 	e.bus.close()
 	e.Clusters.Close()
-	return e.closeStore()
+	err := e.closeStore()
+	if e.logFile != nil {
+		e.logFile.Close()
+	}
+	return err
+}
+
+// LogFile is where the engine keeps its log ("" when it keeps none).
+func (e *Engine) LogFile() string {
+	if e.logFile == nil {
+		return ""
+	}
+	return e.cfg.LogFile
 }

@@ -2,6 +2,8 @@ package localtest
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/sparkflow/sparkflow/shared/emrevent"
 	"github.com/sparkflow/sparkflow/shared/local/engine"
+	"github.com/sparkflow/sparkflow/shared/local/promsink"
+	"github.com/sparkflow/sparkflow/shared/metrics"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -138,4 +142,14 @@ func (l *losingCallbacks) SendTaskSuccess(ctx context.Context, token string, out
 		return sparkflow.Errorf(sparkflow.Transient, "SendTaskSuccess: throttled (lost by the test)")
 	}
 	return l.Callbacks.SendTaskSuccess(ctx, token, output)
+}
+
+// Metrics scrapes the engine's GET /metrics as Prometheus would, and parses it.
+func (w *World) Metrics(ctx context.Context) (metrics.Reading, error) {
+	rec := httptest.NewRecorder()
+	w.E.MetricsHandler().ServeHTTP(rec, httptest.NewRequestWithContext(ctx, "GET", "/metrics", nil))
+	if rec.Code != 200 {
+		return metrics.Reading{}, fmt.Errorf("GET /metrics: %d %s", rec.Code, rec.Body)
+	}
+	return promsink.Read(rec.Body.Bytes())
 }
