@@ -146,4 +146,3 @@ func NewAlarms(scope constructs.Construct, id string, q *Queues, w *Workflows, p
 		m: Metric(p.Stack, metrics.EMRThrottles, "Sum", awscdk.Duration_Minutes(jsii.Number(5))), threshold: 5, periods: 3})
 	return a
 }
-
