@@ -52,8 +52,8 @@ sim:
 ## scenario and a twin-summary JSON line (see README, "How the AWS home is tested")
 twin: synth twin-tools
 	python3 -m unittest -q tools/twin/test_patches.py
-	@set -o pipefail; $(GO) test -count=1 -timeout 30m -v -run '^TestTwin$$' ./shared/aws/twin | grep --line-buffered -E '^(twin|---|    ---|        [a-z_]+\.go)' ; \
-	  status=$${PIPESTATUS[0]}; exit $$status
+	@mkdir -p dist; set -o pipefail; $(GO) test -count=1 -timeout 30m -v -run '^TestTwin$$' ./shared/aws/twin | tee dist/twin-test.log | grep --line-buffered -E '^(twin|---|    ---|        [a-z_]+\.go)' ; \
+	  status=$${PIPESTATUS[0]}; [ $$status = 0 ] || echo "the twin's whole test output: dist/twin-test.log"; exit $$status
 
 twin-tools:
 	./scripts/twin-tools.sh

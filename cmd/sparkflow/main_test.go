@@ -242,8 +242,19 @@ func TestRunIDPrefixesAndTransformList(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &run) != nil {
 		t.Fatalf("submit: %+v", r)
 	}
-	if show := cli(t, addr, "run", "show", run.ID[:8]); show.code != 0 || !strings.Contains(show.stdout, run.ID) {
+	show := cli(t, addr, "run", "show", run.ID[:8])
+	if show.code != 0 || !strings.Contains(show.stdout, run.ID) {
 		t.Fatalf("run show %s: %+v", run.ID[:8], show)
+	}
+	// It says where the engine logged about the run, and the command it gives prints those lines.
+	if !strings.Contains(show.stdout, "SparkFlow log:") || !strings.Contains(show.stdout, "engine.log") {
+		t.Fatalf("run show does not say where the run's SparkFlow log lines are:\n%s", show.stdout)
+	}
+	_, command, _ := strings.Cut(show.stdout, "Its lines:")
+	command = strings.TrimSpace(strings.SplitN(command, "\n", 2)[0])
+	lines, err := exec.Command("sh", "-c", command).Output()
+	if err != nil || strings.Count(string(lines), `"run_id":"`+run.ID+`"`) < 3 {
+		t.Fatalf("%s: %v\n%s", command, err, lines)
 	}
 	if logs := cli(t, addr, "run", "logs", run.ID[:6], "--attempt", "1"); logs.code != 0 || strings.TrimSpace(logs.stdout) != "a b" {
 		t.Fatalf("run logs %s --attempt 1: %+v", run.ID[:6], logs)

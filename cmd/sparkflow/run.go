@@ -27,7 +27,13 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r) })
+			var trace *sparkflow.RunTrace
+			if tf, ok := g.backend().(sparkflow.TraceFinder); ok {
+				if t, err := tf.RunTrace(c.Context(), id); err == nil {
+					trace = &t
+				}
+			}
+			return g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, trace) })
 		},
 	}, &cobra.Command{
 		Use: "cancel ID", Short: "Cancel a run (its step is cancelled; it ends CANCELLED)", Args: exactArgs(1, "ID"),
@@ -102,7 +108,7 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 					last = r.Status
 				}
 			}
-			if err := g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r) }); err != nil {
+			if err := g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, nil) }); err != nil {
 				return err
 			}
 			if r.Status != sparkflow.RunSucceeded {
@@ -181,7 +187,19 @@ func runsTable(tw *tabwriter.Writer, runs []sparkflow.Run) {
 	}
 }
 
-func runTable(tw *tabwriter.Writer, r sparkflow.Run) {
+// traceTable says where the run's SparkFlow log lines are (every line carries its run_id).
+func traceTable(tw *tabwriter.Writer, t sparkflow.RunTrace) {
+	row(tw, "SparkFlow log:", t.Where)
+	if t.Query != "" {
+		row(tw, "Logs Insights:", t.Query)
+	}
+	if t.Command != "" {
+		row(tw, "Its lines:", t.Command)
+	}
+}
+
+// runTable shows a run; trace, when known, says where its SparkFlow log lines are.
+func runTable(tw *tabwriter.Writer, r sparkflow.Run, trace *sparkflow.RunTrace) {
 	row(tw, "Run:", r.ID)
 	row(tw, "Transform:", r.Transform+" (pool "+r.Pool+")")
 	row(tw, "Status:", r.Status)
@@ -200,7 +218,10 @@ func runTable(tw *tabwriter.Writer, r sparkflow.Run) {
 		row(tw, "Reason:", r.Reason)
 	}
 	if r.LogURI != "" {
-		row(tw, "Logs:", r.LogURI)
+		row(tw, "Step logs:", r.LogURI)
+	}
+	if trace != nil {
+		traceTable(tw, *trace)
 	}
 	fmt.Fprintln(tw)
 	row(tw, "TIME", "STATUS", "ATTEMPT", "NOTE")

@@ -40,6 +40,8 @@ type FunctionsProps struct {
 // Functions are the Lambda functions and their shared role's grants.
 type Functions struct {
 	ByName map[string]awslambda.Function
+	// LogGroups are the functions' log groups, in names.Functions' order.
+	LogGroups []awslogs.LogGroup
 }
 
 // NewFunctions declares one arm64 provided.al2023 function per name, each with a role of its own
@@ -70,6 +72,7 @@ func NewFunctions(scope constructs.Construct, id string, props FunctionsProps) *
 			ReservedConcurrentExecutions: reserved,
 		})
 		f.ByName[name] = fn
+		f.LogGroups = append(f.LogGroups, logs)
 		grant(fn, Permissions[name], props.Grants)
 	}
 	return f

@@ -197,6 +197,11 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	out(names.OutputStepInstanceProfileName, profile.Ref(), "instance profile for step code (denied SparkFlow's table and queues)")
 	out(names.OutputEMRServiceRoleName, serviceRole, "EMR service role of the pools' clusters")
 	out(names.OutputClusterInstanceProfileName, jsii.String(instanceProfile), "instance profile the pools' clusters are launched with")
+	var groups []*string
+	for _, g := range s.Functions.LogGroups {
+		groups = append(groups, g.LogGroupName())
+	}
+	out(names.OutputFunctionLogGroups, awscdk.Fn_Join(jsii.String(","), &groups), "the functions' log groups: JSON lines, each about a run with its run_id (sparkflow run show gives the query)")
 	for _, o := range []struct{ name, value, desc string }{
 		{names.OutputLogURI, p.LogURI, "where the clusters write their logs"},
 		{names.OutputCodeBuckets, strings.Join(p.CodeBuckets, ","), "buckets step code may read"},

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,15 +35,18 @@ import (
 // Outputs are the stack outputs the backend needs.
 type Outputs struct {
 	RunsQueueURL, TableName, RunStateMachineARN, PoolStateMachineARN string
+	// LogGroups are the functions' log groups (a stack of an older version has none listed).
+	LogGroups []string
 }
 
 // Backend talks to a deployed stack.
 type Backend struct {
-	svc      *tasks.Service
-	queue    *sqsqueue.Queue
-	sfn      *sfn.Client
-	poolSM   string
-	pollWait time.Duration
+	svc       *tasks.Service
+	queue     *sqsqueue.Queue
+	sfn       *sfn.Client
+	poolSM    string
+	pollWait  time.Duration
+	logGroups []string
 }
 
 var _ sparkflow.Backend = (*Backend)(nil)
@@ -68,6 +72,12 @@ func StackOutputs(ctx context.Context, cfg aws.Config, stack string) (Outputs, e
 			o.RunStateMachineARN = v
 		case names.OutputPoolStateMachineARN:
 			o.PoolStateMachineARN = v
+		case names.OutputFunctionLogGroups:
+			for _, g := range strings.Split(v, ",") {
+				if g = strings.TrimSpace(g); g != "" {
+					o.LogGroups = append(o.LogGroups, g)
+				}
+			}
 		}
 	}
 	if o.RunsQueueURL == "" || o.TableName == "" || o.RunStateMachineARN == "" || o.PoolStateMachineARN == "" {
@@ -86,12 +96,39 @@ func New(cfg aws.Config, o Outputs, catalog *tiers.Catalog) *Backend {
 			Callbacks: sfnworkflow.New(flows, o.RunStateMachineARN),
 			Tiers:     catalog,
 		}),
-		queue:    sqsqueue.New(sqs.NewFromConfig(cfg), o.RunsQueueURL),
-		sfn:      flows,
-		poolSM:   o.PoolStateMachineARN,
-		pollWait: time.Second,
+		queue:     sqsqueue.New(sqs.NewFromConfig(cfg), o.RunsQueueURL),
+		sfn:       flows,
+		poolSM:    o.PoolStateMachineARN,
+		pollWait:  time.Second,
+		logGroups: o.LogGroups,
 	}
 }
+
+// RunTrace says where the functions logged about a run: their log groups, with the Logs Insights
+// query (and the AWS CLI command) that gives the run's lines in order.
+func (b *Backend) RunTrace(ctx context.Context, id string) (sparkflow.RunTrace, error) {
+	r, err := b.svc.Store.GetRun(ctx, id)
+	if err != nil {
+		return sparkflow.RunTrace{}, err
+	}
+	if len(b.logGroups) == 0 {
+		return sparkflow.RunTrace{Where: "the stack's function log groups (/aws/lambda/…; redeploy this version to have them listed)"}, nil
+	}
+	query := fmt.Sprintf(`fields @timestamp, level, msg, attempt, cluster_id, step_id, err | filter run_id = "%s" | sort @timestamp asc`, id)
+	start := r.CreatedAt.Add(-time.Minute).Unix()
+	end := time.Now().Add(time.Minute).Unix()
+	if r.EndedAt != nil {
+		end = r.EndedAt.Add(10 * time.Minute).Unix()
+	}
+	return sparkflow.RunTrace{
+		Where: "CloudWatch Logs groups " + strings.Join(b.logGroups, ", "),
+		Query: query,
+		Command: fmt.Sprintf("aws logs start-query --log-group-names %s --start-time %d --end-time %d --query-string '%s'  (then aws logs get-query-results --query-id ID)",
+			strings.Join(b.logGroups, " "), start, end, query),
+	}, nil
+}
+
+var _ sparkflow.TraceFinder = (*Backend)(nil)
 
 // admin runs an action of the pool workflow and waits for its result.
 func (b *Backend) admin(ctx context.Context, in lambdas.PoolInput, out any) error {

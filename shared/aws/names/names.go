@@ -86,6 +86,8 @@ const (
 	OutputLogURI      = "EmrLogUri"
 	OutputCodeBuckets = "CodeBuckets"
 	OutputDataBuckets = "DataBuckets"
+	// OutputFunctionLogGroups lists the functions' log groups, comma-separated.
+	OutputFunctionLogGroups = "FunctionLogGroups"
 )
 
 // EMRServiceName is the service EMR's roles are passed to and its service-linked role belongs to.

@@ -3,7 +3,10 @@ package twin_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/sparkflow/sparkflow/shared/aws/names"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"io"
 	"net"
 	"net/http"
@@ -37,8 +40,25 @@ func testCLIAndUI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "SUCCEEDED") {
 		t.Fatalf("run submit --wait: %d %s", code, out)
 	}
-	if out, code := sf("run", "list", "--transform", pool+"-hello", "-o", "json"); code != 0 || !strings.Contains(out, `"status": "SUCCEEDED"`) {
+	out, code = sf("run", "list", "--transform", pool+"-hello", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"status": "SUCCEEDED"`) {
 		t.Fatalf("run list: %d %s", code, out)
+	}
+	// run show says where the functions logged about the run: the stack's log groups, and the Logs
+	// Insights query of its lines.
+	var listed []sparkflow.Run
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("run list -o json: %v %s", err, out)
+	}
+	show, code := sf("run", "show", listed[0].ID)
+	groups := strings.Split(tw.Outputs[names.OutputFunctionLogGroups], ",")
+	if code != 0 || len(groups) != len(names.Functions) || !strings.Contains(show, `filter run_id = "`+listed[0].ID+`"`) {
+		t.Fatalf("run show: %d %s (log groups %v)", code, show, groups)
+	}
+	for _, g := range groups {
+		if !strings.Contains(show, g) {
+			t.Fatalf("run show does not name log group %s:\n%s", g, show)
+		}
 	}
 
 	// The web UI over the stack.

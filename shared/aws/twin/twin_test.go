@@ -104,6 +104,24 @@ func TestTwin(t *testing.T) {
 	}
 	t.Run("scenarios", func(t *testing.T) { scenariotest.Run(t, w, report) })
 	start = time.Now()
+	ok = t.Run("log-fields", func(t *testing.T) {
+		// Every line the functions wrote about a run so far carries its run, attempt and pool.
+		files, err := filepath.Glob(filepath.Join(tw.Dir, "logs", "*.log"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no function logs in %s: %v", tw.Dir, err)
+		}
+		var all []byte
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(append(all, b...), '\n')
+		}
+		scenariotest.CheckLogs(t, b, all)
+	})
+	report("log-fields", ok, time.Since(start).Seconds(), "see the test log")
+	start = time.Now()
 	ok = t.Run("cli-and-ui", testCLIAndUI)
 	report("cli-and-ui", ok, time.Since(start).Seconds(), "see the test log")
 

@@ -178,3 +178,12 @@ func (c *Client) RunLogs(ctx context.Context, id string, q sparkflow.LogQuery) (
 	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/runs/%s/logs?stream=%s&tail=%d&attempt=%d", url.PathEscape(id), url.QueryEscape(q.Stream), q.Tail, q.Attempt), nil, &out)
 	return out.Text, err
 }
+
+// RunTrace asks the server where a run's SparkFlow log lines are.
+func (c *Client) RunTrace(ctx context.Context, id string) (sparkflow.RunTrace, error) {
+	var out sparkflow.RunTrace
+	err := c.do(ctx, http.MethodGet, "/api/runs/"+url.PathEscape(id)+"/trace", nil, &out)
+	return out, err
+}
+
+var _ sparkflow.TraceFinder = (*Client)(nil)

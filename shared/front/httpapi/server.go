@@ -40,8 +40,18 @@ func NewServer(b sparkflow.Backend, opt Options) http.Handler {
 	}
 	s := &server{b: b, opt: opt}
 	mux := http.NewServeMux()
+	// Health: the backend's own report where it makes one (the local engine), 503 when a check
+	// fails, so that a load balancer or a monitor can act on the status alone.
 	mux.HandleFunc("GET /api/health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		h := sparkflow.Health{Status: sparkflow.HealthOK}
+		if hr, ok := b.(sparkflow.HealthReporter); ok {
+			h = hr.Health(r.Context())
+		}
+		code := http.StatusOK
+		if h.Status == sparkflow.HealthFail {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, h)
 	})
 	mux.HandleFunc("GET /api/tiers", s.handle(func(r *http.Request) (any, error) { return b.Tiers(r.Context()) }))
 	mux.HandleFunc("GET /api/pools", s.handle(func(r *http.Request) (any, error) { return b.ListPools(r.Context()) }))
@@ -149,6 +159,17 @@ func NewServer(b sparkflow.Backend, opt Options) http.Handler {
 		}
 		text, err := b.RunLogs(r.Context(), id, q)
 		return map[string]string{"stream": q.Stream, "text": text}, err
+	}))
+	mux.HandleFunc("GET /api/runs/{id}/trace", s.handle(func(r *http.Request) (any, error) {
+		tf, ok := b.(sparkflow.TraceFinder)
+		if !ok {
+			return nil, sparkflow.Errorf(sparkflow.NotFound, "this backend does not say where its logs are")
+		}
+		id, err := sparkflow.ResolveRunID(r.Context(), b, r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		return tf.RunTrace(r.Context(), id)
 	}))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, sparkflow.Errorf(sparkflow.NotFound, "no API route %s %s", r.Method, r.URL.Path))

@@ -32,8 +32,13 @@ type bus struct {
 type lane struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
-	queue  [][]byte
+	queue  []queued
 	closed bool
+}
+
+type queued struct {
+	ev []byte
+	at time.Time
 }
 
 // busWorkers is how many events are handled at once.
@@ -69,7 +74,7 @@ func (b *bus) publish(ev []byte) {
 		l := b.laneOf(e)
 		l.mu.Lock()
 		if !l.closed {
-			l.queue = append(l.queue, e)
+			l.queue = append(l.queue, queued{e, time.Now()})
 			l.cond.Signal()
 		}
 		l.mu.Unlock()
@@ -91,8 +96,8 @@ func (b *bus) start(ctx context.Context, handle func(context.Context, []byte) er
 					l.mu.Unlock()
 					return
 				}
-				ev := l.queue[0]
-				l.queue[0] = nil
+				ev := l.queue[0].ev
+				l.queue[0] = queued{}
 				l.queue = l.queue[1:]
 				l.mu.Unlock()
 				b.deliver(ctx, ev)
@@ -126,4 +131,17 @@ func (b *bus) close() {
 		l.mu.Unlock()
 	}
 	b.wg.Wait()
+}
+
+// backlog is how many events wait to be handled, and since when the oldest waits (zero when none).
+func (b *bus) backlog() (n int, oldest time.Time) {
+	for _, l := range b.lanes {
+		l.mu.Lock()
+		n += len(l.queue)
+		if len(l.queue) > 0 && (oldest.IsZero() || l.queue[0].at.Before(oldest)) {
+			oldest = l.queue[0].at
+		}
+		l.mu.Unlock()
+	}
+	return n, oldest
 }

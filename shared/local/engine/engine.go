@@ -90,6 +90,13 @@ type Engine struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	draining atomic.Bool
+	// lastReconcile is the last reconcile pass's end (for Health).
+	lastReconcile atomic.Pointer[reconciled]
+}
+
+type reconciled struct {
+	at  time.Time
+	err error
 }
 
 // Open starts an engine on cfg.DataDir, resuming what an earlier engine left there.
@@ -232,7 +239,7 @@ func (e *Engine) reconcileLoop() {
 	t := time.NewTicker(e.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
-		if _, err := e.Service.Reconcile(e.ctx, e.cfg.ReconcileBudget); err != nil && e.ctx.Err() == nil {
+		if _, err := e.Reconcile(e.ctx); err != nil && e.ctx.Err() == nil {
 			e.log.Warn("reconcile", "err", err)
 		}
 		select {
@@ -245,7 +252,9 @@ func (e *Engine) reconcileLoop() {
 
 // Reconcile runs one reconcile pass now.
 func (e *Engine) Reconcile(ctx context.Context) (tasks.ReconcileReport, error) {
-	return e.Service.Reconcile(ctx, e.cfg.ReconcileBudget)
+	rep, err := e.Service.Reconcile(ctx, e.cfg.ReconcileBudget)
+	e.lastReconcile.Store(&reconciled{at: time.Now(), err: err})
+	return rep, err
 }
 
 // Submit accepts a run request (the local runs queue: durable in the database before it returns) and

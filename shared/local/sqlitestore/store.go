@@ -119,7 +119,15 @@ CREATE TABLE IF NOT EXISTS waiters (pool TEXT NOT NULL, run_id TEXT NOT NULL, to
 CREATE INDEX IF NOT EXISTS waiters_order ON waiters(pool, since, seq);
 CREATE INDEX IF NOT EXISTS waiters_seq ON waiters(seq);
 CREATE TABLE IF NOT EXISTS rejected (id TEXT PRIMARY KEY, at INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 `
+
+// Ping proves the database writable: it writes one row (the health probe's time) through the writer,
+// as every record's write goes.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.wr.exec(ctx, `INSERT INTO health(id, at) VALUES(1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at`, time.Now().UnixNano())
+	return err
+}
 
 // Open opens (creating if needed) the database at path. Use ":memory:" for a throwaway store.
 func Open(path string) (*Store, error) {
