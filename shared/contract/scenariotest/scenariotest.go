@@ -269,7 +269,7 @@ func maxOverlap(iv [][2]time.Time) int {
 // CheckLogs checks the rule of SparkFlow's logs against what the suite left in log (the local
 // engine's log file, or the AWS functions' output): every JSON line that concerns one of b's runs
 // carries its run_id, attempt and pool (and a step's cluster_id). It fails t when a line breaks the
-// rule or when fewer than 3 lines concern each run (the check would be vacuous).
+// rule or when a run is on too few lines for the check to mean anything.
 func CheckLogs(t *testing.T, b sparkflow.Backend, log []byte) {
 	t.Helper()
 	runs, err := b.ListRuns(context.Background(), sparkflow.RunFilter{})
@@ -292,8 +292,15 @@ func CheckLogs(t *testing.T, b sparkflow.Backend, log []byte) {
 		t.Error(p)
 	}
 	for _, r := range runs {
-		if per[r.ID] < 3 {
-			t.Errorf("run %s (%s) is on %d log lines; its acceptance, step and end are each logged", r.ID, r.Status, per[r.ID])
+		// A run that succeeded went through every task of its workflow: its acceptance, slot, step,
+		// step states, attempt and end are each logged. Any other was at least accepted. (On AWS a
+		// cancel is done by the caller's process, whose lines are not the functions'.)
+		least := 1
+		if r.Status == sparkflow.RunSucceeded {
+			least = 4
+		}
+		if per[r.ID] < least {
+			t.Errorf("run %s (%s) is on %d log lines, want at least %d", r.ID, r.Status, per[r.ID], least)
 		}
 	}
 }
