@@ -431,3 +431,54 @@ func killDashNineLeavesNoStepWorking(t *testing.T, start func(*testing.T, string
 		t.Fatalf("the step's child %d outlived the engine's kill -9 by 15s: %s", grandchild, st)
 	}
 }
+
+// A backfill submits one run per day, says so with its progress, creates nothing new the second time,
+// counts its runs by status, and refuses a bad range or an undeclared argument with exit 2.
+func TestBackfill(t *testing.T) {
+	addr := freeAddr(t)
+	startLocal(t, t.TempDir(), addr)
+	for _, args := range [][]string{
+		{"pool", "create", "etl", "--tier", "tiny", "--clusters", "1", "--step-concurrency", "4", "--wait"},
+		{"transform", "create", "daily", "--pool", "etl", "--command", "echo ${day}", "--param", "day="},
+	} {
+		if r := cli(t, addr, args...); r.code != 0 {
+			t.Fatalf("%v: %+v", args, r)
+		}
+	}
+	first := cli(t, addr, "run", "backfill", "daily", "--arg", "day=2026-01-01..2026-01-07", "--max-active", "3", "--wait")
+	if first.code != 0 || !strings.Contains(first.stderr, "7 runs submitted, 0 there already") || !strings.Contains(first.stderr, "submitted 7/7") ||
+		!strings.Contains(first.stdout, "SUCCEEDED:") {
+		t.Fatalf("backfill: %+v", first)
+	}
+	again := cli(t, addr, "run", "backfill", "daily", "--arg", "day=2026-01-01..2026-01-07")
+	if again.code != 0 || !strings.Contains(again.stderr, "0 runs submitted, 7 there already") {
+		t.Fatalf("the same backfill again: %+v", again)
+	}
+	// An overlapping one makes only the days that are new.
+	more := cli(t, addr, "run", "backfill", "daily", "--arg", "day=2026-01-06..2026-01-10")
+	if more.code != 0 || !strings.Contains(more.stderr, "3 runs submitted, 2 there already") {
+		t.Fatalf("an overlapping backfill: %+v", more)
+	}
+	st := cli(t, addr, "run", "backfill", "daily", "--arg", "day=2026-01-01..2026-01-07", "--status", "-o", "json")
+	var s struct {
+		Runs     int            `json:"runs"`
+		ByStatus map[string]int `json:"byStatus"`
+	}
+	if st.code != 0 || json.Unmarshal([]byte(st.stdout), &s) != nil || s.Runs != 7 || s.ByStatus["SUCCEEDED"] != 7 {
+		t.Fatalf("backfill --status: %+v", st)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--arg", "day=2026-02-01..2026-01-01"}, "ends before it begins"},
+		{[]string{"--arg", "day=2026-01-01..2026-01-03", "--step", "1h"}, "days (1d) or weeks (1w)"},
+		{[]string{"--arg", "hour=1..3"}, `has no parameter "hour"`},
+		{[]string{"--arg", "day=2026-01-01..2026-01-03", "--status", "--cancel"}, "one at a time"},
+	} {
+		r := cli(t, addr, append([]string{"run", "backfill", "daily"}, c.args...)...)
+		if r.code != exitInvalid || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("backfill %v: exit %d, %s; want %d saying %q", c.args, r.code, r.stderr, exitInvalid, c.want)
+		}
+	}
+}

@@ -53,15 +53,16 @@ func newRunCmd(g *globals) *cobra.Command {
 			}
 			return nil
 		},
-	}, newRunLogsCmd(g), newRunWatchCmd(g))
+	}, newRunLogsCmd(g), newRunWatchCmd(g), newRunBackfillCmd(g))
 	return cmd
 }
 
 func newRunSubmitCmd(g *globals) *cobra.Command {
 	var (
-		params []string
-		wait   bool
-		id     string
+		params   []string
+		wait     bool
+		id       string
+		priority string
 	)
 	cmd := &cobra.Command{
 		Use:   "submit TRANSFORM [--arg NAME=VALUE]... [--wait]",
@@ -75,7 +76,7 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 				return err
 			}
 			b := g.backend()
-			r, err := b.SubmitRun(c.Context(), sparkflow.RunRequest{ID: id, Transform: args[0], Params: p})
+			r, err := b.SubmitRun(c.Context(), sparkflow.RunRequest{ID: id, Transform: args[0], Params: p, Priority: sparkflow.Priority(priority)})
 			if err != nil {
 				return err
 			}
@@ -117,7 +118,8 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Annotations = map[string]string{fieldFlags: "params=--arg,id=--id,transform="}
+	cmd.Annotations = map[string]string{fieldFlags: "params=--arg,id=--id,transform=,priority=--priority"}
+	cmd.Flags().StringVar(&priority, "priority", "", "high, normal or low: its place in the pool's queue (default: the transform's)")
 	cmd.Flags().StringArrayVar(&params, "arg", nil, "override the transform's parameter NAME=VALUE (repeatable)")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "same as --arg")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to end; exit 6 unless it SUCCEEDED")
@@ -204,6 +206,7 @@ func runTable(tw *tabwriter.Writer, r sparkflow.Run, trace *sparkflow.RunTrace) 
 	row(tw, "Transform:", r.Transform+" (pool "+r.Pool+")")
 	row(tw, "Status:", r.Status)
 	row(tw, "Attempt:", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts))
+	row(tw, "Priority:", r.Priority.Or(sparkflow.PriorityNormal))
 	row(tw, "Cluster:", display.OrDash(r.ClusterID))
 	row(tw, "Step:", display.OrDash(r.StepID)+" "+display.StepState(r))
 	keys := make([]string, 0, len(r.Params))

@@ -16,6 +16,7 @@ import (
 
 // transformFlags are the flags shared by create and edit.
 type transformFlags struct {
+	priority                                string
 	pool, command, main, class, description string
 	jar, script                             string
 	sparkOpts, confs, args, params          []string
@@ -51,6 +52,7 @@ func (tf *transformFlags) register(f *pflag.FlagSet, edit bool) {
 	f.DurationVar(&tf.timeout, "timeout", 0, "time limit of one attempt"+def(fmt.Sprintf(" (default %s)", time.Duration(sparkflow.DefaultTimeoutSeconds)*time.Second)))
 	f.DurationVar(&tf.queueTimeout, "queue-timeout", 0, "longest wait for a free slot"+def(fmt.Sprintf(" (default %s)", time.Duration(sparkflow.DefaultQueueTimeoutSeconds)*time.Second)))
 	f.StringVar(&tf.description, "description", "", "what the transform does"+def(""))
+	f.StringVar(&tf.priority, "priority", "", "its runs' priority in the pool's queue: high, normal or low (a run may say otherwise)"+def(" (default normal)"))
 }
 
 // apply sets on t what the flags say; on edit only the flags given.
@@ -145,6 +147,11 @@ func (tf *transformFlags) apply(f *pflag.FlagSet, t *sparkflow.Transform, edit b
 		t.QueueTimeoutSeconds = int(tf.queueTimeout / time.Second)
 		if tf.queueTimeout > 0 && t.QueueTimeoutSeconds == 0 {
 			return usagef("--queue-timeout %s: the smallest timeout is 1s", tf.queueTimeout)
+		}
+	}
+	if set("priority") {
+		if t.Priority = sparkflow.Priority(tf.priority); !t.Priority.Valid() {
+			return usagef("--priority %s: use high, normal or low", tf.priority)
 		}
 	}
 	return nil
@@ -262,13 +269,14 @@ func transformTable(tw *tabwriter.Writer, t sparkflow.Transform) {
 	row(tw, "Max attempts:", t.MaxAttempts)
 	row(tw, "Timeout:", time.Duration(t.TimeoutSeconds)*time.Second)
 	row(tw, "Queue timeout:", time.Duration(t.QueueTimeoutSeconds)*time.Second)
+	row(tw, "Priority:", t.Priority.Or(sparkflow.PriorityNormal))
 	if step, err := core.Step(t, sparkflow.Run{ID: "RUN_ID", Attempt: 1}); err == nil {
 		row(tw, "EMR step:", step.Jar+" "+sparkflow.QuoteCommand(step.Args))
 	}
 }
 
 // transformFieldFlags names the flags that set a transform's fields, for error messages.
-const transformFieldFlags = "pool=--pool,command=--command,mainResource=--jar/--script,mainClass=--class,sparkOptions=--conf/--spark-opt,args=--arg,params=--param,maxAttempts=--max-attempts,timeoutSeconds=--timeout,queueTimeoutSeconds=--queue-timeout,description=--description"
+const transformFieldFlags = "pool=--pool,command=--command,mainResource=--jar/--script,mainClass=--class,sparkOptions=--conf/--spark-opt,args=--arg,params=--param,maxAttempts=--max-attempts,timeoutSeconds=--timeout,queueTimeoutSeconds=--queue-timeout,description=--description,priority=--priority"
 
 // commandLine is what a transform runs, quoted as a shell would read it back.
 func commandLine(t sparkflow.Transform) string {

@@ -129,11 +129,13 @@ type Transform struct {
 	Args   []string          `json:"args,omitempty"`
 	Params map[string]string `json:"params,omitempty"`
 	// Retry and timeout policy.
-	MaxAttempts         int       `json:"maxAttempts"`
-	TimeoutSeconds      int       `json:"timeoutSeconds"`
-	QueueTimeoutSeconds int       `json:"queueTimeoutSeconds"`
-	CreatedAt           time.Time `json:"createdAt"`
-	UpdatedAt           time.Time `json:"updatedAt"`
+	MaxAttempts         int `json:"maxAttempts"`
+	TimeoutSeconds      int `json:"timeoutSeconds"`
+	QueueTimeoutSeconds int `json:"queueTimeoutSeconds"`
+	// Priority is its runs' priority unless a request gives one (default normal).
+	Priority  Priority  `json:"priority,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Transition is one change of a run's status, kept as the run's timeline.
@@ -190,6 +192,8 @@ type Run struct {
 	Values  map[string]string `json:"values,omitempty"`
 	Status  RunStatus         `json:"status"`
 	Attempt int               `json:"attempt"`
+	// Priority is the run's place in its pool's queue (the request's, else the transform's).
+	Priority Priority `json:"priority,omitempty"`
 	// Policy copied from the transform when the run was accepted, so an edit does not change a run
 	// under way.
 	MaxAttempts         int `json:"maxAttempts"`
@@ -248,6 +252,8 @@ type RunRequest struct {
 	ID        string            `json:"id,omitempty"`
 	Transform string            `json:"transform"`
 	Params    map[string]string `json:"params,omitempty"`
+	// Priority: high, normal or low (default: the transform's).
+	Priority Priority `json:"priority,omitempty"`
 }
 
 // Rejected is a request that could not be accepted, kept with its reason so nothing is lost.
@@ -264,6 +270,8 @@ type Waiter struct {
 	RunID string    `json:"runId"`
 	Token string    `json:"token"`
 	Since time.Time `json:"since"`
+	// Priority places the waiter in the queue: at QueueKey(Since, Priority).
+	Priority Priority `json:"priority,omitempty"`
 }
 
 // RunFilter selects runs; zero fields match all. Runs come newest first.

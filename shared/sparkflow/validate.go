@@ -208,6 +208,9 @@ func (t *Transform) Normalize() error {
 	if t.QueueTimeoutSeconds < 1 || t.QueueTimeoutSeconds > MaxTimeoutSeconds {
 		return FieldError("queueTimeoutSeconds", "must be between 1 and %d (a week), got %d", MaxTimeoutSeconds, t.QueueTimeoutSeconds)
 	}
+	if !t.Priority.Valid() {
+		return priorityError("priority", t.Priority)
+	}
 	return nil
 }
 
@@ -276,6 +279,9 @@ func (r *RunRequest) Validate() error {
 	}
 	if len(r.Params) > MaxParams {
 		return FieldError("params", "at most %d parameters, got %d", MaxParams, len(r.Params))
+	}
+	if !r.Priority.Valid() {
+		return priorityError("priority", r.Priority)
 	}
 	if r.ID != "" {
 		id, err := CanonicalRunID(r.ID)

@@ -23,7 +23,7 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 			// A redelivery: the first delivery may have recorded the run and failed before taking
 			// its place in the FIFO. Taking it again keeps the place it has (Enqueue is idempotent).
 			if r.Status == sparkflow.RunQueued {
-				if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
+				if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt, Priority: r.Priority}); err != nil {
 					return r, false, err
 				}
 			}
@@ -53,7 +53,7 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	}
 	now := s.now()
 	r := sparkflow.Run{
-		ID: id, Transform: t.Name, Pool: t.Pool, Params: req.Params, Attempt: 1,
+		ID: id, Transform: t.Name, Pool: t.Pool, Params: req.Params, Attempt: 1, Priority: req.Priority.Or(t.Priority).Or(sparkflow.PriorityNormal),
 		MaxAttempts: t.MaxAttempts, TimeoutSeconds: t.TimeoutSeconds, QueueTimeoutSeconds: t.QueueTimeoutSeconds,
 		CreatedAt: now, UpdatedAt: now, History: []sparkflow.Transition{},
 	}
@@ -74,7 +74,7 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	}
 	// Take the run's place in its pool's FIFO now, so runs are served in acceptance order however
 	// their workflows are scheduled. (A crash before this line is mended by Reserve, which enqueues.)
-	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt}); err != nil {
+	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt, Priority: r.Priority}); err != nil {
 		return r, true, err
 	}
 	s.Metrics.Record(metrics.RunsAccepted, 1, r.Pool, r.Transform)
@@ -95,7 +95,8 @@ func (s *Service) Reject(ctx context.Context, id, body string, cause error) erro
 }
 
 // sameRequest reports whether req asks for the run r was accepted for (a redelivery), as opposed to a
-// different request that reuses its id.
+// different request that reuses its id. The priority is no part of what a run is: a backfill asked
+// again at another priority is the same runs.
 func sameRequest(r sparkflow.Run, req sparkflow.RunRequest) bool {
 	if r.Transform != req.Transform || len(r.Params) != len(req.Params) {
 		return false

@@ -61,9 +61,11 @@ func (s *Service) GetPool(ctx context.Context, name string) (sparkflow.PoolView,
 		return sparkflow.PoolView{}, err
 	}
 	v := sparkflow.PoolView{Pool: p, ClusterRecords: cs, Waiting: len(ws)}
-	if len(ws) > 0 {
-		oldest := ws[0].Since
-		v.OldestWaiting = &oldest
+	for i := range ws { // the queue's head is not the oldest when priorities differ
+		if v.OldestWaiting == nil || ws[i].Since.Before(*v.OldestWaiting) {
+			oldest := ws[i].Since
+			v.OldestWaiting = &oldest
+		}
 	}
 	plan := core.PlanPool(p, cs, len(ws), s.now())
 	v.StartFailures, v.LastStartFailure, v.LaunchesHeld, v.NextLaunchAt, v.IdleEnded = plan.StartFailures, plan.LastStartFailure, plan.Held, plan.RetryAt, plan.IdleEnded

@@ -109,11 +109,15 @@ func (s *Store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
 			}
 			return classify("enqueue", err)
 		}
-		// Place: acceptance time, then the time of this enqueue, then the run id.
-		wsk = fmt.Sprintf("%020d#%020d#%s", w.Since.UnixNano(), time.Now().UnixNano(), w.RunID)
+		// Place: acceptance time moved by the priority (sparkflow.QueueKey), then the time of this
+		// enqueue, then the run id.
+		wsk = fmt.Sprintf("%020d#%020d#%s", sparkflow.QueueKey(w.Since, w.Priority).UnixNano(), time.Now().UnixNano(), w.RunID)
 		idx := key("WAITRUN#" + w.Pool + "#" + w.RunID)
 		idx["wsk"] = str(wsk)
 		item := map[string]types.AttributeValue{AttrPK: str("WAIT#" + w.Pool), AttrSK: str(wsk), "run": str(w.RunID), "tok": str(w.Token), "since": num(w.Since.UnixNano())}
+		if w.Priority != "" {
+			item["prio"] = str(string(w.Priority))
+		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 			{Put: &types.Put{TableName: &s.table, Item: idx, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 			{Put: &types.Put{TableName: &s.table, Item: item}},
@@ -135,8 +139,12 @@ func (s *Store) Waiters(ctx context.Context, pool string, limit int) ([]sparkflo
 	out := make([]sparkflow.Waiter, 0, len(items))
 	for _, it := range items {
 		since, _ := strconv.ParseInt(it["since"].(*types.AttributeValueMemberN).Value, 10, 64)
-		out = append(out, sparkflow.Waiter{Pool: pool, RunID: it["run"].(*types.AttributeValueMemberS).Value,
-			Token: it["tok"].(*types.AttributeValueMemberS).Value, Since: time.Unix(0, since).UTC()})
+		w := sparkflow.Waiter{Pool: pool, RunID: it["run"].(*types.AttributeValueMemberS).Value,
+			Token: it["tok"].(*types.AttributeValueMemberS).Value, Since: time.Unix(0, since).UTC()}
+		if p, ok := it["prio"].(*types.AttributeValueMemberS); ok {
+			w.Priority = sparkflow.Priority(p.Value)
+		}
+		out = append(out, w)
 	}
 	return out, nil
 }

@@ -126,6 +126,8 @@ var Scenarios = []Scenario{
 	{"failed-starts-held-until-healed", "", failedStartsHeld},
 	{"idle-cluster-replaced-on-demand", "", idleOnDemand},
 	{"metrics-count-and-measure", "metrics", metricsScenario},
+	{"backfill-paced-idempotent-cancelled", "", backfillScenario},
+	{"priorities-served-high-first", "", prioritiesScenario},
 }
 
 // Has reports whether w provides what a scenario needs.

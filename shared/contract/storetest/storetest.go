@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) sparkflow.Store, opts ...Options)
 		{"ReserveRelease", testReserveRelease},
 		{"ReserveConcurrent", testReserveConcurrent},
 		{"Waiters", testWaiters},
+		{"WaiterPriorities", testWaiterPriorities},
 		{"Rejected", testRejected},
 	}
 	for _, tc := range tests {
@@ -408,6 +409,41 @@ func testWaiters(t *testing.T, s sparkflow.Store) {
 	must(t, err)
 	if len(ws) != 2 || ws[0].RunID != "b" {
 		t.Fatalf("after remove Waiters = %+v", ws)
+	}
+}
+
+// The queue serves higher priority first, in acceptance order within a priority, and ages: a run is
+// passed by a higher one accepted up to sparkflow.PriorityAging (twice that for high over low) after
+// it, not later. Each waiter keeps its own acceptance time and priority.
+func testWaiterPriorities(t *testing.T, s sparkflow.Store) {
+	ctx := context.Background()
+	age := sparkflow.PriorityAging
+	for _, w := range []sparkflow.Waiter{
+		{RunID: "low-old", Since: t0, Priority: sparkflow.PriorityLow},
+		{RunID: "normal", Since: t0.Add(time.Minute)},
+		{RunID: "low", Since: t0.Add(2 * time.Minute), Priority: sparkflow.PriorityLow},
+		{RunID: "high", Since: t0.Add(3 * time.Minute), Priority: sparkflow.PriorityHigh},
+		{RunID: "normal-late", Since: t0.Add(age + time.Minute), Priority: sparkflow.PriorityNormal},
+		{RunID: "high-too-late", Since: t0.Add(2*age + time.Minute), Priority: sparkflow.PriorityHigh},
+	} {
+		w.Pool, w.Token = "prio", "t-"+w.RunID
+		must(t, s.Enqueue(ctx, w))
+	}
+	ws, err := s.Waiters(ctx, "prio", 0)
+	must(t, err)
+	var order []string
+	for _, w := range ws {
+		order = append(order, w.RunID)
+	}
+	// keys: high t0+3m-30m, normal t0+1m, low-old t0+30m, low t0+32m, normal-late t0+31m, high-too-late t0+31m
+	want := "[high normal low-old normal-late high-too-late low]"
+	if fmt.Sprint(order) != want {
+		t.Fatalf("queue order %v, want %s", order, want)
+	}
+	for _, w := range ws {
+		if w.RunID == "low-old" && (!w.Since.Equal(t0) || w.Priority != sparkflow.PriorityLow) {
+			t.Fatalf("a waiter's acceptance time or priority changed: %+v", w)
+		}
 	}
 }
 

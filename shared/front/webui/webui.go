@@ -79,7 +79,7 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 		"fieldErr":  func(errs map[string]string, f string) string { return errs[f] },
 		"add":       func(a, b int) int { return a + b },
 	}
-	for _, page := range []string{"clusters", "pool_form", "transforms", "transform", "transform_form", "runs", "run"} {
+	for _, page := range []string{"clusters", "pool_form", "transforms", "transform", "transform_form", "runs", "run", "backfill"} {
 		u.pages[page] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -103,6 +103,8 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 	mux.HandleFunc("GET /runs", u.runs)
 	mux.HandleFunc("GET /runs/{id}", u.run)
 	mux.HandleFunc("POST /runs/{id}/cancel", u.cancelRun)
+	mux.HandleFunc("GET /backfill", u.backfillPage)
+	mux.HandleFunc("POST /backfill/cancel", u.cancelBackfill)
 	return u.guard(mux)
 }
 

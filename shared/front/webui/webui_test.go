@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/front/backfill"
 	"github.com/sparkflow/sparkflow/shared/front/httpapi"
 	"github.com/sparkflow/sparkflow/shared/front/webui"
 	"github.com/sparkflow/sparkflow/shared/local/engine"
@@ -388,5 +390,48 @@ func TestHeldPoolShowsWhyAndResumes(t *testing.T) {
 	}
 	if _, page = f.get(t, "/clusters"); strings.Contains(page, "Launches held") {
 		t.Fatal("the clusters page still says launches are held")
+	}
+}
+
+// The backfill page counts a backfill's runs by status from its plan, and its cancel ends them all.
+func TestBackfillPageAndCancel(t *testing.T) {
+	f := setup(t)
+	f.readyPool(t)
+	ctx := context.Background()
+	if _, err := f.e.CreateTransform(ctx, sparkflow.Transform{Name: "daily", Pool: "etl", Command: []string{"sleep", "60"}, Params: map[string]string{"day": ""}}); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := core.PlanBackfill("daily", map[string]string{"day": "2026-01-01..2026-01-05"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three of the five days submitted: two run (4 slots, 2 clusters × 2), the rest not submitted.
+	part := plan
+	part.Runs = plan.Runs[:3]
+	if _, err := backfill.Submit(ctx, f.e, part, backfill.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	q := "/backfill?" + url.Values{"transform": {"daily"}, "arg": {"day=2026-01-01..2026-01-05"}}.Encode()
+	status, body := f.get(t, q)
+	if status != 200 || !strings.Contains(body, plan.ID) || !strings.Contains(body, `data-status="NOT SUBMITTED">2<`) ||
+		strings.Count(body, `href="/runs/`) != 3 || !strings.Contains(body, ">low<") {
+		t.Fatalf("backfill page: %d\n%s", status, body)
+	}
+	if status, loc, _ := f.post(t, "/backfill/cancel", url.Values{"transform": {"daily"}, "arg": {"day=2026-01-01..2026-01-05"}}); status != http.StatusSeeOther || !strings.Contains(loc, "3+active+runs+cancelled") {
+		t.Fatalf("cancel: %d %s", status, loc)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body = f.get(t, q)
+		if strings.Contains(body, `data-status="CANCELLED">3<`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the backfill's runs were not all cancelled:\n%s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status, body := f.get(t, "/backfill?transform=daily&arg=day%3D2026-02-01..2026-01-01"); status != 400 || !strings.Contains(body, "ends before it begins") {
+		t.Fatalf("a bad range: %d", status)
 	}
 }

@@ -83,14 +83,15 @@ func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflo
 }
 
 func (s *Store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
-	_, err := s.wr.exec(ctx, `INSERT INTO waiters(pool, run_id, token, since, seq)
-		VALUES(?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM waiters))
-		ON CONFLICT(pool, run_id) DO UPDATE SET token = excluded.token`, w.Pool, w.RunID, w.Token, nanos(w.Since))
+	_, err := s.wr.exec(ctx, `INSERT INTO waiters(pool, run_id, token, since, seq, pos, priority)
+		VALUES(?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM waiters), ?, ?)
+		ON CONFLICT(pool, run_id) DO UPDATE SET token = excluded.token`, w.Pool, w.RunID, w.Token, nanos(w.Since),
+		nanos(sparkflow.QueueKey(w.Since, w.Priority)), string(w.Priority))
 	return classify("enqueue", err)
 }
 
 func (s *Store) Waiters(ctx context.Context, pool string, limit int) ([]sparkflow.Waiter, error) {
-	q := `SELECT pool, run_id, token, since FROM waiters WHERE pool = ? ORDER BY since, seq`
+	q := `SELECT pool, run_id, token, since, priority FROM waiters WHERE pool = ? ORDER BY pos, seq`
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
@@ -103,7 +104,7 @@ func (s *Store) Waiters(ctx context.Context, pool string, limit int) ([]sparkflo
 	for rows.Next() {
 		var w sparkflow.Waiter
 		var since int64
-		if err := rows.Scan(&w.Pool, &w.RunID, &w.Token, &since); err != nil {
+		if err := rows.Scan(&w.Pool, &w.RunID, &w.Token, &since, &w.Priority); err != nil {
 			return nil, classify("waiters", err)
 		}
 		w.Since = time.Unix(0, since).UTC()

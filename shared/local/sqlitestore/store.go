@@ -116,7 +116,7 @@ CREATE INDEX IF NOT EXISTS runs_pool_created ON runs(pool, created DESC, id DESC
 CREATE INDEX IF NOT EXISTS runs_status_created ON runs(status, created DESC, id DESC);
 CREATE INDEX IF NOT EXISTS runs_active ON runs(terminal, created);
 CREATE TABLE IF NOT EXISTS waiters (pool TEXT NOT NULL, run_id TEXT NOT NULL, token TEXT NOT NULL, since INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (pool, run_id));
-CREATE INDEX IF NOT EXISTS waiters_order ON waiters(pool, since, seq);
+DROP INDEX IF EXISTS waiters_order;
 CREATE INDEX IF NOT EXISTS waiters_seq ON waiters(seq);
 CREATE TABLE IF NOT EXISTS rejected (id TEXT PRIMARY KEY, at INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
@@ -150,6 +150,10 @@ func Open(path string) (*Store, error) {
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	if err := migrateQueue(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate the queue in %s: %w", path, err)
 	}
 	if path == ":memory:" {
 		// A memory database is private to its connection: it reads and writes on that one.
@@ -217,4 +221,27 @@ func (s *Store) getDoc(ctx context.Context, v any, query string, args ...any) er
 		return err
 	}
 	return json.Unmarshal([]byte(data), v)
+}
+
+// migrateQueue gives the waiters their queue position (pos: the accepted time moved by the run's
+// priority, sparkflow.QueueKey) and priority, in a database made before priorities: its waiters keep
+// their order (normal priority).
+func migrateQueue(db *sql.DB) error {
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('waiters') WHERE name = 'pos'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		for _, q := range []string{
+			`ALTER TABLE waiters ADD COLUMN pos INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE waiters ADD COLUMN priority TEXT NOT NULL DEFAULT ''`,
+			`UPDATE waiters SET pos = since`,
+		} {
+			if _, err := db.Exec(q); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := db.Exec(`CREATE INDEX IF NOT EXISTS waiters_pos ON waiters(pool, pos, seq)`)
+	return err
 }
