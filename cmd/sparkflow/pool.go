@@ -56,6 +56,9 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
 	row(tw, "Clusters:", fmt.Sprintf("%d ready of %d", p.Ready, p.Clusters))
 	row(tw, "Slots:", fmt.Sprintf("%d used of %d (step concurrency %d per cluster)", p.SlotsUsed, p.SlotsTotal, p.StepConcurrency))
 	row(tw, "Release:", p.ReleaseLabel+" "+strings.Join(p.Applications, ","))
+	if p.MaxQueue > 0 {
+		row(tw, "Max queue:", p.MaxQueue)
+	}
 	if p.IdleTimeoutSeconds > 0 {
 		row(tw, "Idle timeout:", time.Duration(p.IdleTimeoutSeconds)*time.Second)
 	}
@@ -148,7 +151,7 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v) })
 		},
 	}
-	cmd.Annotations = map[string]string{fieldFlags: "tier=--tier,clusters=--clusters,releaseLabel=--release-label,applications=--applications,logUri=--log-uri,stepConcurrency=--step-concurrency,idleTimeoutSeconds=--idle-timeout,network.subnetIds=--subnet,network.keyName=--key-name,network.securityGroups=--security-group,network.serviceRole=--service-role,network.instanceProfile=--instance-profile,tags=--tag"}
+	cmd.Annotations = map[string]string{fieldFlags: "tier=--tier,clusters=--clusters,releaseLabel=--release-label,applications=--applications,logUri=--log-uri,stepConcurrency=--step-concurrency,idleTimeoutSeconds=--idle-timeout,maxQueue=--max-queue,network.subnetIds=--subnet,network.keyName=--key-name,network.securityGroups=--security-group,network.serviceRole=--service-role,network.instanceProfile=--instance-profile,tags=--tag"}
 	f := cmd.Flags()
 	f.StringVar(&p.Tier, "tier", "", "size tier (sparkflow tier list)")
 	f.IntVar(&p.Clusters, "clusters", 1, "number of clusters")
@@ -157,6 +160,7 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 	f.StringVar(&p.LogURI, "log-uri", "", "S3 location of EMR logs (AWS)")
 	f.IntVar(&p.StepConcurrency, "step-concurrency", 0, "slots per cluster (default: the tier's)")
 	f.DurationVar(&idle, "idle-timeout", 0, "terminate an idle cluster after this long (EMR auto-termination; 0: never)")
+	f.IntVar(&p.MaxQueue, "max-queue", 0, "most runs that may wait for a slot; a submit beyond it is refused (0: no limit)")
 	f.BoolVar(&p.TerminationProtection, "termination-protection", false, "turn on EMR termination protection")
 	f.StringSliceVar(&p.Network.SubnetIDs, "subnet", nil, "EC2 subnet ids (AWS)")
 	f.StringVar(&p.Network.KeyName, "key-name", "", "EC2 key pair (AWS)")

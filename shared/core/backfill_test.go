@@ -100,3 +100,14 @@ func TestPlanBackfillRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueFull(t *testing.T) {
+	for _, c := range []struct {
+		max, waiting int
+		full         bool
+	}{{0, 0, false}, {0, 1000000, false}, {1, 0, false}, {1, 1, true}, {3, 2, false}, {3, 3, true}, {3, 4, true}} {
+		if got := QueueFull(sparkflow.Pool{MaxQueue: c.max}, c.waiting); got != c.full {
+			t.Errorf("max %d, %d waiting: full %v, want %v", c.max, c.waiting, got, c.full)
+		}
+	}
+}

@@ -151,3 +151,9 @@ func endTime(c sparkflow.Cluster) time.Time {
 	}
 	return c.StateTime
 }
+
+// QueueFull says whether pool p refuses another run when waiting runs wait for a slot: its MaxQueue
+// is set and reached.
+func QueueFull(p sparkflow.Pool, waiting int) bool {
+	return p.MaxQueue > 0 && waiting >= p.MaxQueue
+}

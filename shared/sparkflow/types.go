@@ -34,14 +34,17 @@ type Network struct {
 
 // Pool is N EMR clusters of one tier, created, deleted and healed as a unit.
 type Pool struct {
-	Name                  string            `json:"name"`
-	Tier                  string            `json:"tier"`
-	Clusters              int               `json:"clusters"`
-	ReleaseLabel          string            `json:"releaseLabel"`
-	Applications          []string          `json:"applications"`
-	LogURI                string            `json:"logUri,omitempty"`
-	StepConcurrency       int               `json:"stepConcurrency"`
-	IdleTimeoutSeconds    int               `json:"idleTimeoutSeconds"`
+	Name               string   `json:"name"`
+	Tier               string   `json:"tier"`
+	Clusters           int      `json:"clusters"`
+	ReleaseLabel       string   `json:"releaseLabel"`
+	Applications       []string `json:"applications"`
+	LogURI             string   `json:"logUri,omitempty"`
+	StepConcurrency    int      `json:"stepConcurrency"`
+	IdleTimeoutSeconds int      `json:"idleTimeoutSeconds"`
+	// MaxQueue, when above 0, is the most runs that may wait for a slot: a submit beyond it is
+	// refused (core.QueueFull).
+	MaxQueue              int               `json:"maxQueue,omitempty"`
 	TerminationProtection bool              `json:"terminationProtection"`
 	Network               Network           `json:"network"`
 	Tags                  map[string]string `json:"tags,omitempty"`

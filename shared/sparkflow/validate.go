@@ -18,6 +18,8 @@ const (
 	// MinIdleTimeoutSeconds and MaxIdleTimeoutSeconds bound EMR's AutoTerminationPolicy.IdleTimeout.
 	MinIdleTimeoutSeconds = 60
 	MaxIdleTimeoutSeconds = 604800
+	// MaxQueueLimit bounds a pool's MaxQueue.
+	MaxQueueLimit = 1000000
 	// MaxClustersPerPool is SparkFlow's own cap: a pool is a handful of shared clusters, not a fleet.
 	MaxClustersPerPool = 100
 	// Limits on lists in requests, named in the errors: far above any real use, they keep an absurd
@@ -101,6 +103,9 @@ func (p *Pool) Normalize(tier Tier) error {
 	}
 	if p.StepConcurrency < 1 || p.StepConcurrency > MaxStepConcurrency {
 		return FieldError("stepConcurrency", "must be between 1 and %d, got %d", MaxStepConcurrency, p.StepConcurrency)
+	}
+	if p.MaxQueue < 0 || p.MaxQueue > MaxQueueLimit {
+		return FieldError("maxQueue", "must be 0 (no limit) or between 1 and %d, got %d", MaxQueueLimit, p.MaxQueue)
 	}
 	if p.IdleTimeoutSeconds != 0 && (p.IdleTimeoutSeconds < MinIdleTimeoutSeconds || p.IdleTimeoutSeconds > MaxIdleTimeoutSeconds) {
 		return FieldError("idleTimeoutSeconds", "must be 0 (never) or between %d and %d (EMR's auto-termination limits), got %d", MinIdleTimeoutSeconds, MaxIdleTimeoutSeconds, p.IdleTimeoutSeconds)

@@ -47,6 +47,9 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	if p.Status == sparkflow.PoolDeleting {
 		return sparkflow.Run{}, false, sparkflow.Errorf(sparkflow.Conflict, "pool %s of transform %s is being deleted", p.Name, t.Name)
 	}
+	if err := s.CheckQueue(ctx, p); err != nil {
+		return sparkflow.Run{}, false, err
+	}
 	id := req.ID
 	if id == "" {
 		id = s.NewID()
@@ -80,6 +83,23 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	s.Metrics.Record(metrics.RunsAccepted, 1, r.Pool, r.Transform)
 	s.Log.InfoContext(scope(ctx, r), "run accepted")
 	return r, true, nil
+}
+
+// CheckQueue refuses a new run of pool p when its queue is full (Pool.MaxQueue). It reads at most
+// MaxQueue waiters; submits at the same instant may each pass it, so the limit can be exceeded by
+// the submits in flight.
+func (s *Service) CheckQueue(ctx context.Context, p sparkflow.Pool) error {
+	if p.MaxQueue <= 0 {
+		return nil
+	}
+	ws, err := s.Store.Waiters(ctx, p.Name, p.MaxQueue)
+	if err != nil {
+		return err
+	}
+	if core.QueueFull(p, len(ws)) {
+		return sparkflow.Errorf(sparkflow.Conflict, "pool %s's queue is full: %d runs wait for a slot, its most (max-queue); submit again once some have started", p.Name, len(ws))
+	}
+	return nil
 }
 
 // Reject keeps a request that could not be accepted, with its reason.

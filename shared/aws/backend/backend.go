@@ -226,8 +226,18 @@ func (b *Backend) SubmitRun(ctx context.Context, req sparkflow.RunRequest) (spar
 	if req.ID == "" {
 		req.ID = uuid.NewString()
 	}
-	if _, err := b.svc.Store.GetTransform(ctx, req.Transform); sparkflow.IsCode(err, sparkflow.NotFound) {
+	t, err := b.svc.Store.GetTransform(ctx, req.Transform)
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
 		return sparkflow.Run{}, sparkflow.MissingError("transform", "transform %q does not exist (sparkflow transform list shows the known ones)", req.Transform)
+	}
+	// A full queue refuses the run here, with the reason (the intake refuses it too, for any other
+	// producer, and keeps it as rejected).
+	if err == nil {
+		if p, perr := b.svc.Store.GetPool(ctx, t.Pool); perr == nil {
+			if err := b.svc.CheckQueue(ctx, p); err != nil {
+				return sparkflow.Run{}, err
+			}
+		}
 	}
 	if _, err := b.queue.Send(ctx, req); err != nil {
 		return sparkflow.Run{}, err

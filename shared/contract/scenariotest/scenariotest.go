@@ -128,6 +128,7 @@ var Scenarios = []Scenario{
 	{"metrics-count-and-measure", "metrics", metricsScenario},
 	{"backfill-paced-idempotent-cancelled", "", backfillScenario},
 	{"priorities-served-high-first", "", prioritiesScenario},
+	{"queue-full-refused", "", queueFullScenario},
 }
 
 // Has reports whether w provides what a scenario needs.
