@@ -3,6 +3,7 @@ says what moto does upstream and what it does instead; test_patches.py checks ea
 import copy
 import datetime
 import json
+import time
 
 import moto.awslambda.models as lambda_models
 import moto.emr.models as emr_models
@@ -246,6 +247,12 @@ def patch_execution_events(put_events):
     from moto.stepfunctions.parser.api import ExecutionStatus
 
     def stop(self, stop_date, error, cause):
+        # A stop right after the start can come before the execution's thread has made its
+        # environment (upstream then fails with an AttributeError): wait for it, briefly.
+        worker = getattr(self, "exec_worker", None)
+        deadline = time.time() + 5
+        while worker is not None and getattr(worker, "env", None) is None and time.time() < deadline:
+            time.sleep(0.01)
         original_stop(self, stop_date, error, cause)
         self.stop_date, self.error, self.cause = stop_date, error, cause
         self.exec_status = ExecutionStatus.ABORTED
