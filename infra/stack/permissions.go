@@ -36,7 +36,8 @@ var (
 
 // Permissions maps each function to what its tasks call:
 //
-//	intake     Accept (read transform and pool, create the run, enqueue it), Reject; start the workflow
+//	intake     Accept (read transform and pool, the head of a pool's queue when it has a max-queue, create
+//	           the run, enqueue it), Reject; start the workflow
 //	reserve    Reserve, grant, Dispatch: runs, clusters, reservations, the FIFO; resume its own wait;
 //	           Heal a pool whose clusters ended for idleness (launch on demand)
 //	submit     Submit: the run and transform; ListSteps, AddJobFlowSteps, CancelSteps; resume
@@ -48,7 +49,7 @@ var (
 //	           CancelSteps of the step of a run it ends (its execution ended unseen)
 //	pool       create/delete/heal pools, put/delete transforms; a forced delete cancels runs
 var Permissions = map[string]Access{
-	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, StartRuns: true, ConsumeRuns: true},
+	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, StartRuns: true, ConsumeRuns: true},
 	names.FunctionReserve:   {Table: tableWrite, Resume: success, Launch: true},
 	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
 	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
