@@ -10,7 +10,6 @@ package metrics
 
 import (
 	"strings"
-	"sync"
 )
 
 // Kind is how a metric's values combine.
@@ -103,32 +102,6 @@ func (s Sample) Label(name string) string {
 	return ""
 }
 
-// Recorder keeps every measurement in memory (tests, the simulation).
-type Recorder struct {
-	mu      sync.Mutex
-	Samples []Sample
-}
-
-// Record keeps the measurement.
-func (r *Recorder) Record(d Def, v float64, labels ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.Samples = append(r.Samples, Sample{d, v, append([]string(nil), labels...)})
-}
-
-// Sum adds the values recorded for d whose labels match want (name → value; absent names match any).
-func (r *Recorder) Sum(d Def, want map[string]string) float64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var t float64
-	for _, s := range r.Samples {
-		if s.Def.Name == d.Name && Match(s, want) {
-			t += s.Value
-		}
-	}
-	return t
-}
-
 // Match reports whether s has every label value of want.
 func Match(s Sample, want map[string]string) bool {
 	for k, v := range want {
@@ -137,16 +110,6 @@ func Match(s Sample, want map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// Tee records into every sink.
-type Tee []Sink
-
-// Record records into each.
-func (t Tee) Record(d Def, v float64, labels ...string) {
-	for _, s := range t {
-		s.Record(d, v, labels...)
-	}
 }
 
 // Series is one metric's value for one set of label values, as a monitoring system reads it: a
@@ -165,21 +128,19 @@ type Reading struct {
 
 // Get adds up the values of d's series whose labels match want.
 func (r Reading) Get(d Def, want map[string]string) float64 {
-	var t float64
-	for _, s := range r.Series {
-		if s.Def.Name == d.Name && Match(s.Sample, want) {
-			t += s.Value
-		}
-	}
-	return t
+	return r.sum(d, want, func(s Series) float64 { return s.Value })
 }
 
 // Samples adds up the sample counts of distribution d's series whose labels match want.
 func (r Reading) Samples(d Def, want map[string]string) float64 {
+	return r.sum(d, want, func(s Series) float64 { return s.Count })
+}
+
+func (r Reading) sum(d Def, want map[string]string, of func(Series) float64) float64 {
 	var t float64
 	for _, s := range r.Series {
 		if s.Def.Name == d.Name && Match(s.Sample, want) {
-			t += s.Count
+			t += of(s)
 		}
 	}
 	return t

@@ -239,6 +239,17 @@ func (r *Run) SetStatus(status RunStatus, at time.Time, note string) {
 	}
 }
 
+// AttemptBegan is when the run's current attempt began to wait for a slot: its first transition of
+// that attempt (the run's acceptance for the first).
+func (r Run) AttemptBegan() time.Time {
+	for _, t := range r.History {
+		if t.Attempt == r.Attempt {
+			return t.At
+		}
+	}
+	return r.CreatedAt
+}
+
 // QueueWait is how long the run waited for a slot (until now if it still waits).
 func (r Run) QueueWait(now time.Time) time.Duration {
 	if r.ReservedAt != nil {

@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/metrics"
@@ -18,7 +17,7 @@ func (s *Service) observeRun(ctx context.Context, before, after sparkflow.Run) {
 		m.Record(metrics.RunsStarted, 1, after.Pool, after.Transform)
 	}
 	if before.ReservedAt == nil && after.ReservedAt != nil {
-		m.Record(metrics.QueueWait, after.ReservedAt.Sub(attemptBegan(after)).Seconds(), after.Pool)
+		m.Record(metrics.QueueWait, after.ReservedAt.Sub(after.AttemptBegan()).Seconds(), after.Pool)
 	}
 	if !before.Status.Terminal() && after.Status.Terminal() {
 		m.Record(metrics.RunsEnded, 1, after.Pool, after.Transform, string(after.Status))
@@ -31,17 +30,6 @@ func (s *Service) observeRun(ctx context.Context, before, after sparkflow.Run) {
 			m.Record(metrics.RunDuration, after.EndedAt.Sub(*started).Seconds(), after.Pool, after.Transform)
 		}
 	}
-}
-
-// attemptBegan is when the run's current attempt began to wait for a slot: its first transition of
-// that attempt (the run's acceptance for the first).
-func attemptBegan(r sparkflow.Run) time.Time {
-	for _, t := range r.History {
-		if t.Attempt == r.Attempt {
-			return t.At
-		}
-	}
-	return r.CreatedAt
 }
 
 // observeCluster records a cluster that ended before it was ever ready (a failed start).

@@ -93,15 +93,7 @@ func malformed(t *T, w World) {
 		m0 = reading(t, w)
 	}
 	must(t, q.SendRaw(ctx, `{"transform": "`+marker+`", "parmas": {}}`))
-	backendtest.Eventually(t, w.Wait(), "a rejected record, listed through the Backend face", func() bool {
-		rej, _ := w.Backend().ListRejected(ctx, 100)
-		for _, r := range rej {
-			if strings.Contains(r.Body, marker) && strings.Contains(r.Reason, "parmas") {
-				return true
-			}
-		}
-		return false
-	})
+	rejectedWith(t, w, marker, "parmas", "a rejected record, listed through the Backend face")
 	backendtest.Eventually(t, 2*w.Wait(), "the message in the dead-letter queue", func() bool {
 		n, err := q.DeadLetters(ctx)
 		return err == nil && n == before+1
@@ -216,4 +208,19 @@ func throttledEMR(t *T, w World) {
 			t.Fatalf("with a third of EMR's calls throttled, 6 runs counted %v EMR calls of which %v throttled", calls, throttled)
 		}
 	}
+}
+
+// rejectedWith waits for the rejected record of the request whose body contains marker, with a
+// reason that contains reason.
+func rejectedWith(t *T, w World, marker, reason, what string) {
+	t.Helper()
+	backendtest.Eventually(t, w.Wait(), what, func() bool {
+		rej, _ := w.Backend().ListRejected(context.Background(), 100)
+		for _, r := range rej {
+			if strings.Contains(r.Body, marker) && strings.Contains(r.Reason, reason) {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -39,15 +39,7 @@ func queueFullScenario(t *T, w World) {
 	if q, ok := w.(Queue); ok {
 		marker := uuid.NewString()
 		must(t, q.SendRaw(ctx, `{"id":"`+marker+`","transform":"`+slow.Name+`"}`))
-		backendtest.Eventually(t, w.Wait(), "the request kept as rejected, queue full", func() bool {
-			rej, _ := w.Backend().ListRejected(ctx, 100)
-			for _, r := range rej {
-				if strings.Contains(r.Body, marker) && strings.Contains(r.Reason, "queue is full") {
-					return true
-				}
-			}
-			return false
-		})
+		rejectedWith(t, w, marker, "queue is full", "the request kept as rejected, queue full")
 	}
 	// Once a waiting run has its slot, the queue has room again.
 	backendtest.WaitStatus(t, w.Backend(), waiting[0], 3*w.Wait(), func(r sparkflow.Run) bool { return r.ReservedAt != nil }, "to get the slot")

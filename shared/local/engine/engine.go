@@ -56,8 +56,6 @@ type Config struct {
 	// engine does not close it.
 	Store sparkflow.Store
 	Log   *slog.Logger
-	// Metrics, when set, receives every measurement besides the engine's own Prometheus registry.
-	Metrics metrics.Sink
 	// LogFile is where the engine keeps its own log, JSON lines at info level with the run, attempt,
 	// pool, cluster and step of each line that concerns a run, besides Log (default DATA/engine.log,
 	// rotated at 64 MB with 3 old files kept; "off" for none).
@@ -158,9 +156,6 @@ func Open(cfg Config) (*Engine, error) {
 	var svc *tasks.Service
 	e.metrics = promsink.New(func(ctx context.Context) ([]metrics.Sample, error) { return svc.Gauges(ctx) })
 	var sink metrics.Sink = e.metrics
-	if cfg.Metrics != nil {
-		sink = metrics.Tee{e.metrics, cfg.Metrics}
-	}
 	svc = tasks.New(tasks.Service{Store: store, Clusters: countedClusters{e.Clusters, sink}, Callbacks: cb, Tiers: catalog, Log: cfg.Log, Metrics: sink, SerialDispatch: true})
 	e.Service = svc
 	e.flows, err = workflow.NewInterpreter(workflow.Run(), e.Service.RunTasks(), workflow.Options{
@@ -227,7 +222,7 @@ func (e *Engine) resume() error {
 // run holds already), with its waits dated from when the attempt began waiting and from when the slot
 // was granted, so that a restart never extends a timeout.
 func ResumeOf(r sparkflow.Run) *workflow.Resume {
-	entered := map[string]time.Time{workflow.StateReserve: attemptStart(r)}
+	entered := map[string]time.Time{workflow.StateReserve: r.AttemptBegan()}
 	if r.ReservedAt != nil {
 		entered[workflow.StateSubmit] = *r.ReservedAt
 	}
@@ -288,16 +283,6 @@ func (e *Engine) InjectEvent(raw []byte) { e.bus.publish(raw) }
 
 // Active reports how many workflows are running.
 func (e *Engine) Active() int { return e.flows.Active() }
-
-// attemptStart is when the run's current attempt began waiting.
-func attemptStart(r sparkflow.Run) time.Time {
-	for _, t := range r.History {
-		if t.Attempt == r.Attempt {
-			return t.At
-		}
-	}
-	return r.CreatedAt
-}
 
 // LogDir returns where a run's current step writes its logs ("" before it has a step).
 func (e *Engine) LogDir(r sparkflow.Run) string {
