@@ -32,6 +32,9 @@ var (
 	tableRead  = []string{"dynamodb:GetItem", "dynamodb:Query"}
 	tableWrite = []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 	success    = []string{"states:SendTaskSuccess"}
+	// settle: a function that may end a run may end the BLOCKED runs that wait for it
+	// (UPSTREAM_FAILED), whose Hold it fails.
+	settle = []string{"states:SendTaskSuccess", "states:SendTaskFailure"}
 )
 
 // Permissions maps each function to what its tasks call:
@@ -39,7 +42,10 @@ var (
 //	intake     Accept (read transform and pool, the head of a pool's queue when it has a max-queue, create
 //	           the run, enqueue it), Reject; start the workflow
 //	reserve    Reserve, grant, Dispatch: runs, clusters, reservations, the FIFO; resume its own wait;
-//	           Heal a pool whose clusters ended for idleness (launch on demand)
+//	           Heal a pool whose clusters ended for idleness (launch on demand); Hold: a BLOCKED
+//	           run's upstreams and places, and its end (UPSTREAM_FAILED) fails its own wait
+//	finish, emr-events, reconcile: as below, and a run's end releases or ends the BLOCKED runs
+//	           that wait for it (their Hold resumed or failed)
 //	submit     Submit: the run and transform; ListSteps, AddJobFlowSteps, CancelSteps; resume
 //	finish     Finish, release, Dispatch; ListSteps (EMR's word on the step of an attempt that
 //	           ended otherwise) and CancelSteps of a step still going; resume waiters granted
@@ -50,11 +56,11 @@ var (
 //	pool       create/delete/heal pools, put/delete transforms; a forced delete cancels runs
 var Permissions = map[string]Access{
 	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, StartRuns: true, ConsumeRuns: true},
-	names.FunctionReserve:   {Table: tableWrite, Resume: success, Launch: true},
+	names.FunctionReserve:   {Table: tableWrite, Resume: settle, Launch: true},
 	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
-	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
-	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: success, ConsumeEvents: true},
-	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: success, DescribeRuns: true},
+	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Resume: settle},
+	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: settle, ConsumeEvents: true},
+	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: settle, DescribeRuns: true},
 	names.FunctionPool:      {Table: tableWrite, EMR: []string{"elasticmapreduce:TerminateJobFlows", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}},
 }
 

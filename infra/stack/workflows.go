@@ -29,7 +29,7 @@ func NewWorkflows(scope constructs.Construct, id, runName, poolName string, fns 
 	// The integrations' ARNs are in the stack's partition (aws, aws-cn, aws-us-gov).
 	partition := *awscdk.Aws_PARTITION()
 	runDef, err := workflow.Run().ASLIn(partition, map[string]string{
-		workflow.TaskReserve: arn(names.FunctionReserve), workflow.TaskSubmit: arn(names.FunctionSubmit), workflow.TaskFinish: arn(names.FunctionFinish)})
+		workflow.TaskHold: arn(names.FunctionReserve), workflow.TaskReserve: arn(names.FunctionReserve), workflow.TaskSubmit: arn(names.FunctionSubmit), workflow.TaskFinish: arn(names.FunctionFinish)})
 	if err != nil {
 		panic(err) // only a programming error: the definition is fixed and its functions always exist
 	}

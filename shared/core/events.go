@@ -161,8 +161,13 @@ func Conclude(r sparkflow.Run, o Outcome) Verdict {
 		return Verdict{Status: sparkflow.RunCancelled, Reason: "cancelled by request"}
 	case o.Cause == CauseTimeout:
 		return Verdict{Status: sparkflow.RunTimedOut, Reason: fmt.Sprintf("attempt %d ran longer than the transform's timeout of %s", r.Attempt, time.Duration(r.TimeoutSeconds)*time.Second)}
+	case o.Cause == CauseQueueTimeout && r.Status == sparkflow.RunBlocked:
+		return Verdict{Status: sparkflow.RunTimedOut, Reason: "what the run waited for was not done before its workflow's time ran out"}
 	case o.Cause == CauseQueueTimeout:
 		return Verdict{Status: sparkflow.RunTimedOut, Reason: fmt.Sprintf("no free slot in pool %s within the queue timeout of %s", r.Pool, time.Duration(r.QueueTimeoutSeconds)*time.Second)}
+	case r.Status == sparkflow.RunBlocked:
+		// Its Hold failed for good: a retry would skip what it waits for.
+		return Verdict{Status: sparkflow.RunFailed, Reason: "the run could not be held until what it waits for is done: " + o.Reason}
 	}
 	what := fmt.Sprintf("step %s", o.StepState)
 	switch o.Cause {

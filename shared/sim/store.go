@@ -95,6 +95,16 @@ func (st *store) Waiters(ctx context.Context, pool string, limit int) ([]sparkfl
 func (st *store) RemoveWaiter(ctx context.Context, pool, runID string) (bool, error) {
 	return call(st.s, "store.RemoveWaiter "+short(runID), true, func() (bool, error) { return st.inner.RemoveWaiter(ctx, pool, runID) })
 }
+func (st *store) Admit(ctx context.Context, transform, runID string, limit int) (bool, error) {
+	return call(st.s, "store.Admit "+transform+" "+short(runID), true, func() (bool, error) { return st.inner.Admit(ctx, transform, runID, limit) })
+}
+func (st *store) Leave(ctx context.Context, transform, runID string) error {
+	_, err := call(st.s, "store.Leave "+transform+" "+short(runID), true, func() (struct{}, error) { return struct{}{}, st.inner.Leave(ctx, transform, runID) })
+	return err
+}
+func (st *store) Places(ctx context.Context, transform string) ([]string, error) {
+	return call(st.s, "store.Places "+transform, false, func() ([]string, error) { return st.inner.Places(ctx, transform) })
+}
 func (st *store) PutRejected(ctx context.Context, r sparkflow.Rejected) error {
 	_, err := call(st.s, "store.PutRejected", true, func() (struct{}, error) { return struct{}{}, st.inner.PutRejected(ctx, r) })
 	return err

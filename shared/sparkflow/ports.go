@@ -58,6 +58,14 @@ type Store interface {
 	// dispatchers only one wins a waiter.
 	RemoveWaiter(ctx context.Context, pool, runID string) (bool, error)
 
+	// Admit gives run one of the places of transform, atomically: true if the run holds one already or
+	// fewer than limit are held (it then holds one), false when all limit places are held.
+	Admit(ctx context.Context, transform, runID string, limit int) (bool, error)
+	// Leave gives run's place back; leaving a place not held is a no-op.
+	Leave(ctx context.Context, transform, runID string) error
+	// Places lists the runs holding a place of transform.
+	Places(ctx context.Context, transform string) ([]string, error)
+
 	PutRejected(ctx context.Context, r Rejected) error
 	ListRejected(ctx context.Context, limit int) ([]Rejected, error)
 }

@@ -1,10 +1,13 @@
 package sparkflow
 
 // RunStatus is where a run stands. A run moves QUEUED → WAITING → SUBMITTED → RUNNING and ends in one
-// of the terminal statuses; a retried attempt goes back to WAITING with a higher attempt number.
+// of the terminal statuses; a retried attempt goes back to WAITING with a higher attempt number. A run
+// with a gate (upstream transforms, runs it waits for, its transform's concurrency limit) is BLOCKED
+// before QUEUED, and ends UPSTREAM_FAILED when what it waits for ended otherwise than SUCCEEDED.
 type RunStatus string
 
 const (
+	RunBlocked   RunStatus = "BLOCKED"   // accepted, held until its upstream runs succeed and its transform has a place
 	RunQueued    RunStatus = "QUEUED"    // accepted, workflow not yet at the reserve step
 	RunWaiting   RunStatus = "WAITING"   // waiting in the pool's FIFO for a free slot
 	RunSubmitted RunStatus = "SUBMITTED" // slot held, EMR step added, not yet running
@@ -13,20 +16,23 @@ const (
 	RunFailed    RunStatus = "FAILED"
 	RunCancelled RunStatus = "CANCELLED"
 	RunTimedOut  RunStatus = "TIMED_OUT"
+	// RunUpstreamFailed: an upstream run (or a run given with --after) ended otherwise than SUCCEEDED;
+	// the run never started.
+	RunUpstreamFailed RunStatus = "UPSTREAM_FAILED"
 )
 
 // RunStatuses lists every run status in the order a run passes them.
-var RunStatuses = []RunStatus{RunQueued, RunWaiting, RunSubmitted, RunRunning, RunSucceeded, RunFailed, RunCancelled, RunTimedOut}
+var RunStatuses = []RunStatus{RunBlocked, RunQueued, RunWaiting, RunSubmitted, RunRunning, RunSucceeded, RunFailed, RunCancelled, RunTimedOut, RunUpstreamFailed}
 
 // Terminal reports whether no further change may happen to a run in this status.
 func (s RunStatus) Terminal() bool {
-	return s == RunSucceeded || s == RunFailed || s == RunCancelled || s == RunTimedOut
+	return s == RunSucceeded || s == RunFailed || s == RunCancelled || s == RunTimedOut || s == RunUpstreamFailed
 }
 
 // Rank orders the statuses of one attempt; terminal statuses share the top rank.
 func (s RunStatus) Rank() int {
 	switch s {
-	case RunQueued:
+	case RunBlocked, RunQueued:
 		return 0
 	case RunWaiting:
 		return 1

@@ -136,9 +136,16 @@ type Transform struct {
 	TimeoutSeconds      int `json:"timeoutSeconds"`
 	QueueTimeoutSeconds int `json:"queueTimeoutSeconds"`
 	// Priority is its runs' priority unless a request gives one (default normal).
-	Priority  Priority  `json:"priority,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Priority Priority `json:"priority,omitempty"`
+	// Upstream names the transforms a run of this one waits for: it is BLOCKED until each has a
+	// SUCCEEDED run with the same values of the parameters they share (core.SharedValues), and ends
+	// UPSTREAM_FAILED when that run ended otherwise.
+	Upstream []string `json:"upstream,omitempty"`
+	// MaxConcurrent, when above 0, is the most runs of the transform that may be under way at once
+	// (QUEUED to their end): the others wait BLOCKED, in acceptance order.
+	MaxConcurrent int       `json:"maxConcurrent,omitempty"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
 }
 
 // Transition is one change of a run's status, kept as the run's timeline.
@@ -197,6 +204,11 @@ type Run struct {
 	Attempt int               `json:"attempt"`
 	// Priority is the run's place in its pool's queue (the request's, else the transform's).
 	Priority Priority `json:"priority,omitempty"`
+	// After are runs this one waits for (run submit --after), beside its transform's upstream.
+	After []string `json:"after,omitempty"`
+	// WaitsFor says, while the run is BLOCKED, what it waits for (upstream runs, a place among its
+	// transform's concurrent runs).
+	WaitsFor []string `json:"waitsFor,omitempty"`
 	// Policy copied from the transform when the run was accepted, so an edit does not change a run
 	// under way.
 	MaxAttempts         int `json:"maxAttempts"`
@@ -219,10 +231,16 @@ type Run struct {
 	LogURI          string       `json:"logUri,omitempty"`
 	CreatedAt       time.Time    `json:"createdAt"`
 	UpdatedAt       time.Time    `json:"updatedAt"`
-	ReservedAt      *time.Time   `json:"reservedAt,omitempty"`
-	StartedAt       *time.Time   `json:"startedAt,omitempty"`
-	EndedAt         *time.Time   `json:"endedAt,omitempty"`
-	History         []Transition `json:"history"`
+	// ReleasedAt is when a BLOCKED run was released into its pool's queue; HoldsPlace says that it
+	// holds one of its transform's places (MaxConcurrent), given back when it ends.
+	ReleasedAt *time.Time `json:"releasedAt,omitempty"`
+	HoldsPlace bool       `json:"holdsPlace,omitempty"`
+	// Dependents are runs accepted with --after this one: its end releases them.
+	Dependents []string     `json:"dependents,omitempty"`
+	ReservedAt *time.Time   `json:"reservedAt,omitempty"`
+	StartedAt  *time.Time   `json:"startedAt,omitempty"`
+	EndedAt    *time.Time   `json:"endedAt,omitempty"`
+	History    []Transition `json:"history"`
 	// Version increases with every write; stores use it for optimistic locking.
 	Version int64 `json:"version"`
 }
@@ -240,25 +258,42 @@ func (r *Run) SetStatus(status RunStatus, at time.Time, note string) {
 }
 
 // AttemptBegan is when the run's current attempt began to wait for a slot: its first transition of
-// that attempt (the run's acceptance for the first).
+// that attempt (the run's acceptance, or its release from BLOCKED, for the first).
 func (r Run) AttemptBegan() time.Time {
 	for _, t := range r.History {
-		if t.Attempt == r.Attempt {
+		if t.Attempt == r.Attempt && t.Status != RunBlocked {
 			return t.At
 		}
+	}
+	return r.QueuedSince()
+}
+
+// QueuedSince is when the run joined its pool's queue: its acceptance, or its release if it was
+// BLOCKED. Its place in the queue is at QueueKey(QueuedSince, Priority).
+func (r Run) QueuedSince() time.Time {
+	if r.ReleasedAt != nil {
+		return *r.ReleasedAt
 	}
 	return r.CreatedAt
 }
 
-// QueueWait is how long the run waited for a slot (until now if it still waits).
+// QueueWait is how long the run waited for a slot (until now if it still waits); time BLOCKED does
+// not count.
 func (r Run) QueueWait(now time.Time) time.Duration {
+	since := r.QueuedSince()
+	if r.Status == RunBlocked {
+		return 0
+	}
 	if r.ReservedAt != nil {
-		return r.ReservedAt.Sub(r.CreatedAt)
+		return r.ReservedAt.Sub(since)
 	}
 	if r.EndedAt != nil {
-		return r.EndedAt.Sub(r.CreatedAt)
+		if r.EndedAt.Before(since) {
+			return 0
+		}
+		return r.EndedAt.Sub(since)
 	}
-	return now.Sub(r.CreatedAt)
+	return now.Sub(since)
 }
 
 // RunRequest is what a producer puts on the runs queue.
@@ -268,6 +303,9 @@ type RunRequest struct {
 	Params    map[string]string `json:"params,omitempty"`
 	// Priority: high, normal or low (default: the transform's).
 	Priority Priority `json:"priority,omitempty"`
+	// After lists runs (ids) the run waits for: it starts once each has SUCCEEDED, and ends
+	// UPSTREAM_FAILED if one ends otherwise.
+	After []string `json:"after,omitempty"`
 }
 
 // Rejected is a request that could not be accepted, kept with its reason so nothing is lost.
@@ -309,8 +347,9 @@ type Fence struct {
 	Retry   int   `json:"retry,omitempty"`
 }
 
-// The tasks a Fence names, in their order within an attempt.
+// The tasks a Fence names, in their order within an attempt (Hold: only a gated run's first).
 const (
+	FenceHold    = 0
 	FenceReserve = 1
 	FenceSubmit  = 2
 )

@@ -216,7 +216,47 @@ func (t *Transform) Normalize() error {
 	if !t.Priority.Valid() {
 		return priorityError("priority", t.Priority)
 	}
+	if t.MaxConcurrent < 0 || t.MaxConcurrent > MaxConcurrentRuns {
+		return FieldError("maxConcurrent", "must be between 0 (no limit) and %d, got %d", MaxConcurrentRuns, t.MaxConcurrent)
+	}
+	up, err := uniqueNames("upstream", t.Upstream)
+	if err != nil {
+		return err
+	}
+	for _, u := range up {
+		if u == t.Name {
+			return FieldError("upstream", "transform %s cannot wait for itself", t.Name)
+		}
+	}
+	t.Upstream = up
 	return nil
+}
+
+// MaxConcurrentRuns bounds a transform's concurrency limit; MaxUpstream how many transforms or runs
+// one may wait for.
+const (
+	MaxConcurrentRuns = 10000
+	MaxUpstream       = 50
+)
+
+// uniqueNames validates a list of names, drops repeats and keeps the order.
+func uniqueNames(field string, names []string) ([]string, error) {
+	if len(names) > MaxUpstream {
+		return nil, FieldError(field, "at most %d, got %d", MaxUpstream, len(names))
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if err := ValidateName(field, n); err != nil {
+			return nil, err
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 var placeholderRE = regexp.MustCompile(`\$\{([^}]*)\}`)
@@ -300,6 +340,25 @@ func (r *RunRequest) Validate() error {
 			return FieldError("params", "%q is not a valid parameter name", k)
 		}
 	}
+	if len(r.After) > MaxUpstream {
+		return FieldError("after", "a run may wait for at most %d runs, got %d", MaxUpstream, len(r.After))
+	}
+	var after []string
+	seen := map[string]bool{}
+	for _, a := range r.After {
+		id, err := CanonicalRunID(strings.TrimSpace(a))
+		if err != nil {
+			return FieldError("after", "%q is not a run id (a UUID, as run list shows them in full)", a)
+		}
+		if id == r.ID {
+			return FieldError("after", "a run cannot wait for itself")
+		}
+		if !seen[id] {
+			seen[id] = true
+			after = append(after, id)
+		}
+	}
+	r.After = after
 	return nil
 }
 

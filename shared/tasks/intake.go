@@ -22,7 +22,8 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 			}
 			// A redelivery: the first delivery may have recorded the run and failed before taking
 			// its place in the FIFO. Taking it again keeps the place it has (Enqueue is idempotent).
-			if r.Status == sparkflow.RunQueued {
+			// (A BLOCKED run takes its place when it is released.)
+			if r.Status == sparkflow.RunQueued && r.ReleasedAt == nil {
 				if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt, Priority: r.Priority}); err != nil {
 					return r, false, err
 				}
@@ -66,7 +67,18 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	if r.Values, err = t.ResolveParams(req.Params); err != nil {
 		return sparkflow.Run{}, false, err
 	}
-	r.SetStatus(sparkflow.RunQueued, now, "")
+	r.After = req.After
+	if gated(t, req.After) {
+		// It waits BLOCKED for its upstreams (and a place) first: its workflow's Hold looks, and the
+		// end of what it waits for releases it.
+		if err := s.noteDependent(ctx, r); err != nil {
+			return sparkflow.Run{}, false, err
+		}
+		r.WaitsFor = []string{"its Hold to look at what it waits for"}
+		r.SetStatus(sparkflow.RunBlocked, now, "")
+	} else {
+		r.SetStatus(sparkflow.RunQueued, now, "")
+	}
 	created, err := s.Store.CreateRun(ctx, r)
 	if err != nil {
 		return r, false, err
@@ -75,14 +87,51 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 		r, err = s.Store.GetRun(ctx, id)
 		return r, false, err
 	}
+	s.Metrics.Record(metrics.RunsAccepted, 1, r.Pool, r.Transform)
+	if r.Status == sparkflow.RunBlocked {
+		s.Log.InfoContext(scope(ctx, r), "run accepted, blocked until what it waits for is done")
+		return r, true, nil
+	}
 	// Take the run's place in its pool's FIFO now, so runs are served in acceptance order however
 	// their workflows are scheduled. (A crash before this line is mended by Reserve, which enqueues.)
 	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt, Priority: r.Priority}); err != nil {
 		return r, true, err
 	}
-	s.Metrics.Record(metrics.RunsAccepted, 1, r.Pool, r.Transform)
 	s.Log.InfoContext(scope(ctx, r), "run accepted")
 	return r, true, nil
+}
+
+// CheckAfter refuses a request that waits for a run (--after) SparkFlow does not know: the front ends
+// call it before they submit, so that a mistyped id is an error at once. (The intake itself lets such
+// a run wait: on AWS the run it waits for may still be on the runs queue.)
+func (s *Service) CheckAfter(ctx context.Context, req sparkflow.RunRequest) error {
+	for _, id := range req.After {
+		if _, err := s.Store.GetRun(ctx, id); sparkflow.IsCode(err, sparkflow.NotFound) {
+			return sparkflow.MissingError("after", "run %s (given with --after) does not exist; give the id of an existing run", id)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noteDependent notes r on each run it is to wait for (--after), so that its end releases r and its
+// lineage shows r (an ended run is noted too). A run that ends between the note and r's record, or
+// that is not recorded yet, is seen by r's Hold or by the reconciler.
+func (s *Service) noteDependent(ctx context.Context, r sparkflow.Run) error {
+	for _, id := range r.After {
+		_, err := s.mutateRun(ctx, id, func(u *sparkflow.Run) (bool, error) {
+			if contains(u.Dependents, r.ID) {
+				return false, nil
+			}
+			u.Dependents = append(u.Dependents, r.ID)
+			return true, nil
+		})
+		if err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // CheckQueue refuses a new run of pool p when its queue is full (Pool.MaxQueue). It reads at most

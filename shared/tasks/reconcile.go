@@ -30,6 +30,10 @@ type ReconcileReport struct {
 	// cluster-lost handler cut off midway leaves them waiting).
 	LostClusterRuns int `json:"lostClusterRuns"`
 	Skipped         int `json:"skipped"` // checks left for the next pass: budget spent
+	// GatesOpened: BLOCKED runs released or ended UPSTREAM_FAILED that no run's end had looked at
+	// (a lost wake-up); PlacesFreed: places of a transform held by runs that had ended.
+	GatesOpened int `json:"gatesOpened"`
+	PlacesFreed int `json:"placesFreed"`
 }
 
 // Reconcile compares SparkFlow's records with what EMR says and applies, through the same handlers as
@@ -50,6 +54,9 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 		}
 	}
 	s.reconcileExecutions(ctx, active, &rep)
+	if err := s.reconcileGates(ctx, active, &rep); err != nil {
+		return rep, err
+	}
 	all, err := s.Store.ListClusters(ctx, "")
 	if err != nil {
 		return rep, err
@@ -80,8 +87,8 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 			return rep, err
 		}
 	}
-	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent+rep.ExecutionsEnded+rep.SlotsFreed+rep.OrphansCancelled+rep.LostClusterRuns > 0 {
-		s.Log.InfoContext(ctx, "reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded, "slots_freed", rep.SlotsFreed, "orphans_cancelled", rep.OrphansCancelled, "lost_cluster_runs", rep.LostClusterRuns)
+	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent+rep.ExecutionsEnded+rep.SlotsFreed+rep.OrphansCancelled+rep.LostClusterRuns+rep.GatesOpened+rep.PlacesFreed > 0 {
+		s.Log.InfoContext(ctx, "reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded, "slots_freed", rep.SlotsFreed, "orphans_cancelled", rep.OrphansCancelled, "lost_cluster_runs", rep.LostClusterRuns, "gates_opened", rep.GatesOpened, "places_freed", rep.PlacesFreed)
 	}
 	return rep, nil
 }
@@ -285,4 +292,69 @@ func activeAttempt(active []sparkflow.Run, id string) int {
 		}
 	}
 	return 0
+}
+
+// reconcileGates is the backstop of the gates: it looks at every BLOCKED run (a run's end that should
+// have released it may have been cut off, or read a list that did not show it yet), resends the resume
+// of a released run whose Hold still waits, and frees the places of runs that have ended.
+func (s *Service) reconcileGates(ctx context.Context, active []sparkflow.Run, rep *ReconcileReport) error {
+	isActive := make(map[string]bool, len(active))
+	for _, r := range active {
+		isActive[r.ID] = true
+		switch {
+		case r.Status == sparkflow.RunBlocked:
+			got, err := s.unblock(ctx, r)
+			if err != nil {
+				s.Log.WarnContext(scope(ctx, r), "reconcile: look at a blocked run", "err", err)
+			}
+			if got == released || got == endedUpstream {
+				rep.GatesOpened++
+			}
+		case r.Status == sparkflow.RunQueued && r.ReleasedAt != nil && r.Token != "" && r.Fence != nil && r.Fence.Task == sparkflow.FenceHold:
+			if s.now().Sub(*r.ReleasedAt) < time.Minute {
+				continue // its Hold is being resumed now
+			}
+			rep.ResumesResent++
+			if err := s.resume(ctx, r.Token, struct{}{}); err != nil {
+				s.Log.WarnContext(scope(ctx, r), "reconcile: resend the release of a held run", "err", err)
+			}
+		}
+	}
+	ts, err := s.Store.ListTransforms(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.MaxConcurrent <= 0 {
+			continue
+		}
+		held, err := s.Store.Places(ctx, t.Name)
+		if err != nil {
+			return err
+		}
+		freed := false
+		for _, id := range held {
+			if isActive[id] {
+				continue
+			}
+			r, err := s.Store.GetRun(ctx, id)
+			if err == nil && !r.Status.Terminal() {
+				continue // accepted since the active runs were listed
+			}
+			if err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+				return err
+			}
+			if err := s.Store.Leave(ctx, t.Name, id); err != nil {
+				return err
+			}
+			rep.PlacesFreed++
+			freed = true
+		}
+		if freed {
+			if err := s.offerPlaces(ctx, t.Name, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -63,7 +63,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 		return s.grant(ctx, r.Pool, runID, got, token, r.Attempt)
 	}
 	// No slot for us: wait in the FIFO, in acceptance order.
-	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: runID, Token: token, Since: r.CreatedAt, Priority: r.Priority}); err != nil {
+	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: runID, Token: token, Since: r.QueuedSince(), Priority: r.Priority}); err != nil {
 		return err
 	}
 	if _, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
@@ -492,8 +492,11 @@ func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
 		if _, err := s.Store.RemoveWaiter(ctx, r.Pool, r.ID); err != nil {
 			return err
 		}
-	} else if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt, Priority: r.Priority}); err != nil {
+	} else if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.QueuedSince(), Priority: r.Priority}); err != nil {
 		return err
 	}
-	return s.Dispatch(ctx, r.Pool)
+	if err := s.Dispatch(ctx, r.Pool); err != nil {
+		return err
+	}
+	return s.afterEnd(ctx, r)
 }

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"strings"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -41,14 +42,50 @@ func (s *Service) checkTransform(ctx context.Context, t *sparkflow.Transform) er
 		return err
 	}
 	// Build the step once with the defaults, so a transform that cannot run is refused now.
-	_, err := core.Step(*t, sparkflow.Run{ID: "00000000-0000-0000-0000-000000000000", Attempt: 1})
-	return err
+	if _, err := core.Step(*t, sparkflow.Run{ID: "00000000-0000-0000-0000-000000000000", Attempt: 1}); err != nil {
+		return err
+	}
+	return s.checkUpstream(ctx, *t)
+}
+
+// checkUpstream refuses an upstream transform that does not exist, and an upstream list that would
+// close a cycle (the runs of a cycle would wait for each other for ever).
+func (s *Service) checkUpstream(ctx context.Context, t sparkflow.Transform) error {
+	if len(t.Upstream) == 0 {
+		return nil
+	}
+	ts, err := s.Store.ListTransforms(ctx, "")
+	if err != nil {
+		return err
+	}
+	graph := map[string][]string{}
+	for _, o := range ts {
+		graph[o.Name] = o.Upstream
+	}
+	for _, u := range t.Upstream {
+		if _, ok := graph[u]; !ok {
+			return sparkflow.FieldError("upstream", "transform %q does not exist; create it first (sparkflow transform list shows the known ones)", u)
+		}
+	}
+	if c := core.Cycle(t.Name, t.Upstream, func(n string) []string { return graph[n] }); c != nil {
+		return sparkflow.FieldError("upstream", "this would make a cycle, whose runs would wait for each other for ever: %s (each waits for the next)", strings.Join(c, " → "))
+	}
+	return nil
 }
 
 // DeleteTransform removes a transform that has no active runs.
 func (s *Service) DeleteTransform(ctx context.Context, name string) error {
 	if _, err := s.Store.GetTransform(ctx, name); err != nil {
 		return err
+	}
+	ts, err := s.Store.ListTransforms(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, o := range ts {
+		if contains(o.Upstream, name) {
+			return sparkflow.Errorf(sparkflow.Conflict, "transform %s waits for %s (its upstream); take %s out of its upstream first (sparkflow transform edit %s --upstream …)", o.Name, name, name, o.Name)
+		}
 	}
 	active, err := s.Store.ListRuns(ctx, sparkflow.RunFilter{Transform: name, Active: true})
 	if err != nil {

@@ -40,6 +40,7 @@ func (s *Service) RunTasks() map[string]workflow.TaskFunc {
 		}
 	}
 	return map[string]workflow.TaskFunc{
+		workflow.TaskHold:    token(s.HoldTask),
 		workflow.TaskReserve: token(s.ReserveTask),
 		workflow.TaskSubmit:  token(s.SubmitTask),
 		workflow.TaskFinish: func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {

@@ -22,7 +22,7 @@ func TestASLGolden(t *testing.T) {
 		def  Definition
 		fns  map[string]string
 	}{
-		{"run.asl.json", Run(), map[string]string{TaskReserve: fn + "reserve", TaskSubmit: fn + "submit", TaskFinish: fn + "finish"}},
+		{"run.asl.json", Run(), map[string]string{TaskHold: fn + "reserve", TaskReserve: fn + "reserve", TaskSubmit: fn + "submit", TaskFinish: fn + "finish"}},
 		{"pool.asl.json", Pool(), map[string]string{TaskPool: fn + "pool"}},
 	} {
 		t.Run(c.file, func(t *testing.T) {
@@ -61,8 +61,8 @@ func TestASLRefusesWhatCannotRun(t *testing.T) {
 		want string
 	}{
 		{"a task without its function", func(d *Definition) {}, map[string]string{TaskReserve: "r"}, "no function given"},
-		{"a transition to no state", func(d *Definition) { d.States[0].Next = "Nowhere" }, nil, "which is no state"},
-		{"a wait with no timeout", func(d *Definition) { d.States[0].TimeoutSecondsPath = "" }, nil, "no timeout"},
+		{"a transition to no state", func(d *Definition) { stateOf(d, StateReserve).Next = "Nowhere" }, nil, "which is no state"},
+		{"a wait with no timeout", func(d *Definition) { stateOf(d, StateReserve).TimeoutSecondsPath = "" }, nil, "no timeout"},
 		{"a missing start", func(d *Definition) { d.StartAt = "Begin" }, nil, "StartAt"},
 		{"a state defined twice", func(d *Definition) { d.States = append(d.States, d.States[0]) }, nil, "twice"},
 	} {
@@ -72,7 +72,7 @@ func TestASLRefusesWhatCannotRun(t *testing.T) {
 			c.mod(&d)
 			fns := c.fns
 			if fns == nil {
-				fns = map[string]string{TaskReserve: "r", TaskSubmit: "s", TaskFinish: "f"}
+				fns = map[string]string{TaskHold: "r", TaskReserve: "r", TaskSubmit: "s", TaskFinish: "f"}
 			}
 			_, err := d.ASL(fns)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -80,4 +80,14 @@ func TestASLRefusesWhatCannotRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stateOf is the named state of d, to change.
+func stateOf(d *Definition, name string) *State {
+	for i := range d.States {
+		if d.States[i].Name == name {
+			return &d.States[i]
+		}
+	}
+	panic("no state " + name)
 }

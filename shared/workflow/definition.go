@@ -130,6 +130,15 @@ func waitTask(name, task, timeoutPath, resultPath, next, onTimeout, onError stri
 	}
 }
 
+// hold is the Hold state: a BLOCKED run's wait until it is released (the task resumes it at once if
+// it is released already). Only an execution's end bounds it: a run may wait days for its upstreams.
+func hold() State {
+	s := waitTask(StateHold, TaskHold, "", "$.released", StateReserve, "HoldTimedOut", "HoldFailed")
+	s.Payload["hold"] = true
+	s.TimeoutSeconds = MaxExecutionSeconds - 24*3600
+	return s
+}
+
 func withRetry(s State, r []Retrier) State {
 	s.Retry = r
 	return s
@@ -151,9 +160,14 @@ func failed(name string) State {
 func Run() Definition {
 	return Definition{
 		Comment:        "SparkFlow run: reserve a slot, submit the EMR step and wait for its end, finish; retry per the transform's policy",
-		StartAt:        StateReserve,
+		StartAt:        "Gate",
 		TimeoutSeconds: MaxExecutionSeconds,
 		States: []State{
+			// A BLOCKED run (upstream runs, a concurrency limit) is held until it is released.
+			{Name: "Gate", Type: TypeChoice, Choices: []Choice{{Variable: "$.held", BooleanEquals: true, Next: StateHold}}, Default: StateReserve},
+			hold(),
+			outcome("HoldTimedOut", core.CauseQueueTimeout),
+			failed("HoldFailed"),
 			waitTask(StateReserve, TaskReserve, "$.queueTimeoutSeconds", "$.grant", StateSubmit, "QueueTimedOut", "ReserveFailed"),
 			outcome("QueueTimedOut", core.CauseQueueTimeout),
 			failed("ReserveFailed"),

@@ -119,6 +119,22 @@ func TestRunWorkflowInterpreted(t *testing.T) {
 			wantEnd:   Succeeded,
 		},
 		{
+			name:      "a held run waits in Hold, then reserves once released",
+			input:     Input{Held: true},
+			script:    map[string][]step{TaskHold: {{resume: `{}`}}, TaskReserve: {{resume: granted}}, TaskSubmit: {{resume: completed}}, TaskFinish: {{result: done}}},
+			wantCalls: "hold reserve submit finish",
+			wantOut:   []core.Outcome{{StepState: sparkflow.StepCompleted}},
+			wantEnd:   Succeeded,
+		},
+		{
+			name:      "a held run whose upstream failed goes from Hold to Finish, which says it ended",
+			input:     Input{Held: true},
+			script:    map[string][]step{TaskHold: {{failure: &Failure{Name: ErrorUpstreamFailed, Cause: "upstream a ended FAILED"}}}, TaskFinish: {{result: `{"retry":false,"status":"UPSTREAM_FAILED","attempt":1}`}}},
+			wantCalls: "hold finish",
+			wantOut:   []core.Outcome{{StepState: "", Cause: core.CauseSubmitFailed, Reason: "upstream a ended FAILED"}},
+			wantEnd:   Succeeded,
+		},
+		{
 			name: "a transient Finish error is retried",
 			script: map[string][]step{
 				TaskReserve: {{resume: granted}}, TaskSubmit: {{resume: completed}},
@@ -236,7 +252,7 @@ func newScripted(t *testing.T, script map[string][]step) (*recorder, *Interprete
 	}
 	ends := make(chan Result, 1)
 	var err error
-	in, err = NewInterpreter(Run(), map[string]TaskFunc{TaskReserve: wait(TaskReserve), TaskSubmit: wait(TaskSubmit), TaskFinish: finish},
+	in, err = NewInterpreter(Run(), map[string]TaskFunc{TaskHold: wait(TaskHold), TaskReserve: wait(TaskReserve), TaskSubmit: wait(TaskSubmit), TaskFinish: finish},
 		Options{Retry: &Retry{Interval: time.Millisecond, BackoffRate: 1, MaxAttempts: 2}, OnEnd: func(name string, r Result) { ends <- r }})
 	if err != nil {
 		t.Fatal(err)
@@ -254,6 +270,7 @@ func TestOneExecutionPerNameAndStaleTokens(t *testing.T) {
 			<-block
 			return json.RawMessage("null"), nil
 		},
+		TaskHold:   func(context.Context, json.RawMessage) (json.RawMessage, error) { return nil, nil },
 		TaskSubmit: func(context.Context, json.RawMessage) (json.RawMessage, error) { return nil, nil },
 		TaskFinish: func(context.Context, json.RawMessage) (json.RawMessage, error) { return nil, nil },
 	}, Options{})

@@ -29,6 +29,7 @@ import (
 
 // States of the run workflow that the homes refer to.
 const (
+	StateHold    = "Hold"
 	StateReserve = "Reserve"
 	StateSubmit  = "Submit"
 	StateFinish  = "Finish"
@@ -37,6 +38,7 @@ const (
 // Tasks are the logical names of the workflows' task functions; a home binds each to a function (a
 // Lambda ARN when rendering ASL, a Go function in the interpreter).
 const (
+	TaskHold    = "hold"
 	TaskReserve = "reserve"
 	TaskSubmit  = "submit"
 	TaskFinish  = "finish"
@@ -89,6 +91,8 @@ const (
 	// ErrorSubmitBusy: another invocation of the attempt holds the claim on adding its step (a
 	// duplicate, or one that died): Submit is retried, long enough for a dead one's claim to expire.
 	ErrorSubmitBusy = "SparkFlow.SubmitBusy"
+	// ErrorUpstreamFailed ends the Hold of a run that ended UPSTREAM_FAILED.
+	ErrorUpstreamFailed = "SparkFlow.UpstreamFailed"
 )
 
 // SubmitBusyRetry is how a busy Submit is retried: 15 s, then half again as long each time, 8 times
@@ -194,6 +198,8 @@ type Input struct {
 	Epoch int64 `json:"epoch"`
 	// Finish is where the workflow keeps what Finish said last; it starts with the run's attempt.
 	Finish FinishResult `json:"finish"`
+	// Held: the run is BLOCKED, and the workflow holds it (Hold) before it reserves a slot.
+	Held bool `json:"held"`
 }
 
 // InputOf is the input of a run's workflow execution.
@@ -202,12 +208,14 @@ func InputOf(r sparkflow.Run, epoch int64) Input {
 	if attempt < 1 {
 		attempt = 1
 	}
-	return Input{RunID: r.ID, QueueTimeoutSeconds: r.QueueTimeoutSeconds, TimeoutSeconds: r.TimeoutSeconds, Epoch: epoch, Finish: FinishResult{Attempt: attempt}}
+	return Input{RunID: r.ID, QueueTimeoutSeconds: r.QueueTimeoutSeconds, TimeoutSeconds: r.TimeoutSeconds, Epoch: epoch, Finish: FinishResult{Attempt: attempt}, Held: r.Status == sparkflow.RunBlocked}
 }
 
-// TokenInput is the payload of the two waiting tasks, Reserve and Submit: the run, the task token,
-// and what orders the invocation (sparkflow.Fence).
+// TokenInput is the payload of the waiting tasks, Hold, Reserve and Submit: the run, the task token,
+// and what orders the invocation (sparkflow.Fence). Hold is set for Hold, which the reserve function
+// serves on AWS.
 type TokenInput struct {
+	Hold    bool   `json:"hold,omitempty"`
 	RunID   string `json:"runId"`
 	Token   string `json:"token"`
 	Epoch   int64  `json:"epoch"`

@@ -239,11 +239,34 @@ func (b *Backend) SubmitRun(ctx context.Context, req sparkflow.RunRequest) (spar
 			}
 		}
 	}
+	if err := b.checkAfter(ctx, req); err != nil {
+		return sparkflow.Run{}, err
+	}
 	if _, err := b.queue.Send(ctx, req); err != nil {
 		return sparkflow.Run{}, err
 	}
 	now := time.Now().UTC()
 	return sparkflow.Run{ID: req.ID, Transform: req.Transform, Params: req.Params, Status: sparkflow.RunQueued, CreatedAt: now, UpdatedAt: now}, nil
+}
+
+// afterGrace is how long a submit waits for a run it is to wait for (--after) to be recorded: one
+// submitted a moment ago may still be on the runs queue.
+const afterGrace = 15 * time.Second
+
+// checkAfter refuses a run that waits for a run SparkFlow does not know (after afterGrace).
+func (b *Backend) checkAfter(ctx context.Context, req sparkflow.RunRequest) error {
+	deadline := time.Now().Add(afterGrace)
+	for {
+		err := b.svc.CheckAfter(ctx, req)
+		if err == nil || !sparkflow.IsCode(err, sparkflow.NotFound) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func (b *Backend) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {

@@ -88,8 +88,12 @@ func (h *Handlers) intakeOne(ctx context.Context, m events.SQSMessage) error {
 // messageIDSpace is the UUID namespace of run ids derived from SQS message ids.
 var messageIDSpace = uuid.MustParse("9e4c4b4a-5a0b-4f0e-8a44-5f0b6a2b8c11")
 
-// Reserve is the Reserve task (.waitForTaskToken).
+// Reserve is the Reserve task (.waitForTaskToken), and the Hold task of a BLOCKED run (its payload
+// says hold): one function serves both, as both wait for the run's turn.
 func (h *Handlers) Reserve(ctx context.Context, in workflow.TokenInput) error {
+	if in.Hold {
+		return taskError(h.Service.HoldTask(ctx, in))
+	}
 	return taskError(h.Service.ReserveTask(ctx, in))
 }
 

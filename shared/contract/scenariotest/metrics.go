@@ -33,7 +33,9 @@ func reading(t *T, w World) metrics.Reading {
 func metricsScenario(t *T, w World) {
 	ctx := context.Background()
 	p := pool(t, w, 1, 2)
-	slow := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 6")})
+	// Slow enough that the runs still stand so while the reconciler (on AWS, a Lambda under
+	// emulation) measures them.
+	slow := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 12")})
 	ok := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true")})
 	bad := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("false"), MaxAttempts: 1})
 	before := reading(t, w)

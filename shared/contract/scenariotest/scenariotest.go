@@ -129,6 +129,9 @@ var Scenarios = []Scenario{
 	{"backfill-paced-idempotent-cancelled", "", backfillScenario},
 	{"priorities-served-high-first", "", prioritiesScenario},
 	{"queue-full-refused", "", queueFullScenario},
+	{"dependencies-wait-for-upstream", "", dependenciesScenario},
+	{"upstream-failed-ends-dependents", "", upstreamFailedScenario},
+	{"max-concurrent-never-exceeded", "", maxConcurrentScenario},
 }
 
 // Has reports whether w provides what a scenario needs.

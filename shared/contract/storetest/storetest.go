@@ -40,10 +40,12 @@ func Run(t *testing.T, open func(t *testing.T) sparkflow.Store, opts ...Options)
 		{"Waiters", testWaiters},
 		{"WaiterPriorities", testWaiterPriorities},
 		{"Rejected", testRejected},
+		{"Places", testPlaces},
+		{"PlacesConcurrent", testPlacesConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "ReserveConcurrent" && opt.NoConcurrency != "" {
+			if (tc.name == "ReserveConcurrent" || tc.name == "PlacesConcurrent") && opt.NoConcurrency != "" {
 				t.Skip(opt.NoConcurrency)
 			}
 			tc.fn(t, open(t))

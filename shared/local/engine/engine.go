@@ -226,6 +226,9 @@ func ResumeOf(r sparkflow.Run) *workflow.Resume {
 	if r.ReservedAt != nil {
 		entered[workflow.StateSubmit] = *r.ReservedAt
 	}
+	if r.Status == sparkflow.RunBlocked {
+		return &workflow.Resume{At: workflow.StateHold, EnteredAt: map[string]time.Time{workflow.StateHold: r.CreatedAt}}
+	}
 	return &workflow.Resume{At: workflow.StateReserve, EnteredAt: entered}
 }
 
@@ -258,7 +261,7 @@ func (e *Engine) Submit(ctx context.Context, req sparkflow.RunRequest) (sparkflo
 	if e.draining.Load() {
 		return sparkflow.Run{}, sparkflow.Errorf(sparkflow.Transient, "the engine is stopping and takes no new runs; submit again once it is started")
 	}
-	r, _, err := e.Service.Accept(ctx, req)
+	r, err := e.accept(ctx, req)
 	if err != nil {
 		if c := sparkflow.ErrorCode(err); c == sparkflow.Invalid || c == sparkflow.NotFound || c == sparkflow.Conflict {
 			e.Service.Metrics.Record(metrics.RequestsRejected, 1, string(c))
@@ -267,6 +270,18 @@ func (e *Engine) Submit(ctx context.Context, req sparkflow.RunRequest) (sparkflo
 	}
 	e.startWorkflow(r, nil)
 	return r, nil
+}
+
+// accept checks the runs a request waits for (--after) exist, then accepts it.
+func (e *Engine) accept(ctx context.Context, req sparkflow.RunRequest) (sparkflow.Run, error) {
+	if err := req.Validate(); err != nil {
+		return sparkflow.Run{}, err
+	}
+	if err := e.Service.CheckAfter(ctx, req); err != nil {
+		return sparkflow.Run{}, err
+	}
+	r, _, err := e.Service.Accept(ctx, req)
+	return r, err
 }
 
 // startWorkflow starts run's workflow unless it runs already (an execution is named by its run id).
