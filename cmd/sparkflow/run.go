@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sparkflow/sparkflow/shared/front/display"
+	"github.com/sparkflow/sparkflow/shared/front/lineage"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -33,7 +34,11 @@ func newRunCmd(g *globals) *cobra.Command {
 					trace = &t
 				}
 			}
-			return g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, trace) })
+			var lin *lineage.Lineage
+			if l, err := lineage.Of(c.Context(), g.backend(), r); err == nil {
+				lin = &l
+			}
+			return g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, trace, lin) })
 		},
 	}, &cobra.Command{
 		Use: "cancel ID", Short: "Cancel a run (its step is cancelled; it ends CANCELLED)", Args: exactArgs(1, "ID"),
@@ -63,12 +68,14 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 		wait     bool
 		id       string
 		priority string
+		after    []string
 	)
 	cmd := &cobra.Command{
-		Use:   "submit TRANSFORM [--arg NAME=VALUE]... [--wait]",
+		Use:   "submit TRANSFORM [--arg NAME=VALUE]... [--after RUN]... [--wait]",
 		Short: "Submit a run of a transform",
 		Example: `  sparkflow run submit daily-sales --arg day=2026-11-22 --wait
-  sparkflow run submit report -o json`,
+  sparkflow run submit report -o json
+  sparkflow run submit publish --after 1c2e4f60-…   # starts once that run has SUCCEEDED`,
 		Args: exactArgs(1, "TRANSFORM"),
 		RunE: func(c *cobra.Command, args []string) error {
 			p, err := parseKV(params, "arg")
@@ -76,7 +83,15 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 				return err
 			}
 			b := g.backend()
-			r, err := b.SubmitRun(c.Context(), sparkflow.RunRequest{ID: id, Transform: args[0], Params: p, Priority: sparkflow.Priority(priority)})
+			var ids []string
+			for _, a := range after {
+				full, err := sparkflow.ResolveRunID(c.Context(), b, a)
+				if err != nil {
+					return fmt.Errorf("--after %s: %w", a, err)
+				}
+				ids = append(ids, full)
+			}
+			r, err := b.SubmitRun(c.Context(), sparkflow.RunRequest{ID: id, Transform: args[0], Params: p, Priority: sparkflow.Priority(priority), After: ids})
 			if err != nil {
 				return err
 			}
@@ -109,7 +124,7 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 					last = r.Status
 				}
 			}
-			if err := g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, nil) }); err != nil {
+			if err := g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, nil, nil) }); err != nil {
 				return err
 			}
 			if r.Status != sparkflow.RunSucceeded {
@@ -118,7 +133,8 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Annotations = map[string]string{fieldFlags: "params=--arg,id=--id,transform=,priority=--priority"}
+	cmd.Annotations = map[string]string{fieldFlags: "params=--arg,id=--id,transform=,priority=--priority,after=--after"}
+	cmd.Flags().StringArrayVar(&after, "after", nil, "a run (id, or its first characters) that must SUCCEED before this one starts; it ends UPSTREAM_FAILED if that run ends otherwise (repeatable)")
 	cmd.Flags().StringVar(&priority, "priority", "", "high, normal or low: its place in the pool's queue (default: the transform's)")
 	cmd.Flags().StringArrayVar(&params, "arg", nil, "override the transform's parameter NAME=VALUE (repeatable)")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "same as --arg")
@@ -201,7 +217,7 @@ func traceTable(tw *tabwriter.Writer, t sparkflow.RunTrace) {
 }
 
 // runTable shows a run; trace, when known, says where its SparkFlow log lines are.
-func runTable(tw *tabwriter.Writer, r sparkflow.Run, trace *sparkflow.RunTrace) {
+func runTable(tw *tabwriter.Writer, r sparkflow.Run, trace *sparkflow.RunTrace, lin *lineage.Lineage) {
 	row(tw, "Run:", r.ID)
 	row(tw, "Transform:", r.Transform+" (pool "+r.Pool+")")
 	row(tw, "Status:", r.Status)
@@ -219,6 +235,20 @@ func runTable(tw *tabwriter.Writer, r sparkflow.Run, trace *sparkflow.RunTrace) 
 	}
 	if r.Reason != "" {
 		row(tw, "Reason:", r.Reason)
+	}
+	for _, w := range r.WaitsFor {
+		row(tw, "Waits for:", w)
+	}
+	for _, a := range r.After {
+		row(tw, "After run:", a)
+	}
+	if lin != nil {
+		for _, u := range lin.Upstream {
+			row(tw, "Upstream run:", u.ID+" "+u.Transform+" "+string(u.Status))
+		}
+		for _, d := range lin.Downstream {
+			row(tw, "Downstream run:", d.ID+" "+d.Transform+" "+string(d.Status))
+		}
 	}
 	if r.LogURI != "" {
 		row(tw, "Step logs:", r.LogURI)

@@ -21,7 +21,8 @@ type transformFlags struct {
 	jar, script                             string
 	sparkOpts, confs, args, params          []string
 	addParams, removeParams                 []string
-	maxAttempts                             int
+	maxAttempts, maxConcurrent              int
+	upstream                                []string
 	timeout, queueTimeout                   time.Duration
 }
 
@@ -53,6 +54,8 @@ func (tf *transformFlags) register(f *pflag.FlagSet, edit bool) {
 	f.DurationVar(&tf.queueTimeout, "queue-timeout", 0, "longest wait for a free slot"+def(fmt.Sprintf(" (default %s)", time.Duration(sparkflow.DefaultQueueTimeoutSeconds)*time.Second)))
 	f.StringVar(&tf.description, "description", "", "what the transform does"+def(""))
 	f.StringVar(&tf.priority, "priority", "", "its runs' priority in the pool's queue: high, normal or low (a run may say otherwise)"+def(" (default normal)"))
+	f.StringSliceVar(&tf.upstream, "upstream", nil, "transforms whose run with the same shared parameter values must SUCCEED before a run of this one starts (repeatable or comma-separated"+map[bool]string{true: "; the list given replaces the old one, --upstream '' clears it)", false: ")"}[edit])
+	f.IntVar(&tf.maxConcurrent, "max-concurrent", 0, "most runs of this transform under way at once; the others wait BLOCKED, in order (0: no limit)"+def(""))
 }
 
 // apply sets on t what the flags say; on edit only the flags given.
@@ -153,6 +156,20 @@ func (tf *transformFlags) apply(f *pflag.FlagSet, t *sparkflow.Transform, edit b
 		if t.Priority = sparkflow.Priority(tf.priority); !t.Priority.Valid() {
 			return usagef("--priority %s: use high, normal or low", tf.priority)
 		}
+	}
+	if set("upstream") {
+		t.Upstream = nil
+		for _, u := range tf.upstream {
+			if u = strings.TrimSpace(u); u != "" {
+				t.Upstream = append(t.Upstream, u)
+			}
+		}
+	}
+	if set("max-concurrent") {
+		if tf.maxConcurrent < 0 {
+			return usagef("--max-concurrent %d: give 0 (no limit) or more", tf.maxConcurrent)
+		}
+		t.MaxConcurrent = tf.maxConcurrent
 	}
 	return nil
 }
@@ -270,13 +287,19 @@ func transformTable(tw *tabwriter.Writer, t sparkflow.Transform) {
 	row(tw, "Timeout:", time.Duration(t.TimeoutSeconds)*time.Second)
 	row(tw, "Queue timeout:", time.Duration(t.QueueTimeoutSeconds)*time.Second)
 	row(tw, "Priority:", t.Priority.Or(sparkflow.PriorityNormal))
+	if len(t.Upstream) > 0 {
+		row(tw, "Upstream:", strings.Join(t.Upstream, ", "))
+	}
+	if t.MaxConcurrent > 0 {
+		row(tw, "Max concurrent:", t.MaxConcurrent)
+	}
 	if step, err := core.Step(t, sparkflow.Run{ID: "RUN_ID", Attempt: 1}); err == nil {
 		row(tw, "EMR step:", step.Jar+" "+sparkflow.QuoteCommand(step.Args))
 	}
 }
 
 // transformFieldFlags names the flags that set a transform's fields, for error messages.
-const transformFieldFlags = "pool=--pool,command=--command,mainResource=--jar/--script,mainClass=--class,sparkOptions=--conf/--spark-opt,args=--arg,params=--param,maxAttempts=--max-attempts,timeoutSeconds=--timeout,queueTimeoutSeconds=--queue-timeout,description=--description,priority=--priority"
+const transformFieldFlags = "pool=--pool,command=--command,mainResource=--jar/--script,mainClass=--class,sparkOptions=--conf/--spark-opt,args=--arg,params=--param,maxAttempts=--max-attempts,timeoutSeconds=--timeout,queueTimeoutSeconds=--queue-timeout,description=--description,priority=--priority,upstream=--upstream,maxConcurrent=--max-concurrent"
 
 // commandLine is what a transform runs, quoted as a shell would read it back.
 func commandLine(t sparkflow.Transform) string {

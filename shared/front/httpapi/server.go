@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sparkflow/sparkflow/shared/front/lineage"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -170,6 +171,17 @@ func NewServer(b sparkflow.Backend, opt Options) http.Handler {
 			return nil, err
 		}
 		return tf.RunTrace(r.Context(), id)
+	}))
+	mux.HandleFunc("GET /api/runs/{id}/lineage", s.handle(func(r *http.Request) (any, error) {
+		id, err := sparkflow.ResolveRunID(r.Context(), b, r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		run, err := b.GetRun(r.Context(), id)
+		if err != nil {
+			return nil, err
+		}
+		return lineage.Of(r.Context(), b, run)
 	}))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, sparkflow.Errorf(sparkflow.NotFound, "no API route %s %s", r.Method, r.URL.Path))

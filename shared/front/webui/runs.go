@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/sparkflow/sparkflow/shared/front/display"
+	"github.com/sparkflow/sparkflow/shared/front/lineage"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -55,6 +56,8 @@ type runData struct {
 	R              sparkflow.Run
 	Stdout, Stderr string
 	Logs           bool
+	// Lineage: the run's upstream and downstream runs (nil when they could not be read).
+	Lineage *lineage.Lineage
 }
 
 func (u *UI) run(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +67,9 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := runData{R: run, Logs: u.opt.Logs && run.StepID != ""}
+	if l, err := lineage.Of(r.Context(), u.b, run); err == nil {
+		d.Lineage = &l
+	}
 	if d.Logs {
 		d.Stdout, _ = u.b.RunLogs(r.Context(), run.ID, sparkflow.LogQuery{Stream: "stdout", Tail: 8192})
 		d.Stderr, _ = u.b.RunLogs(r.Context(), run.ID, sparkflow.LogQuery{Stream: "stderr", Tail: 8192})

@@ -21,6 +21,7 @@ const timelineRuns = 500
 var statusColors = map[sparkflow.RunStatus]string{
 	sparkflow.RunSucceeded: "#2f9e44", sparkflow.RunFailed: "#e03131", sparkflow.RunCancelled: "#868e96",
 	sparkflow.RunTimedOut: "#f08c00", sparkflow.RunRunning: "#1c7ed6", sparkflow.RunSubmitted: "#74c0fc",
+	sparkflow.RunUpstreamFailed: "#c2255c",
 }
 
 func (u *UI) timeline(w http.ResponseWriter, r *http.Request) {

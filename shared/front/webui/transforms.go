@@ -74,6 +74,7 @@ type transformFormData struct {
 	Edit                                bool
 	Command, SparkOptions, Args, Params string
 	Timeout, QueueTimeout               string
+	Upstream                            string
 	Pools                               []sparkflow.PoolView
 	Errors                              map[string]string
 }
@@ -95,6 +96,7 @@ func (u *UI) transformForm(w http.ResponseWriter, r *http.Request) {
 	d.Params = display.KV(d.T.Params)
 	d.Timeout = (time.Duration(d.T.TimeoutSeconds) * time.Second).String()
 	d.QueueTimeout = (time.Duration(d.T.QueueTimeoutSeconds) * time.Second).String()
+	d.Upstream = strings.Join(d.T.Upstream, ", ")
 	u.renderTransformForm(w, r, http.StatusOK, d)
 }
 
@@ -111,7 +113,7 @@ func (u *UI) saveTransform(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	d := transformFormData{Errors: map[string]string{}, Edit: r.PathValue("name") != "",
 		Command: f.Get("command"), SparkOptions: f.Get("sparkOptions"), Args: f.Get("args"), Params: f.Get("params"),
-		Timeout: f.Get("timeout"), QueueTimeout: f.Get("queueTimeout")}
+		Timeout: f.Get("timeout"), QueueTimeout: f.Get("queueTimeout"), Upstream: f.Get("upstream")}
 	t := &d.T
 	t.Name = strings.TrimSpace(f.Get("name"))
 	if d.Edit {
@@ -141,6 +143,15 @@ func (u *UI) saveTransform(w http.ResponseWriter, r *http.Request) {
 	intField(f, "maxAttempts", &t.MaxAttempts, d.Errors)
 	durField(d.Timeout, "timeoutSeconds", &t.TimeoutSeconds, d.Errors)
 	durField(d.QueueTimeout, "queueTimeoutSeconds", &t.QueueTimeoutSeconds, d.Errors)
+	for _, u := range strings.Split(d.Upstream, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			t.Upstream = append(t.Upstream, u)
+		}
+	}
+	if f.Get("maxConcurrent") != "" {
+		intField(f, "maxConcurrent", &t.MaxConcurrent, d.Errors)
+	}
+	t.Priority = sparkflow.Priority(f.Get("priority"))
 	if len(d.Errors) == 0 {
 		save := u.b.CreateTransform
 		if d.Edit {

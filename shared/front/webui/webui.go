@@ -73,6 +73,7 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 		"uptime":    func(c sparkflow.Cluster) string { return display.Uptime(opt.Now(), c) },
 		"join":      strings.Join,
 		"lower":     func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
+		"list":      func(v ...string) []string { return v },
 		"shortID":   func(s string) string { return display.ShortID(s) },
 		"time":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05.000") },
 		"kv":        display.KV,
