@@ -25,6 +25,17 @@ func TestDemoSpreadsRunsOverAllClusters(t *testing.T) {
 	if !strings.Contains(text, "15 runs in") || !strings.Contains(text, "13 succeeded, 1 failed, 1 cancelled") {
 		t.Fatalf("summary:\n%s", text)
 	}
+	// The ordinary runs are a backfill; a report waits for each of two special runs: it follows the
+	// retried one and ends UPSTREAM_FAILED after the failed one.
+	for _, want := range []string{"a backfill of 12 runs (regions × months, low priority)", "region-report: 2 runs, each BLOCKED",
+		"east     2026-06  SUCCEEDED, released", "atlantis 2026-01  UPSTREAM_FAILED: upstream sales-by-region (month=2026-01, region=atlantis) ended FAILED"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the demo does not show %q:\n%s", want, text)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "reports", "east-2026-06.lines")); err != nil || strings.TrimSpace(string(b)) == "" {
+		t.Fatalf("the report of the retried run: %v %q", err, b)
+	}
 	for _, want := range []string{"where each run went:", "retried: attempt 1 failed (sales-etl: the sales source did not answer", `failed 2 attempts: sales-etl: no sales for region "atlantis"`, "cancelled while it ran"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the demo does not show %q:\n%s", want, text)
