@@ -21,7 +21,7 @@ func TestStartIsIdempotentAndStaleTokensAreNotFound(t *testing.T) {
 	api := sfn.NewFromConfig(awstest.Config(), func(o *sfn.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	ctx := awstest.Context(t)
 	fn := "arn:aws:lambda:us-east-1:123456789012:function:"
-	def, err := workflow.Run().ASL(map[string]string{workflow.TaskReserve: fn + "reserve", workflow.TaskSubmit: fn + "submit", workflow.TaskFinish: fn + "finish"})
+	def, err := workflow.Run().ASL(map[string]string{workflow.TaskHold: fn + "reserve", workflow.TaskReserve: fn + "reserve", workflow.TaskSubmit: fn + "submit", workflow.TaskFinish: fn + "finish"})
 	if err != nil {
 		t.Fatal(err)
 	}
