@@ -33,10 +33,7 @@ func (s *Service) HoldTask(ctx context.Context, in workflow.TokenInput) error {
 func (s *Service) Hold(ctx context.Context, runID, token string, fence sparkflow.Fence) error {
 	held := false
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
-		if r.Status.Terminal() || r.CancelRequested {
-			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s is %s%s", runID, r.Status, map[bool]string{true: " (cancel requested)"}[r.CancelRequested])
-		}
-		if err := superseded(*r, fence); err != nil {
+		if err := mayWait(*r, fence); err != nil {
 			return false, err
 		}
 		held = r.Status == sparkflow.RunBlocked

@@ -23,10 +23,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 	// on resumes this token, and one that granted it before left the slot for the look below to find.
 	// Only a newer invocation replaces it (a late duplicate must not make the live wait unreachable).
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
-		if r.Status.Terminal() || r.CancelRequested {
-			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s is %s%s", runID, r.Status, map[bool]string{true: " (cancel requested)"}[r.CancelRequested])
-		}
-		if err := superseded(*r, fence); err != nil {
+		if err := mayWait(*r, fence); err != nil {
 			return false, err
 		}
 		r.Token, r.Fence = token, fencePtr(fence)
@@ -140,6 +137,15 @@ func (s *Service) setHeadHint(pool string, capacity int) {
 	if s.heads != nil {
 		s.heads.Store(pool, capacity)
 	}
+}
+
+// mayWait refuses a waiting task's invocation (Hold, Reserve) for a run that has ended or is being
+// cancelled, or one a newer invocation superseded: it must not record its token.
+func mayWait(r sparkflow.Run, fence sparkflow.Fence) error {
+	if r.Status.Terminal() || r.CancelRequested {
+		return sparkflow.Errorf(sparkflow.Conflict, "run %s is %s%s", r.ID, r.Status, map[bool]string{true: " (cancel requested)"}[r.CancelRequested])
+	}
+	return superseded(r, fence)
 }
 
 func fencePtr(f sparkflow.Fence) *sparkflow.Fence {
