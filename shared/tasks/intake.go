@@ -27,6 +27,16 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 				if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: r.ID, Since: r.CreatedAt, Priority: r.Priority}); err != nil {
 					return r, false, err
 				}
+				// The run's Reserve may have been granted a slot between the read and the enqueue
+				// (the redelivery comes while the first delivery's workflow runs): then the place
+				// just taken is stale, and goes.
+				if now, err := s.Store.GetRun(ctx, r.ID); err != nil {
+					return r, false, err
+				} else if now.ReservedAt != nil || (now.Status != sparkflow.RunQueued && now.Status != sparkflow.RunWaiting) {
+					if _, err := s.Store.RemoveWaiter(ctx, now.Pool, now.ID); err != nil {
+						return r, false, err
+					}
+				}
 			}
 			return r, false, nil
 		}

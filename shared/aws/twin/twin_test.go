@@ -197,6 +197,16 @@ func summary(t *testing.T, iam twin.IAMReport, perRun twin.PerRun) {
 		"per_run": map[string]any{"transitions": round(perRun.Transitions), "lambda_invocations": round(perRun.LambdaInvocations),
 			"dynamodb_writes": round(perRun.DynamoDBWrites), "emr_calls": round(perRun.EMRCalls)}})
 	fmt.Printf("twin-summary: %s\n", out)
+	// Said again at the very end, where a CI log's tail shows it.
+	for _, r := range results {
+		if !r.passed {
+			why := r.why
+			if len(why) > 600 {
+				why = why[:600] + "…"
+			}
+			fmt.Printf("twin: FAILED %s: %s\n", r.name, why)
+		}
+	}
 	if failed > 0 {
 		t.Errorf("%d twin scenarios failed: %s", failed, strings.Join(names, ", "))
 	}

@@ -78,7 +78,11 @@ func deliveredTwice(t *T, w World, withID bool) {
 	time.Sleep(2 * time.Second) // a second run, if any, would be recorded by now
 	runs, _ = w.Backend().ListRuns(context.Background(), sparkflow.RunFilter{Transform: tr.Name})
 	if len(runs) != 1 || runs[0].Status != sparkflow.RunSucceeded {
-		t.Fatalf("one message delivered twice made %d runs (%+v)", len(runs), runs)
+		var got []string
+		for _, r := range runs {
+			got = append(got, fmt.Sprintf("%s %s attempt %d %q", r.ID, r.Status, r.Attempt, r.Reason))
+		}
+		t.Fatalf("one message delivered twice made %d runs, not one SUCCEEDED: %v", len(runs), got)
 	}
 }
 
