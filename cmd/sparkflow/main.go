@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // schedules name IANA zones: a machine without them still parses them
 
 	"github.com/spf13/cobra"
 

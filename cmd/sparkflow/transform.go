@@ -24,6 +24,7 @@ type transformFlags struct {
 	maxAttempts, maxConcurrent              int
 	upstream                                []string
 	timeout, queueTimeout                   time.Duration
+	schedule, timezone, catchUp             string
 }
 
 func (tf *transformFlags) register(f *pflag.FlagSet, edit bool) {
@@ -56,6 +57,9 @@ func (tf *transformFlags) register(f *pflag.FlagSet, edit bool) {
 	f.StringVar(&tf.priority, "priority", "", "its runs' priority in the pool's queue: high, normal or low (a run may say otherwise)"+def(" (default normal)"))
 	f.StringSliceVar(&tf.upstream, "upstream", nil, "transforms whose run with the same shared parameter values must SUCCEED before a run of this one starts (repeatable or comma-separated"+map[bool]string{true: "; the list given replaces the old one, --upstream '' clears it)", false: ")"}[edit])
 	f.IntVar(&tf.maxConcurrent, "max-concurrent", 0, "most runs of this transform under way at once; the others wait BLOCKED, in order (0: no limit)"+def(""))
+	f.StringVar(&tf.schedule, "schedule", "", `fire runs on a schedule, EventBridge syntax: "cron(0 2 * * ? *)" or "rate(15 minutes)"; a firing fills the parameters day, prev_day, month, hour and scheduled_time the transform declares`+map[bool]string{true: " (--schedule '' removes it)", false: ""}[edit])
+	f.StringVar(&tf.timezone, "timezone", "", "IANA time zone of the schedule, e.g. Europe/Paris"+def(" (default UTC)"))
+	f.StringVar(&tf.catchUp, "catch-up", "", "what a local engine that was stopped submits of the firings it missed: none, latest or all"+def(" (default latest)"))
 }
 
 // apply sets on t what the flags say; on edit only the flags given.
@@ -171,7 +175,47 @@ func (tf *transformFlags) apply(f *pflag.FlagSet, t *sparkflow.Transform, edit b
 		}
 		t.MaxConcurrent = tf.maxConcurrent
 	}
+	if set("schedule") {
+		t.Schedule = tf.schedule
+		if t.Schedule == "" {
+			t.Timezone, t.CatchUp, t.Paused = "", "", false
+		}
+	}
+	if set("timezone") {
+		t.Timezone = tf.timezone
+	}
+	if set("catch-up") {
+		t.CatchUp = tf.catchUp
+	}
 	return nil
+}
+
+// newPauseCmd is transform pause (paused) or resume: the schedule is held, or fires again from now
+// (a resumed schedule does not catch up the firings of its pause).
+func newPauseCmd(g *globals, paused bool) *cobra.Command {
+	use, short := "resume NAME", "Resume a transform's paused schedule: it fires again from now on"
+	if paused {
+		use, short = "pause NAME", "Pause a transform's schedule: it fires nothing until resumed (runs under way go on)"
+	}
+	return &cobra.Command{
+		Use: use, Short: short, Args: exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			b := g.backend()
+			t, err := b.GetTransform(c.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if t.Schedule == "" {
+				return usagef("transform %s has no schedule to %s; give it one with sparkflow transform edit %s --schedule \"cron(…)\"", t.Name, strings.Fields(use)[0], t.Name)
+			}
+			t.Paused = paused
+			out, err := b.UpdateTransform(c.Context(), t)
+			if err != nil {
+				return err
+			}
+			return g.emit(c.OutOrStdout(), out, func(tw *tabwriter.Writer) { transformTable(tw, out) })
+		},
+	}
 }
 
 func newTransformCmd(g *globals) *cobra.Command {
@@ -182,6 +226,8 @@ func newTransformCmd(g *globals) *cobra.Command {
 		Short: "Create a transform",
 		Example: `  sparkflow transform create daily-sales --pool etl --jar s3://jobs/sales.jar --class com.acme.Sales \
       --conf spark.executor.memory=4g --arg --day --arg '${day}' --param day=2026-11-01 --max-attempts 2
+  sparkflow transform create nightly --pool etl --script s3://jobs/nightly.py --arg '${day}' --param day= \
+      --schedule "cron(0 2 * * ? *)" --timezone Europe/Paris
   sparkflow transform create report --pool etl --script s3://jobs/report.py --timeout 30m
   sparkflow transform create hello --pool local --command "echo hello \${who}" --param who=world`,
 		Args: exactArgs(1, "NAME"),
@@ -251,6 +297,7 @@ func newTransformCmd(g *globals) *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&pool, "pool", "", "only this pool's transforms")
+	cmd.AddCommand(newPauseCmd(g, true), newPauseCmd(g, false))
 	cmd.AddCommand(create, list, &cobra.Command{
 		Use: "show NAME", Short: "Show a transform and the EMR step it produces", Args: exactArgs(1, "NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -293,13 +340,34 @@ func transformTable(tw *tabwriter.Writer, t sparkflow.Transform) {
 	if t.MaxConcurrent > 0 {
 		row(tw, "Max concurrent:", t.MaxConcurrent)
 	}
+	if t.Schedule != "" {
+		zone := t.Timezone
+		if zone == "" {
+			zone = "UTC"
+		}
+		state := ""
+		if t.Paused {
+			state = " (PAUSED: sparkflow transform resume " + t.Name + ")"
+		}
+		row(tw, "Schedule:", t.Schedule+" in "+zone+state)
+		row(tw, "Catch-up:", t.CatchUp)
+		if sch, err := core.ParseSchedule(t.Schedule, t.Timezone); err == nil && !t.Paused {
+			for i, at := range sch.NextN(time.Now(), 5) {
+				label := ""
+				if i == 0 {
+					label = "Next firings:"
+				}
+				row(tw, label, at.In(sch.Location()).Format("2006-01-02 15:04 MST")+"  ("+at.UTC().Format("15:04 UTC")+")")
+			}
+		}
+	}
 	if step, err := core.Step(t, sparkflow.Run{ID: "RUN_ID", Attempt: 1}); err == nil {
 		row(tw, "EMR step:", step.Jar+" "+sparkflow.QuoteCommand(step.Args))
 	}
 }
 
 // transformFieldFlags names the flags that set a transform's fields, for error messages.
-const transformFieldFlags = "pool=--pool,command=--command,mainResource=--jar/--script,mainClass=--class,sparkOptions=--conf/--spark-opt,args=--arg,params=--param,maxAttempts=--max-attempts,timeoutSeconds=--timeout,queueTimeoutSeconds=--queue-timeout,description=--description,priority=--priority,upstream=--upstream,maxConcurrent=--max-concurrent"
+const transformFieldFlags = "pool=--pool,command=--command,mainResource=--jar/--script,mainClass=--class,sparkOptions=--conf/--spark-opt,args=--arg,params=--param,maxAttempts=--max-attempts,timeoutSeconds=--timeout,queueTimeoutSeconds=--queue-timeout,description=--description,priority=--priority,upstream=--upstream,maxConcurrent=--max-concurrent,schedule=--schedule,timezone=--timezone,catchUp=--catch-up"
 
 // commandLine is what a transform runs, quoted as a shell would read it back.
 func commandLine(t sparkflow.Transform) string {

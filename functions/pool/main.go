@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	_ "time/tzdata" // schedules name IANA zones: the Lambda image need not have them
 
 	"github.com/aws/aws-lambda-go/lambda"
 

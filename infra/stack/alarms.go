@@ -122,6 +122,7 @@ func NewAlarms(scope constructs.Construct, id string, q *Queues, w *Workflows, p
 		add(spec{name: name, what: what, m: queue.MetricApproximateNumberOfMessagesVisible(nil), threshold: 1})
 	}
 	dlq("RunsDLQNotEmpty", "run requests could not be accepted; see `sparkflow run rejected` and the runs DLQ", q.RunsDLQ)
+	dlq("ScheduleDLQNotEmpty", "a transform's schedule could not send a firing to the runs queue for a day; the schedule DLQ keeps it (resend it to the runs queue to run it)", q.ScheduleDLQ)
 	dlq("EventsDLQNotEmpty", "EMR or execution events could not be handled; the reconciler repairs what they would have changed, and the events DLQ keeps them", q.EventsDLQ)
 	executions := func(prefix, what string, sm awsstepfunctions.StateMachine) {
 		add(spec{name: prefix + "ExecutionsFailed", what: what + " executions failed", m: sm.MetricFailed(nil), threshold: 1})

@@ -60,7 +60,7 @@ func NewDashboard(scope constructs.Construct, id, stack string, q *Queues, w *Wo
 		graph("Reconciler repairs by kind, launch failures", search(metrics.ReconcilerRepairs, "Sum"), search(metrics.LaunchFailure, "Sum")),
 	)
 	d.AddWidgets(
-		graph("Dead-letter queues", q.RunsDLQ.MetricApproximateNumberOfMessagesVisible(nil), q.EventsDLQ.MetricApproximateNumberOfMessagesVisible(nil)),
+		graph("Dead-letter queues", q.RunsDLQ.MetricApproximateNumberOfMessagesVisible(nil), q.EventsDLQ.MetricApproximateNumberOfMessagesVisible(nil), q.ScheduleDLQ.MetricApproximateNumberOfMessagesVisible(nil)),
 		graph("Run executions failed, timed out, aborted", w.Run.MetricFailed(nil), w.Run.MetricTimedOut(nil), w.Run.MetricAborted(nil)),
 		graph("Runs accepted and requests rejected", search(metrics.RunsAccepted, "Sum"), search(metrics.RequestsRejected, "Sum")),
 	)

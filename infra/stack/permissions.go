@@ -26,6 +26,9 @@ type Access struct {
 	// the events queue's event source; DescribeRuns: DescribeExecution of the run workflow's
 	// executions (the reconciler ends runs whose execution ended without a word).
 	StartRuns, ConsumeRuns, ConsumeEvents, DescribeRuns bool
+	// Schedules: create, change and delete this stack's EventBridge Scheduler schedules (one per
+	// scheduled transform) and pass them the schedule role.
+	Schedules bool
 }
 
 var (
@@ -53,7 +56,8 @@ var (
 //	           (an execution that ended: ListSteps and CancelSteps, as finish)
 //	reconcile  DescribeCluster, ListSteps; DescribeExecution; the same handlers; Heal; resumes resent;
 //	           CancelSteps of the step of a run it ends (its execution ended unseen)
-//	pool       create/delete/heal pools, put/delete transforms; a forced delete cancels runs
+//	pool       create/delete/heal pools, put/delete transforms (and their schedules); a forced delete
+//	           cancels runs
 var Permissions = map[string]Access{
 	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, StartRuns: true, ConsumeRuns: true},
 	names.FunctionReserve:   {Table: tableWrite, Resume: settle, Launch: true},
@@ -61,7 +65,7 @@ var Permissions = map[string]Access{
 	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Resume: settle},
 	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: settle, ConsumeEvents: true},
 	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: settle, DescribeRuns: true},
-	names.FunctionPool:      {Table: tableWrite, EMR: []string{"elasticmapreduce:TerminateJobFlows", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}},
+	names.FunctionPool:      {Table: tableWrite, EMR: []string{"elasticmapreduce:TerminateJobFlows", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}, Schedules: true},
 }
 
 // Grants are what the functions' grants name.
@@ -74,6 +78,13 @@ type Grants struct {
 	// PassRoles are the ARNs of the roles EMR clusters are launched with (the service role and the
 	// instance profile's role): the only roles the functions may pass.
 	PassRoles []*string
+	// ScheduleRole is the role the transforms' schedules send to the runs queue with.
+	ScheduleRole *string
+}
+
+// ScheduleARNs are the ARNs of the stack's schedules (names.ScheduleName) in the default group.
+func ScheduleARNs(stack string) string {
+	return "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/default/" + stack + "-*"
 }
 
 // ClusterARNs are the ARNs of every EMR cluster in the stack's account and region.
@@ -112,6 +123,12 @@ func grant(fn awslambda.Function, a Access, g Grants) {
 	add("EmrOperateThisStacksClusters", a.EMR, []*string{awscdk.Fn_Sub(jsii.String(ClusterARNs), nil)}, map[string]any{
 		"StringEquals": map[string]any{"elasticmapreduce:ResourceTag/" + names.StackTag: g.Stack},
 		"Null":         map[string]any{"elasticmapreduce:ResourceTag/" + names.PoolTag: "false"}})
+	if a.Schedules {
+		add("KeepThisStacksSchedules", []string{"scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"},
+			[]*string{awscdk.Fn_Sub(jsii.String(ScheduleARNs(g.Stack)), nil)}, nil)
+		add("PassTheScheduleRole", []string{"iam:PassRole"}, []*string{g.ScheduleRole},
+			map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "scheduler.amazonaws.com"}})
+	}
 	if a.Launch {
 		add("EmrLaunchThisStacksClusters", []string{"elasticmapreduce:RunJobFlow"}, []*string{jsii.String("*")}, map[string]any{
 			"StringEquals": map[string]any{"aws:RequestTag/" + names.StackTag: g.Stack},

@@ -14,6 +14,9 @@ type Queues struct {
 	// function's event-source mapping; what it cannot handle after EventMaxReceiveCount receives, or
 	// what EventBridge cannot deliver to it, goes to EventsDLQ.
 	Events, EventsDLQ awssqs.Queue
+	// ScheduleDLQ keeps the firings of transforms' schedules that EventBridge Scheduler could not
+	// send to the runs queue (after a day of retries).
+	ScheduleDLQ awssqs.Queue
 }
 
 // Pinned logical ids of the stateful queues.
@@ -44,6 +47,8 @@ func NewQueues(scope constructs.Construct, id string, visibility, eventsVisibili
 	q.Events = awssqs.NewQueue(c, jsii.String("Events"), &awssqs.QueueProps{VisibilityTimeout: eventsVisibility, RetentionPeriod: awscdk.Duration_Days(jsii.Number(4)),
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		DeadLetterQueue: &awssqs.DeadLetterQueue{Queue: q.EventsDLQ, MaxReceiveCount: jsii.Number(EventMaxReceiveCount)}})
+	q.ScheduleDLQ = awssqs.NewQueue(c, jsii.String("ScheduleDLQ"), &awssqs.QueueProps{RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		Encryption: awssqs.QueueEncryption_SQS_MANAGED})
 	q.Runs.Node().DefaultChild().(awssqs.CfnQueue).OverrideLogicalId(jsii.String(RunsQueueLogicalID))
 	q.RunsDLQ.Node().DefaultChild().(awssqs.CfnQueue).OverrideLogicalId(jsii.String(RunsDLQLogicalID))
 	return q

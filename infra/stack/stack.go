@@ -62,6 +62,8 @@ type Stack struct {
 	Alarms    *Alarms
 	Dashboard awscloudwatch.Dashboard
 	StepRole  awsiam.Role
+	// ScheduleRole is the role the transforms' EventBridge Scheduler schedules send with.
+	ScheduleRole awsiam.Role
 	// ServiceRole is the EMR service role the stack creates (nil when one is given).
 	ServiceRole awsiam.Role
 }
@@ -98,7 +100,18 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	s.StepRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid: jsii.String("DenySparkflowState"), Effect: awsiam.Effect_DENY,
 		Actions:   jsii.Strings("dynamodb:*", "sqs:*"),
-		Resources: &[]*string{s.Storage.Table.TableArn(), jsii.String(*s.Storage.Table.TableArn() + "/index/*"), s.Queues.Runs.QueueArn(), s.Queues.RunsDLQ.QueueArn(), s.Queues.Events.QueueArn(), s.Queues.EventsDLQ.QueueArn()},
+		Resources: &[]*string{s.Storage.Table.TableArn(), jsii.String(*s.Storage.Table.TableArn() + "/index/*"), s.Queues.Runs.QueueArn(), s.Queues.RunsDLQ.QueueArn(), s.Queues.Events.QueueArn(), s.Queues.EventsDLQ.QueueArn(), s.Queues.ScheduleDLQ.QueueArn()},
+	}))
+	// The role EventBridge Scheduler sends a scheduled transform's firings with: to the runs queue,
+	// and what it cannot deliver to the schedule DLQ. Only schedules of this account may assume it.
+	s.ScheduleRole = awsiam.NewRole(st, jsii.String("ScheduleRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+			Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()}}}),
+		Description: jsii.String("SparkFlow: EventBridge Scheduler role of the transforms' schedules"),
+	})
+	s.ScheduleRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: jsii.String("SendScheduledRuns"), Actions: jsii.Strings("sqs:SendMessage"),
+		Resources: &[]*string{s.Queues.Runs.QueueArn(), s.Queues.ScheduleDLQ.QueueArn()},
 	}))
 	locations := func(what string, in []string) []S3Location {
 		var out []S3Location
@@ -168,11 +181,16 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	}
 	env[names.EnvSubnets] = subnets.ValueAsString()
 	s.Functions = NewFunctions(st, "Functions", FunctionsProps{AssetDir: p.AssetDir, Environment: env,
-		Grants: Grants{Stack: p.Name, PassRoles: passRoles,
+		Grants: Grants{Stack: p.Name, PassRoles: passRoles, ScheduleRole: s.ScheduleRole.RoleArn(),
 			Table: s.Storage.Table.TableArn(), TableIndexes: jsii.String(*s.Storage.Table.TableArn() + "/index/*"),
 			RunStateMachine: StateMachineARN(st, runName), RunExecutions: awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"+runName+":*"), nil),
 			RunsQueue: s.Queues.Runs.QueueArn(), EventsQueue: s.Queues.Events.QueueArn()},
 		ReconcilePeriod: time.Duration(p.ReconcileMinutes * float64(time.Minute))})
+	// Only the pool function keeps schedules (it puts and deletes transforms).
+	pool := s.Functions.ByName[names.FunctionPool]
+	pool.AddEnvironment(jsii.String(names.EnvRunsQueueARN), s.Queues.Runs.QueueArn(), nil)
+	pool.AddEnvironment(jsii.String(names.EnvScheduleRole), s.ScheduleRole.RoleArn(), nil)
+	pool.AddEnvironment(jsii.String(names.EnvScheduleDLQ), s.Queues.ScheduleDLQ.QueueArn(), nil)
 	s.Workflows = NewWorkflows(st, "Workflows", runName, poolName, s.Functions)
 	s.Events = NewEvents(st, "Events", s.Queues.Events, s.Queues.EventsDLQ, s.Functions.ByName[names.FunctionReconcile],
 		awscdk.Duration_Minutes(jsii.Number(p.ReconcileMinutes)), StateMachineARN(st, runName), names.NamePrefix(p.Name))
@@ -191,6 +209,7 @@ func New(scope constructs.Construct, id string, p Props) *Stack {
 	}
 	out(names.OutputRunsQueueURL, s.Queues.Runs.QueueUrl(), "put run requests here")
 	out(names.OutputRunsDLQURL, s.Queues.RunsDLQ.QueueUrl(), "run requests that could not be accepted")
+	out(names.OutputScheduleDLQURL, s.Queues.ScheduleDLQ.QueueUrl(), "firings of transforms' schedules that could not be sent to the runs queue")
 	out(names.OutputTableName, s.Storage.Table.TableName(), "pools, clusters, transforms and runs")
 	out(names.OutputRunStateMachineARN, s.Workflows.Run.StateMachineArn(), "one execution per run, named by the run id")
 	out(names.OutputPoolStateMachineARN, s.Workflows.Pool.StateMachineArn(), "create, delete and heal pools")

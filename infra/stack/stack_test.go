@@ -53,8 +53,8 @@ func resources(doc map[string]any, typ string) map[string]map[string]any {
 func TestResources(t *testing.T) {
 	tmpl, doc := synth(t)
 	for typ, n := range map[string]float64{
-		"AWS::Lambda::Function": 7, "AWS::Logs::LogGroup": 7, "AWS::StepFunctions::StateMachine": 2, "AWS::SQS::Queue": 4,
-		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 4, "AWS::CloudWatch::Alarm": 12, "AWS::CloudWatch::Dashboard": 1, "AWS::Lambda::EventSourceMapping": 2,
+		"AWS::Lambda::Function": 7, "AWS::Logs::LogGroup": 7, "AWS::StepFunctions::StateMachine": 2, "AWS::SQS::Queue": 5,
+		"AWS::DynamoDB::Table": 1, "AWS::Events::Rule": 4, "AWS::CloudWatch::Alarm": 13, "AWS::CloudWatch::Dashboard": 1, "AWS::Lambda::EventSourceMapping": 2,
 		"AWS::IAM::InstanceProfile": 1,
 	} {
 		tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
@@ -64,7 +64,7 @@ func TestResources(t *testing.T) {
 	tmpl.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), map[string]any{"RetentionInDays": 30})
 	tmpl.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
 		"BatchSize": 10, "FunctionResponseTypes": []any{"ReportBatchItemFailures"}})
-	for _, o := range []string{"RunsQueueUrl", "TableName", "RunStateMachineArn", "PoolStateMachineArn", "StepInstanceProfileName", "EmrServiceRoleName", "ClusterInstanceProfileName", "EmrLogUri"} {
+	for _, o := range []string{"RunsQueueUrl", "TableName", "RunStateMachineArn", "PoolStateMachineArn", "StepInstanceProfileName", "ScheduleDLQUrl", "EmrServiceRoleName", "ClusterInstanceProfileName", "EmrLogUri"} {
 		if _, ok := doc["Outputs"].(map[string]any)[o]; !ok {
 			t.Errorf("output %s missing", o)
 		}
@@ -202,11 +202,11 @@ func TestAlarms(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	want := "[EMRThrottled EventsDLQNotEmpty OldestWaitingRun PoolDegraded PoolExecutionsAborted PoolExecutionsFailed PoolExecutionsTimedOut ReconcilerRepairs RunExecutionsAborted RunExecutionsFailed RunExecutionsTimedOut RunsDLQNotEmpty]"
+	want := "[EMRThrottled EventsDLQNotEmpty OldestWaitingRun PoolDegraded PoolExecutionsAborted PoolExecutionsFailed PoolExecutionsTimedOut ReconcilerRepairs RunExecutionsAborted RunExecutionsFailed RunExecutionsTimedOut RunsDLQNotEmpty ScheduleDLQNotEmpty]"
 	if fmt.Sprint(names) != want {
 		t.Fatalf("alarms %v\nwant   %s", names, want)
 	}
-	for _, n := range []string{"RunsDLQNotEmpty", "EventsDLQNotEmpty"} {
+	for _, n := range []string{"RunsDLQNotEmpty", "EventsDLQNotEmpty", "ScheduleDLQNotEmpty"} {
 		if p := got[n]; p["MetricName"] != "ApproximateNumberOfMessagesVisible" || p["Threshold"] != float64(1) {
 			t.Errorf("%s: %v", n, p)
 		}
@@ -521,5 +521,69 @@ func TestReconcilerRunsAloneWithinItsPeriod(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no reconcile function")
+	}
+}
+
+// The transforms' schedules: only the pool function keeps them (scheduler:*Schedule on this stack's
+// schedules, passing only the schedule role, to EventBridge Scheduler only); the schedule role is
+// assumed only by this account's schedules and may only send to the runs queue and the schedule DLQ.
+func TestSchedulesAreKeptByThePoolFunctionAlone(t *testing.T) {
+	_, doc := synth(t)
+	var scheduleRole string
+	for id, r := range resources(doc, "AWS::IAM::Role") {
+		trust := fmt.Sprint(r["Properties"].(map[string]any)["AssumeRolePolicyDocument"])
+		if strings.Contains(trust, "scheduler.amazonaws.com") {
+			if scheduleRole != "" {
+				t.Fatalf("two roles for EventBridge Scheduler: %s and %s", scheduleRole, id)
+			}
+			scheduleRole = id
+			if !strings.Contains(trust, "aws:SourceAccount") {
+				t.Errorf("the schedule role trusts any account's schedules: %s", trust)
+			}
+		}
+	}
+	if scheduleRole == "" {
+		t.Fatal("no role EventBridge Scheduler may assume")
+	}
+	holders := 0
+	for id, p := range resources(doc, "AWS::IAM::Policy") {
+		props := p["Properties"].(map[string]any)
+		roles := fmt.Sprint(props["Roles"])
+		for _, st := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			s := st.(map[string]any)
+			text := fmt.Sprint(s)
+			if strings.Contains(roles, scheduleRole) {
+				if s["Action"] != "sqs:SendMessage" || !strings.Contains(text, "SparkflowRunsQueue") || !strings.Contains(text, "ScheduleDLQ") {
+					t.Errorf("%s: the schedule role may do more than send to the runs queue and the schedule DLQ: %v", id, s)
+				}
+				continue
+			}
+			if !strings.Contains(text, "scheduler:") {
+				continue
+			}
+			holders++
+			if !strings.Contains(roles, "pool") {
+				t.Errorf("%s: a function other than pool keeps schedules: %v", id, roles)
+			}
+			if !strings.Contains(text, "schedule/default/SparkFlowTest-*") {
+				t.Errorf("%s: scheduler actions beyond this stack's schedules: %v", id, s)
+			}
+		}
+		for _, st := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			s := st.(map[string]any)
+			if s["Sid"] == "PassTheScheduleRole" && (!strings.Contains(fmt.Sprint(s["Resource"]), scheduleRole) || !strings.Contains(fmt.Sprint(s["Condition"]), "scheduler.amazonaws.com")) {
+				t.Errorf("%s: the schedule role's PassRole is not scoped: %v", id, s)
+			}
+		}
+	}
+	if holders != 1 {
+		t.Fatalf("%d statements grant scheduler actions, want the pool function's one", holders)
+	}
+	for id, f := range resources(doc, "AWS::Lambda::Function") {
+		env := fmt.Sprint(f["Properties"].(map[string]any)["Environment"])
+		has := strings.Contains(env, names.EnvScheduleRole) && strings.Contains(env, names.EnvRunsQueueARN) && strings.Contains(env, names.EnvScheduleDLQ)
+		if has != strings.Contains(id, "pool") {
+			t.Errorf("%s: schedule settings in its environment: %v", id, has)
+		}
 	}
 }

@@ -70,6 +70,14 @@ type Store interface {
 	ListRejected(ctx context.Context, limit int) ([]Rejected, error)
 }
 
+// Schedules keep a transform's schedule where it fires (EventBridge Scheduler; the local engine's
+// scheduler): Put creates, changes, pauses or removes it to match the transform; Delete removes it.
+// Both are idempotent.
+type Schedules interface {
+	PutSchedule(ctx context.Context, t Transform) error
+	DeleteSchedule(ctx context.Context, transform string) error
+}
+
 // LaunchSpec is what the clusters adapter needs to start one cluster of a pool.
 type LaunchSpec struct {
 	Name string

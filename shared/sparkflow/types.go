@@ -143,9 +143,18 @@ type Transform struct {
 	Upstream []string `json:"upstream,omitempty"`
 	// MaxConcurrent, when above 0, is the most runs of the transform that may be under way at once
 	// (QUEUED to their end): the others wait BLOCKED, in acceptance order.
-	MaxConcurrent int       `json:"maxConcurrent,omitempty"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
+	MaxConcurrent int `json:"maxConcurrent,omitempty"`
+	// Schedule, when set, fires runs of the transform: "cron(0 2 * * ? *)" or "rate(15 minutes)"
+	// (EventBridge Scheduler's syntax), in Timezone (IANA, default UTC). A firing's run has the id
+	// core.ScheduledRunID and the parameters core.ScheduleParams fills (day, prev_day, month, hour,
+	// scheduled_time). CatchUp says what a local engine that was stopped submits of the firings it
+	// missed (none, latest, all; default latest); Paused holds the schedule.
+	Schedule  string    `json:"schedule,omitempty"`
+	Timezone  string    `json:"timezone,omitempty"`
+	CatchUp   string    `json:"catchUp,omitempty"`
+	Paused    bool      `json:"paused,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Transition is one change of a run's status, kept as the run's timeline.
@@ -206,6 +215,8 @@ type Run struct {
 	Priority Priority `json:"priority,omitempty"`
 	// After are runs this one waits for (run submit --after), beside its transform's upstream.
 	After []string `json:"after,omitempty"`
+	// ScheduledFor is the firing of its transform's schedule that made the run.
+	ScheduledFor *time.Time `json:"scheduledFor,omitempty"`
 	// WaitsFor says, while the run is BLOCKED, what it waits for (upstream runs, a place among its
 	// transform's concurrent runs).
 	WaitsFor []string `json:"waitsFor,omitempty"`
@@ -306,6 +317,8 @@ type RunRequest struct {
 	// After lists runs (ids) the run waits for: it starts once each has SUCCEEDED, and ends
 	// UPSTREAM_FAILED if one ends otherwise.
 	After []string `json:"after,omitempty"`
+	// ScheduledTime is set by a schedule's firing: the run's id and its time parameters come from it.
+	ScheduledTime *time.Time `json:"scheduledTime,omitempty"`
 }
 
 // Rejected is a request that could not be accepted, kept with its reason so nothing is lost.

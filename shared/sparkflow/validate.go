@@ -229,6 +229,16 @@ func (t *Transform) Normalize() error {
 		}
 	}
 	t.Upstream = up
+	t.Schedule, t.Timezone = strings.TrimSpace(t.Schedule), strings.TrimSpace(t.Timezone)
+	switch {
+	case t.Schedule == "" && (t.Timezone != "" || t.CatchUp != "" || t.Paused):
+		return FieldError("schedule", "timezone, catch-up and paused belong to a schedule; give --schedule too")
+	case t.Schedule != "" && t.CatchUp == "":
+		t.CatchUp = "latest"
+	}
+	if c := t.CatchUp; c != "" && c != "none" && c != "latest" && c != "all" {
+		return FieldError("catchUp", "%q is not a catch-up policy: use none, latest or all", c)
+	}
 	return nil
 }
 

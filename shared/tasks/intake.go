@@ -15,6 +15,11 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	if err := req.Validate(); err != nil {
 		return sparkflow.Run{}, false, err
 	}
+	if req.ScheduledTime != nil {
+		if err := s.fromSchedule(ctx, &req); err != nil {
+			return sparkflow.Run{}, false, err
+		}
+	}
 	if req.ID != "" {
 		if r, err := s.Store.GetRun(ctx, req.ID); err == nil {
 			if !sameRequest(r, req) {
@@ -78,6 +83,10 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 		return sparkflow.Run{}, false, err
 	}
 	r.After = req.After
+	if req.ScheduledTime != nil {
+		at := req.ScheduledTime.UTC()
+		r.ScheduledFor = &at
+	}
 	if gated(t, req.After) {
 		// It waits BLOCKED for its upstreams (and a place) first: its workflow's Hold looks, and the
 		// end of what it waits for releases it.
@@ -109,6 +118,32 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	}
 	s.Log.InfoContext(scope(ctx, r), "run accepted")
 	return r, true, nil
+}
+
+// fromSchedule completes a schedule's firing: its id is derived from the transform and the firing's
+// time (a firing delivered twice is one run), and the time parameters the transform declares are
+// filled from it (core.ScheduleParams); parameters the request gives stand.
+func (s *Service) fromSchedule(ctx context.Context, req *sparkflow.RunRequest) error {
+	t, err := s.Store.GetTransform(ctx, req.Transform)
+	if err != nil {
+		return err
+	}
+	if t.Schedule == "" {
+		return sparkflow.FieldError("scheduledTime", "transform %s has no schedule (it was removed since this firing was sent)", t.Name)
+	}
+	sch, err := core.ParseSchedule(t.Schedule, t.Timezone)
+	if err != nil {
+		return err
+	}
+	params := core.ScheduleParams(t, sch, *req.ScheduledTime)
+	for k, v := range req.Params {
+		params[k] = v
+	}
+	req.Params = params
+	if req.ID == "" {
+		req.ID = core.ScheduledRunID(t.Name, *req.ScheduledTime)
+	}
+	return nil
 }
 
 // CheckAfter refuses a request that waits for a run (--after) SparkFlow does not know: the front ends

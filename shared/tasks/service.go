@@ -31,7 +31,9 @@ type Service struct {
 	Log       *slog.Logger
 	// Metrics receives the measurements of metrics.All (default: discarded).
 	Metrics metrics.Sink
-	NewID   func() string
+	// Schedules, when set, keeps the transforms' schedules where they fire.
+	Schedules sparkflow.Schedules
+	NewID     func() string
 	// NamePrefix starts every cluster's and step's name (default core.DefaultNamePrefix): a home
 	// handles only the clusters and steps with its own prefix.
 	NamePrefix string

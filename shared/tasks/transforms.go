@@ -15,7 +15,23 @@ func (s *Service) CreateTransform(ctx context.Context, t sparkflow.Transform) (s
 	}
 	now := s.now()
 	t.CreatedAt, t.UpdatedAt = now, now
-	return t, s.Store.CreateTransform(ctx, t)
+	if err := s.Store.CreateTransform(ctx, t); err != nil {
+		return t, err
+	}
+	return t, s.putSchedule(ctx, t, false)
+}
+
+// putSchedule makes the transform's schedule match it where it fires (had: it had one before). The
+// record is written first: a schedule never fires a transform that is not recorded, and one that
+// could not be set is said, with how to set it again.
+func (s *Service) putSchedule(ctx context.Context, t sparkflow.Transform, had bool) error {
+	if s.Schedules == nil || (t.Schedule == "" && !had) {
+		return nil
+	}
+	if err := s.Schedules.PutSchedule(ctx, t); err != nil {
+		return sparkflow.Wrap(sparkflow.ErrorCode(err), err, "transform %s is saved, but its schedule could not be set where it fires; save it again (sparkflow transform edit %s --schedule %q)", t.Name, t.Name, t.Schedule)
+	}
+	return nil
 }
 
 // UpdateTransform replaces a transform's definition; runs under way keep the policy they started with.
@@ -28,7 +44,10 @@ func (s *Service) UpdateTransform(ctx context.Context, t sparkflow.Transform) (s
 		return t, err
 	}
 	t.CreatedAt, t.UpdatedAt = old.CreatedAt, s.now()
-	return t, s.Store.UpdateTransform(ctx, t)
+	if err := s.Store.UpdateTransform(ctx, t); err != nil {
+		return t, err
+	}
+	return t, s.putSchedule(ctx, t, old.Schedule != "")
 }
 
 func (s *Service) checkTransform(ctx context.Context, t *sparkflow.Transform) error {
@@ -40,6 +59,14 @@ func (s *Service) checkTransform(ctx context.Context, t *sparkflow.Transform) er
 			return sparkflow.MissingError("pool", "pool %q does not exist; create it first (sparkflow pool create %s --tier small --clusters 1)", t.Pool, t.Pool)
 		}
 		return err
+	}
+	if t.Schedule != "" {
+		if _, err := core.ParseSchedule(t.Schedule, t.Timezone); err != nil {
+			return err
+		}
+		if s.Schedules == nil {
+			return sparkflow.FieldError("schedule", "this home keeps no schedules (a stack deployed before schedules came: redeploy it with cdk deploy)")
+		}
 	}
 	// Build the step once with the defaults, so a transform that cannot run is refused now.
 	if _, err := core.Step(*t, sparkflow.Run{ID: "00000000-0000-0000-0000-000000000000", Attempt: 1}); err != nil {
@@ -75,7 +102,8 @@ func (s *Service) checkUpstream(ctx context.Context, t sparkflow.Transform) erro
 
 // DeleteTransform removes a transform that has no active runs.
 func (s *Service) DeleteTransform(ctx context.Context, name string) error {
-	if _, err := s.Store.GetTransform(ctx, name); err != nil {
+	t, err := s.Store.GetTransform(ctx, name)
+	if err != nil {
 		return err
 	}
 	ts, err := s.Store.ListTransforms(ctx, "")
@@ -93,6 +121,12 @@ func (s *Service) DeleteTransform(ctx context.Context, name string) error {
 	}
 	if len(active) > 0 {
 		return sparkflow.Errorf(sparkflow.Conflict, "transform %s has %d active runs; cancel them or wait before deleting it", name, len(active))
+	}
+	// The schedule goes first: a transform is never left firing without its record.
+	if s.Schedules != nil && t.Schedule != "" {
+		if err := s.Schedules.DeleteSchedule(ctx, name); err != nil {
+			return err
+		}
 	}
 	return s.Store.DeleteTransform(ctx, name)
 }

@@ -65,9 +65,11 @@ func (h *Handlers) intakeOne(ctx context.Context, m events.SQSMessage) error {
 	if err != nil {
 		err = sparkflow.Wrap(sparkflow.Invalid, err, "run request is not JSON of the form {\"transform\": NAME, \"params\": {...}}")
 	}
-	if err == nil && req.ID == "" {
+	if err == nil && req.ID == "" && req.ScheduledTime == nil {
 		// A request without an id gets one derived from its message, so that SQS's redelivery of
-		// the message (at least once) is the same run, never a second one.
+		// the message (at least once) is the same run, never a second one. (A schedule's firing
+		// has its id derived from its transform and time, by Accept: EventBridge Scheduler may
+		// send one firing in two messages.)
 		req.ID = uuid.NewSHA1(messageIDSpace, []byte(m.MessageId)).String()
 	}
 	var r sparkflow.Run

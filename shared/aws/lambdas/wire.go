@@ -14,9 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/emr"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/sparkflow/sparkflow/shared/aws/dynamostore"
+	"github.com/sparkflow/sparkflow/shared/aws/ebschedules"
 	"github.com/sparkflow/sparkflow/shared/aws/emf"
 	"github.com/sparkflow/sparkflow/shared/aws/emrclusters"
 	"github.com/sparkflow/sparkflow/shared/aws/names"
@@ -74,6 +76,11 @@ func New(ctx context.Context) (*Handlers, error) {
 		Metrics:    sink,
 		NamePrefix: names.NamePrefix(env(names.EnvStack)),
 	})
+	if role := env(names.EnvScheduleRole); role != "" {
+		// The pool function keeps the transforms' schedules (the stack sets these on it alone).
+		svc.Schedules = ebschedules.New(scheduler.NewFromConfig(cfg), ebschedules.Config{
+			Stack: env(names.EnvStack), QueueARN: env(names.EnvRunsQueueARN), RoleARN: role, DLQARN: env(names.EnvScheduleDLQ)})
+	}
 	return &Handlers{Service: svc, Starter: flows, Log: log, ReconcileBudget: budget}, nil
 }
 

@@ -18,7 +18,36 @@ const (
 	EnvStack = "SPARKFLOW_STACK"
 	// EnvRetentionDays is how long ended runs and rejected requests are kept (DynamoDB TTL).
 	EnvRetentionDays = "SPARKFLOW_RETENTION_DAYS"
+	// EnvRunsQueueARN, EnvScheduleRole and EnvScheduleDLQ are set on the pool function, which keeps
+	// the transforms' EventBridge Scheduler schedules: their target (the runs queue), the role the
+	// scheduler sends with, and the dead-letter queue of firings it could not deliver.
+	EnvRunsQueueARN = "SPARKFLOW_RUNS_QUEUE_ARN"
+	EnvScheduleRole = "SPARKFLOW_SCHEDULE_ROLE_ARN"
+	EnvScheduleDLQ  = "SPARKFLOW_SCHEDULE_DLQ_ARN"
 )
+
+// ScheduleName is the name of transform's EventBridge Scheduler schedule in the default group: the
+// stack's name, a dash and the transform's (at most 64 characters: a longer one ends with a hash
+// of the whole instead).
+func ScheduleName(stack, transform string) string {
+	n := stack + "-" + transform
+	if len(n) <= 64 {
+		return n
+	}
+	// FNV-1a, 64 bits, in hex: short, stable, and needs no import.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(n); i++ {
+		h ^= uint64(n[i])
+		h *= 1099511628211
+	}
+	const hex = "0123456789abcdef"
+	sum := make([]byte, 16)
+	for i := 15; i >= 0; i-- {
+		sum[i] = hex[h&15]
+		h >>= 4
+	}
+	return n[:47] + "-" + string(sum)
+}
 
 // DefaultRetentionDays is the retention of ended runs and rejected requests when none is given.
 const DefaultRetentionDays = 90
@@ -35,6 +64,7 @@ const (
 	OutputRunStateMachineARN      = "RunStateMachineArn"
 	OutputPoolStateMachineARN     = "PoolStateMachineArn"
 	OutputStepInstanceProfileName = "StepInstanceProfileName"
+	OutputScheduleDLQURL          = "ScheduleDLQUrl"
 )
 
 // Function names: each is built from functions/<name> into <assets>/<name>/bootstrap.

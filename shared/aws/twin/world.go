@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/sparkflow/sparkflow/shared/aws/ebschedules"
 	"github.com/sparkflow/sparkflow/shared/aws/emf"
 	"github.com/sparkflow/sparkflow/shared/aws/names"
 	"github.com/sparkflow/sparkflow/shared/metrics"
@@ -221,4 +224,36 @@ func (w *World) Metrics(ctx context.Context) (metrics.Reading, error) {
 		samples[i] = p.Sample
 	}
 	return metrics.Fold(samples), nil
+}
+
+// FireSchedule does what EventBridge Scheduler does when transform's schedule comes due at at: it
+// reads the schedule the pool function keeps, checks it is one SparkFlow's intake can take (the
+// runs queue as its target, the flexible window off, a dead-letter queue, the schedule role), and
+// sends its input with the scheduled time filled in to the target, unless it is DISABLED (paused).
+// The schedule role's right to send is evaluated with the stack's IAM report (make twin).
+func (w *World) FireSchedule(ctx context.Context, transform string, at time.Time) (bool, error) {
+	cfg := w.Twin.Config()
+	name := names.ScheduleName(w.Twin.Stack, transform)
+	s, err := scheduler.NewFromConfig(cfg).GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name)})
+	if err != nil {
+		return false, fmt.Errorf("schedule %s of transform %s: %w", name, transform, err)
+	}
+	queueURL := w.Twin.Outputs[names.OutputRunsQueueURL]
+	queueARN := "arn:aws:sqs:us-east-1:123456789012:" + queueURL[strings.LastIndex(queueURL, "/")+1:]
+	switch tg := s.Target; {
+	case tg == nil || aws.ToString(tg.Arn) != queueARN:
+		return false, fmt.Errorf("schedule %s does not target the runs queue %s: %+v", name, queueARN, tg)
+	case s.FlexibleTimeWindow == nil || s.FlexibleTimeWindow.Mode != schedtypes.FlexibleTimeWindowModeOff:
+		return false, fmt.Errorf("schedule %s has a flexible time window: its runs would not start on time", name)
+	case tg.DeadLetterConfig == nil || aws.ToString(tg.DeadLetterConfig.Arn) == "":
+		return false, fmt.Errorf("schedule %s has no dead-letter queue: a firing it cannot send would be lost", name)
+	case aws.ToString(tg.RoleArn) == "":
+		return false, fmt.Errorf("schedule %s has no role to send with", name)
+	}
+	if s.State == schedtypes.ScheduleStateDisabled {
+		return false, nil
+	}
+	body := strings.ReplaceAll(aws.ToString(s.Target.Input), ebschedules.ScheduledTimePlaceholder, at.UTC().Format(time.RFC3339))
+	_, err = sqs.NewFromConfig(cfg).SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)})
+	return err == nil, err
 }

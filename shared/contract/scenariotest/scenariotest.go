@@ -132,6 +132,16 @@ var Scenarios = []Scenario{
 	{"dependencies-wait-for-upstream", "", dependenciesScenario},
 	{"upstream-failed-ends-dependents", "", upstreamFailedScenario},
 	{"max-concurrent-never-exceeded", "", maxConcurrentScenario},
+	{"schedule-fires-one-run-per-time", "schedules", scheduleScenario},
+}
+
+// Scheduler is a World whose transforms' schedules can be fired on demand, as the home's scheduler
+// (the engine's; EventBridge Scheduler) fires them when their time comes.
+type Scheduler interface {
+	// FireSchedule does what the home's scheduler does for transform's firing at at: it delivers
+	// the firing, unless the schedule is paused (fired false). A transform without a schedule is
+	// an error.
+	FireSchedule(ctx context.Context, transform string, at time.Time) (fired bool, err error)
 }
 
 // Has reports whether w provides what a scenario needs.
@@ -148,6 +158,9 @@ func Has(w World, needs string) bool {
 		return ok
 	case "metrics":
 		_, ok := w.(Meter)
+		return ok
+	case "schedules":
+		_, ok := w.(Scheduler)
 		return ok
 	}
 	return true

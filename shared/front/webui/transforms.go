@@ -38,9 +38,11 @@ type transformData struct {
 	T       sparkflow.Transform
 	Step    string
 	StepErr string
-	Runs    []sparkflow.Run
-	Params  []kvPair
-	Errors  map[string]string
+	// Next are the schedule's next five firings (in its zone), while it is active.
+	Next   []time.Time
+	Runs   []sparkflow.Run
+	Params []kvPair
+	Errors map[string]string
 }
 
 type kvPair struct{ Key, Value string }
@@ -60,6 +62,11 @@ func (u *UI) renderTransform(w http.ResponseWriter, r *http.Request, status int,
 		d.Step = step.Jar + " " + sparkflow.QuoteCommand(step.Args)
 	} else {
 		d.StepErr = err.Error()
+	}
+	if sch, err := core.ParseSchedule(t.Schedule, t.Timezone); t.Schedule != "" && !t.Paused && err == nil {
+		for _, at := range sch.NextN(time.Now(), 5) {
+			d.Next = append(d.Next, at.In(sch.Location()))
+		}
 	}
 	for k, v := range t.Params {
 		d.Params = append(d.Params, kvPair{k, v})
@@ -152,6 +159,11 @@ func (u *UI) saveTransform(w http.ResponseWriter, r *http.Request) {
 		intField(f, "maxConcurrent", &t.MaxConcurrent, d.Errors)
 	}
 	t.Priority = sparkflow.Priority(f.Get("priority"))
+	t.Schedule, t.Timezone, t.CatchUp = strings.TrimSpace(f.Get("schedule")), strings.TrimSpace(f.Get("timezone")), f.Get("catchUp")
+	t.Paused = f.Get("paused") != ""
+	if t.Schedule == "" {
+		t.Timezone, t.CatchUp, t.Paused = "", "", false
+	}
 	if len(d.Errors) == 0 {
 		save := u.b.CreateTransform
 		if d.Edit {
@@ -176,6 +188,30 @@ func (u *UI) deleteTransform(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirect(w, r, "/transforms", "transform "+name+" deleted")
+}
+
+// pauseTransform pauses (or resumes) the transform's schedule.
+func (u *UI) pauseTransform(paused bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		back := "/transforms/" + url.PathEscape(name)
+		t, err := u.b.GetTransform(r.Context(), name)
+		if err == nil && t.Schedule == "" {
+			err = sparkflow.FieldError("schedule", "transform %s has no schedule", name)
+		}
+		if err == nil {
+			t.Paused = paused
+			_, err = u.b.UpdateTransform(r.Context(), t)
+		}
+		switch {
+		case err != nil:
+			redirect(w, r, back, "schedule unchanged: "+err.Error())
+		case paused:
+			redirect(w, r, back, "schedule of "+name+" paused")
+		default:
+			redirect(w, r, back, "schedule of "+name+" resumed")
+		}
+	}
 }
 
 func (u *UI) runTransform(w http.ResponseWriter, r *http.Request) {

@@ -101,6 +101,8 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 	mux.HandleFunc("POST /transforms/{name}", u.saveTransform)
 	mux.HandleFunc("POST /transforms/{name}/delete", u.deleteTransform)
 	mux.HandleFunc("POST /transforms/{name}/run", u.runTransform)
+	mux.HandleFunc("POST /transforms/{name}/pause", u.pauseTransform(true))
+	mux.HandleFunc("POST /transforms/{name}/resume", u.pauseTransform(false))
 	mux.HandleFunc("GET /runs", u.runs)
 	mux.HandleFunc("GET /runs/{id}", u.run)
 	mux.HandleFunc("POST /runs/{id}/cancel", u.cancelRun)

@@ -52,6 +52,8 @@ type Config struct {
 	// WrapCallbacks, for tests, wraps the callbacks the task logic resumes workflows with (to lose
 	// some, say).
 	WrapCallbacks func(sparkflow.Callbacks) sparkflow.Callbacks
+	// ScheduleNow is the scheduler's clock (tests; default the wall clock in UTC).
+	ScheduleNow func() time.Time
 	// Store replaces the SQLite store in DataDir (tests run the engine on the DynamoDB store); the
 	// engine does not close it.
 	Store sparkflow.Store
@@ -74,6 +76,7 @@ type Engine struct {
 	Service    *tasks.Service
 	Store      sparkflow.Store
 	closeStore func() error
+	sched      *scheduler
 	Clusters   *localcluster.Clusters
 	flows      *workflow.Interpreter
 	bus        *bus
@@ -156,7 +159,8 @@ func Open(cfg Config) (*Engine, error) {
 	var svc *tasks.Service
 	e.metrics = promsink.New(func(ctx context.Context) ([]metrics.Sample, error) { return svc.Gauges(ctx) })
 	var sink metrics.Sink = e.metrics
-	svc = tasks.New(tasks.Service{Store: store, Clusters: countedClusters{e.Clusters, sink}, Callbacks: cb, Tiers: catalog, Log: cfg.Log, Metrics: sink, SerialDispatch: true})
+	e.sched = newScheduler(e, cfg.ScheduleNow)
+	svc = tasks.New(tasks.Service{Store: store, Clusters: countedClusters{e.Clusters, sink}, Callbacks: cb, Tiers: catalog, Log: cfg.Log, Metrics: sink, SerialDispatch: true, Schedules: e.sched})
 	e.Service = svc
 	e.flows, err = workflow.NewInterpreter(workflow.Run(), e.Service.RunTasks(), workflow.Options{
 		Log: cfg.Log, Retry: cfg.Retry,
@@ -186,8 +190,12 @@ func Open(cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.reconcileLoop()
+	go func() {
+		defer e.wg.Done()
+		e.sched.loop(e.ctx)
+	}()
 	return e, nil
 }
 

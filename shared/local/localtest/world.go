@@ -153,3 +153,9 @@ func (w *World) Metrics(ctx context.Context) (metrics.Reading, error) {
 	}
 	return promsink.Read(rec.Body.Bytes())
 }
+
+// FireSchedule fires transform's schedule for the firing at at, as the engine's scheduler does.
+func (w *World) FireSchedule(ctx context.Context, transform string, at time.Time) (bool, error) {
+	_, fired, err := w.E.FireSchedule(ctx, transform, at)
+	return fired, err
+}

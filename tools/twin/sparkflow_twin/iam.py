@@ -96,7 +96,33 @@ def requests_for(call, account, region):
                 ctx[f"aws:ResourceTag/{k}"] = v
             out.append(("elasticmapreduce:" + act, f"arn:aws:elasticmapreduce:{region}:{account}:cluster/{cid}", ctx))
         return out
+    if svc == "scheduler":
+        # EventBridge Scheduler is a REST API: the action is the method on /schedules/{Name}.
+        method, _, path = act.partition(" ")
+        name = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+        verb = {"POST": "CreateSchedule", "PUT": "UpdateSchedule", "GET": "GetSchedule", "DELETE": "DeleteSchedule"}.get(method, method)
+        group = p.get("GroupName") or "default"
+        out = [("scheduler:" + verb, f"arn:aws:scheduler:{region}:{account}:schedule/{group}/{name}", {})]
+        role = (p.get("Target") or {}).get("RoleArn")
+        if role:
+            out.append(("iam:PassRole", role, {"iam:PassedToService": "scheduler.amazonaws.com"}))
+        return out
     return [(f"{svc}:{act}", "*", {})]
+
+
+def schedule_role_requests(call):
+    """What EventBridge Scheduler does with a schedule's role when it fires: send the input to the
+    target queue, or what it cannot deliver to the dead-letter queue. Returns (role ARN, requests)
+    or None."""
+    p = call.get("params") or {}
+    target = p.get("Target") or {}
+    if call["service"] != "scheduler" or not target.get("RoleArn"):
+        return None
+    out = [("sqs:SendMessage", target.get("Arn", ""), {}, "the schedule role must be allowed to send to the schedule's target")]
+    dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+    if dlq:
+        out.append(("sqs:SendMessage", dlq, {}, "the schedule role must be allowed to send to the schedule's dead-letter queue"))
+    return target["RoleArn"], out
 
 
 def _policies(account, role_arn):
@@ -224,6 +250,19 @@ def report(calls, account, region, justified):
         pols = _policies(account, role_arn)
         for action, resource, ctx, reason in reqs:
             key = ("emr-service-role", action, resource, json.dumps(ctx, sort_keys=True))
+            why[key] = reason
+            meta.append(key)
+            requests.append({"principal": role_arn, "action": action, "resource": resource, "context": ctx,
+                             "policies": [{"name": p["name"], "policy": p["policy"]} for p in pols]})
+    # What EventBridge Scheduler does with each schedule's role, against that role's policies.
+    for call in calls:
+        got = schedule_role_requests(call)
+        if got is None:
+            continue
+        role_arn, reqs = got
+        pols = _policies(account, role_arn)
+        for action, resource, ctx, reason in reqs:
+            key = ("schedule-role", action, resource, json.dumps(ctx, sort_keys=True))
             why[key] = reason
             meta.append(key)
             requests.append({"principal": role_arn, "action": action, "resource": resource, "context": ctx,
