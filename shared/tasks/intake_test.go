@@ -1,0 +1,68 @@
+package tasks_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// grantBeforeEnqueue is a store in which, once armed, the run's grant lands between the intake's read
+// of a redelivered run and its Enqueue: the slot is taken and the run leaves the FIFO first.
+type grantBeforeEnqueue struct {
+	sparkflow.Store
+	armed bool
+}
+
+func (g *grantBeforeEnqueue) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
+	if g.armed {
+		g.armed = false
+		if _, err := g.Store.RemoveWaiter(ctx, w.Pool, w.RunID); err != nil {
+			return err
+		}
+		r, err := g.Store.GetRun(ctx, w.RunID)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		r.ClusterID, r.ReservedAt = "j-granted", &now
+		r.SetStatus(sparkflow.RunWaiting, now, "")
+		if _, err := g.Store.UpdateRun(ctx, r); err != nil {
+			return err
+		}
+	}
+	return g.Store.Enqueue(ctx, w)
+}
+
+func TestARedeliveryLeavesNoStalePlaceWhenTheGrantComesBetween(t *testing.T) {
+	e := openEngine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	store := &grantBeforeEnqueue{Store: e.Store}
+	svc := *e.Service
+	svc.Store = store
+	req := sparkflow.RunRequest{ID: "0b7e7a52-6a43-4c1e-9a9e-51d2f0c4b6a1", Transform: "t"}
+	if _, created, err := svc.Accept(ctx, req); err != nil || !created {
+		t.Fatalf("first delivery: created=%v %v", created, err)
+	}
+	store.armed = true
+	if _, created, err := svc.Accept(ctx, req); err != nil || created {
+		t.Fatalf("redelivery: created=%v %v", created, err)
+	}
+	if store.armed {
+		t.Fatal("the redelivery did not enqueue, so the interleaving was not tried")
+	}
+	ws, err := e.Store.Waiters(ctx, "p", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		if w.RunID == req.ID {
+			t.Fatalf("the granted run is back in the FIFO after a redelivery: %+v", ws)
+		}
+	}
+}
