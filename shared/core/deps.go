@@ -138,10 +138,20 @@ func Cycle(name string, upstream []string, upstreamOf func(string) []string) []s
 }
 
 // AdmitOrder is the order in which BLOCKED runs of a transform with a concurrency limit are offered a
-// place as places free: acceptance order (then id, for runs accepted at the same instant).
-func AdmitOrder(blocked []sparkflow.Run) []sparkflow.Run {
+// place as places free: acceptance order (then id, for runs accepted at the same instant), except
+// that the runs among held (those holding a place already: a Hold given it was cut off before it
+// wrote the release) come first, or the places they hold would refuse the older runs while they
+// wait behind them for ever.
+func AdmitOrder(blocked []sparkflow.Run, held []string) []sparkflow.Run {
+	holds := make(map[string]bool, len(held))
+	for _, id := range held {
+		holds[id] = true
+	}
 	sorted := append([]sparkflow.Run(nil), blocked...)
 	sort.SliceStable(sorted, func(i, j int) bool {
+		if hi, hj := holds[sorted[i].ID], holds[sorted[j].ID]; hi != hj {
+			return hi
+		}
 		if !sorted[i].CreatedAt.Equal(sorted[j].CreatedAt) {
 			return sorted[i].CreatedAt.Before(sorted[j].CreatedAt)
 		}

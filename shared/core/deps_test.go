@@ -92,12 +92,23 @@ func TestCycle(t *testing.T) {
 func TestAdmitOrder(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	runs := []sparkflow.Run{{ID: "c", CreatedAt: t0.Add(time.Second)}, {ID: "b", CreatedAt: t0}, {ID: "a", CreatedAt: t0}}
-	var ids []string
-	for _, r := range AdmitOrder(runs) {
-		ids = append(ids, r.ID)
-	}
-	if !reflect.DeepEqual(ids, []string{"a", "b", "c"}) {
-		t.Fatalf("order = %v, want a b c (acceptance, then id)", ids)
+	for _, c := range []struct {
+		held []string
+		want []string
+	}{
+		{nil, []string{"a", "b", "c"}},                     // acceptance, then id
+		{[]string{"c"}, []string{"c", "a", "b"}},           // a run holding a place goes first
+		{[]string{"c", "b"}, []string{"b", "c", "a"}},      // holders among themselves in acceptance order
+		{[]string{"zz"}, []string{"a", "b", "c"}},          // a holder not blocked changes nothing
+		{[]string{"a", "b", "c"}, []string{"a", "b", "c"}}, // all holders: acceptance order
+	} {
+		var ids []string
+		for _, r := range AdmitOrder(runs, c.held) {
+			ids = append(ids, r.ID)
+		}
+		if !reflect.DeepEqual(ids, c.want) {
+			t.Errorf("held %v: order = %v, want %v", c.held, ids, c.want)
+		}
 	}
 	if runs[0].ID != "c" {
 		t.Fatal("AdmitOrder sorted its argument in place")

@@ -99,7 +99,7 @@ func BatchUntil(open StoreFunc, first uint64, n, workers int, progress func(done
 }
 
 // Invariants lists every invariant a schedule checks.
-var Invariants = []string{InvOneStep, InvCapacity, InvForward, InvEndedFinal, InvEMRTruth, InvFIFO, InvReason, InvWorksOn, InvNoSlotsLeft, InvSettles, "no panic"}
+var Invariants = []string{InvOneStep, InvCapacity, InvForward, InvEndedFinal, InvEMRTruth, InvFIFO, InvReason, InvWorksOn, InvConcurrent, InvNoSlotsLeft, InvSettles, "no panic"}
 
 // Print writes the report: per invariant the schedules that broke it and how to replay the shortest.
 func (r Report) Print(w io.Writer) {

@@ -23,6 +23,7 @@ const (
 	InvSettles     = "settles"
 	InvNoSlotsLeft = "no slot or FIFO place left after every run ended"
 	InvWorksOn     = "no attempt works on after it ended"
+	InvConcurrent  = "never over max-concurrent"
 )
 
 type runSnap struct {
@@ -141,6 +142,22 @@ func (s *Sim) check() {
 			}
 		}
 	}
+	// Max-concurrent: the runs of the transform under way (released from BLOCKED, not ended) are
+	// never more than its limit, nor the places the store counts.
+	if limit := s.maxConcurrent; limit > 0 {
+		var under []string
+		for _, r := range runs {
+			if !r.Status.Terminal() && r.Status != sparkflow.RunBlocked {
+				under = append(under, short(r.ID))
+			}
+		}
+		if len(under) > limit {
+			s.violate(InvConcurrent, "%d runs under way at once (%v); the transform's max-concurrent is %d", len(under), under, limit)
+		}
+		if places, err := s.db.Places(s.ctx(), "t"); err == nil && len(places) > limit {
+			s.violate(InvConcurrent, "%d places held (%v); the transform's max-concurrent is %d", len(places), places, limit)
+		}
+	}
 	// FIFO: a run that got a slot left enough free slots for the older runs of its pool still waiting
 	// (runs are served in acceptance order: a newer one takes a slot only when the older ones can
 	// have one too).
@@ -231,7 +248,8 @@ func (s *Sim) stepEnded(st *fstep) {
 // settled reports whether nothing is left to happen: no invocation, event or request under way, and
 // every run ended.
 func (s *Sim) settled() bool {
-	if len(s.procs) > 0 || len(s.events) > 0 || len(s.requests) > 0 {
+	// (A task to be tried again is work under way: a Finish cut off after the run's end retries.)
+	if len(s.procs) > 0 || len(s.events) > 0 || len(s.requests) > 0 || s.flows.retryPending() {
 		return false
 	}
 	for _, m := range s.emr.moves(s.outcome, false) {
@@ -291,6 +309,9 @@ func (s *Sim) checkSettled() {
 			ids = append(ids, short(w.RunID))
 		}
 		s.violate(InvNoSlotsLeft, "the FIFO still holds %v after every run ended", ids)
+	}
+	if places, err := s.db.Places(s.ctx(), "t"); err != nil || len(places) > 0 {
+		s.violate(InvNoSlotsLeft, "the transform's places still hold %v after every run ended (%v)", places, err)
 	}
 }
 

@@ -71,7 +71,9 @@ func (s *Sim) kill() {
 }
 
 // restart is the local engine starting on its data: it resumes every run that has not ended (a start
-// that fails is tried again, as its user would).
+// that fails is tried again, as its user would), and runs a reconcile pass at once, as the engine's
+// reconcile loop does when it opens (what the death cut off after a run ended, such as giving its
+// place back, is the reconciler's).
 func (s *Sim) restart() {
 	s.spawn("engine restart", kindLambda, func() (any, error) {
 		runs, err := s.svc.Store.ListRuns(context.Background(), sparkflow.RunFilter{Active: true})
@@ -86,6 +88,12 @@ func (s *Sim) restart() {
 		if err != nil {
 			s.tracef("the engine did not start (%v): started again", err)
 			s.restart()
+			return
 		}
+		s.nextRecon = s.now.Add(ReconcilePeriod)
+		s.spawn("reconcile", kindLambda, func() (any, error) {
+			_, err := s.svc.Reconcile(context.Background(), 60)
+			return nil, err
+		}, nil)
 	})
 }

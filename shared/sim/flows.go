@@ -28,6 +28,9 @@ type execution struct {
 	x      *workflow.Exec
 	status string    // RUNNING, or how it ended (SUCCEEDED, FAILED, TIMED_OUT, ABORTED)
 	timer  time.Time // when its timer fires (zero: none)
+	// retrying: the timer is a task's Retry interval (a task that failed is to be tried again),
+	// not a wait on a token.
+	retrying bool
 	// task is the invocation under way and the proc running it.
 	task     *proc
 	invoking int
@@ -72,7 +75,7 @@ func (f *flows) apply(ex *execution, st workflow.Step) {
 	if tok := ex.x.Waits(); tok != "" {
 		f.byToken[tok] = ex.run
 	}
-	ex.timer = time.Time{}
+	ex.timer, ex.retrying = time.Time{}, false
 	switch st.Kind {
 	case workflow.Invoke:
 		ex.invoking = st.Invocation
@@ -91,7 +94,7 @@ func (f *flows) apply(ex *execution, st workflow.Step) {
 				f.apply(ex, ex.x.TaskDone(f.s.now, inv, raw, err))
 			})
 	case workflow.Wait:
-		ex.timer = st.Until
+		ex.timer, ex.retrying = st.Until, st.Token == "" && !st.Until.IsZero()
 	case workflow.End:
 		f.ended(ex, st.Result)
 	}
@@ -154,6 +157,16 @@ func (f *flows) fire() {
 			f.apply(ex, ex.x.Timer(f.s.now))
 		}
 	}
+}
+
+// retryPending reports whether a running execution is to try a failed task again.
+func (f *flows) retryPending() bool {
+	for _, id := range f.order {
+		if ex := f.execs[id]; ex.status == "RUNNING" && ex.retrying {
+			return true
+		}
+	}
+	return false
 }
 
 // nextTimer is the soonest timer of a running execution (zero: none).

@@ -38,16 +38,19 @@ type Sim struct {
 	// busKeys is the order key of the event each local bus proc handles.
 	busKeys map[*proc]string
 
-	cfg   Config
-	prof  Profile
-	rng   *rand.Rand
-	now   time.Time
-	step  int
-	phase phase
-	local bool
-	epoch int64 // the local engine's (each restart is newer); 0 on AWS
-	hash  interface{ Write([]byte) (int, error) }
-	h64   func() uint64
+	cfg  Config
+	prof Profile
+	rng  *rand.Rand
+	seed uint64
+	// maxConcurrent is the transform's limit (0: none), for the checks.
+	maxConcurrent int
+	now           time.Time
+	step          int
+	phase         phase
+	local         bool
+	epoch         int64 // the local engine's (each restart is newer); 0 on AWS
+	hash          interface{ Write([]byte) (int, error) }
+	h64           func() uint64
 
 	db    sparkflow.Store // the store itself, for the checks
 	svc   *tasks.Service
@@ -109,6 +112,7 @@ func Run(cfg Config) Result {
 	s := &Sim{busKeys: map[*proc]string{}, cfg: cfg, prof: cfg.Profile, local: cfg.Profile.Local, back: make(chan struct{}), cancels: map[string]bool{},
 		now: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)}
 	s.rng = rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	s.seed = cfg.Seed
 	h := fnv.New64a()
 	s.hash, s.h64 = h, h.Sum64
 	res := Result{Seed: cfg.Seed, Profile: cfg.Profile.Name}
@@ -179,14 +183,20 @@ func (s *Sim) world() (sparkflow.Pool, sparkflow.Transform) {
 		t.TimeoutSeconds, t.QueueTimeoutSeconds = 30+s.rng.IntN(300), 30+s.rng.IntN(300)
 	}
 	s.toSubmit = 2 + s.rng.IntN(5)
+	// One world in three limits the transform's concurrent runs (the others wait BLOCKED for a
+	// place). Drawn apart, so that a seed's schedule is otherwise what it was before limits came.
+	if g := rand.New(rand.NewPCG(s.seed, 0x11a1)); g.IntN(3) == 0 {
+		t.MaxConcurrent = 1 + g.IntN(2)
+	}
 	return p, t
 }
 
 func (s *Sim) schedule() {
 	ctx := context.Background()
 	p, t := s.world()
-	s.tracef("world: pool of %d clusters x %d slots, %d attempts, timeouts %ds/%ds, %d runs, profile %s",
-		p.Clusters, p.StepConcurrency, t.MaxAttempts, t.TimeoutSeconds, t.QueueTimeoutSeconds, s.toSubmit, s.prof.Name)
+	s.maxConcurrent = t.MaxConcurrent
+	s.tracef("world: pool of %d clusters x %d slots, %d attempts, timeouts %ds/%ds, %d runs, max concurrent %d, profile %s",
+		p.Clusters, p.StepConcurrency, t.MaxAttempts, t.TimeoutSeconds, t.QueueTimeoutSeconds, s.toSubmit, t.MaxConcurrent, s.prof.Name)
 	s.spawn("create pool", kindSetup, func() (any, error) {
 		if _, err := s.svc.CreatePool(ctx, p); err != nil {
 			return nil, err

@@ -98,7 +98,10 @@ func TestTheSchedulesThatFoundBugsStayFixed(t *testing.T) {
 	for _, seed := range []uint64{
 		37, 74, 1525, 4, 2, 587, 14, 255, 10100, 20693, 2471, // the README's table, in its order
 		15368, 7016, // the FIFO check's two allowances (ended runs' slots; capacity lost mid-look)
-		10898, // the simulation's own bug: its clock ended the local reconciler at every period
+		10898,        // the simulation's own bug: its clock ended the local reconciler at every period
+		147, 48, 608, // max-concurrent: a lost resume of a released run's grant, a place held by a cut-off Hold, a run ended BLOCKED with a place
+		196,  // the simulation's own gap: a restarted engine reconciles at once, as the engine does
+		1367, // the simulation's own gap: a task to be tried again is work under way (not settled)
 	} {
 		r := RunSeed(seed, nil)
 		for _, v := range r.Violations {

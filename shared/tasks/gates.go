@@ -243,7 +243,19 @@ func (s *Service) afterEnd(ctx context.Context, r sparkflow.Run) error {
 	if !r.Status.Terminal() {
 		return nil
 	}
-	if r.HoldsPlace {
+	ts, err := s.Store.ListTransforms(ctx, "")
+	if err != nil {
+		return err
+	}
+	var up *sparkflow.Transform
+	for i := range ts {
+		if ts[i].Name == r.Transform {
+			up = &ts[i]
+		}
+	}
+	// A run that ended BLOCKED may hold a place all the same: a Hold that was given it (Admit) and
+	// was cut off before it wrote the release. Leaving a place not held changes nothing.
+	if r.HoldsPlace || (r.ReleasedAt == nil && up != nil && up.MaxConcurrent > 0) {
 		if err := s.leavePlace(ctx, r); err != nil {
 			return err
 		}
@@ -258,16 +270,6 @@ func (s *Service) afterEnd(ctx context.Context, r sparkflow.Run) error {
 		}
 		if _, err := s.unblock(ctx, d); err != nil {
 			return err
-		}
-	}
-	ts, err := s.Store.ListTransforms(ctx, "")
-	if err != nil {
-		return err
-	}
-	var up *sparkflow.Transform
-	for i := range ts {
-		if ts[i].Name == r.Transform {
-			up = &ts[i]
 		}
 	}
 	for _, t := range ts {
@@ -316,7 +318,11 @@ func (s *Service) offerPlaces(ctx context.Context, transform string, also *spark
 			blocked = append(blocked, *also)
 		}
 	}
-	for _, d := range core.AdmitOrder(blocked) {
+	held, err := s.Store.Places(ctx, transform)
+	if err != nil {
+		return err
+	}
+	for _, d := range core.AdmitOrder(blocked, held) {
 		got, err := s.unblockAs(ctx, d, false)
 		if err != nil {
 			return err

@@ -310,7 +310,9 @@ func (s *Service) reconcileGates(ctx context.Context, active []sparkflow.Run, re
 			if got == released || got == endedUpstream {
 				rep.GatesOpened++
 			}
-		case r.Status == sparkflow.RunQueued && r.ReleasedAt != nil && r.Token != "" && r.Fence != nil && r.Fence.Task == sparkflow.FenceHold:
+		case (r.Status == sparkflow.RunQueued || r.Status == sparkflow.RunWaiting) && r.ReleasedAt != nil && r.Token != "" && r.Fence != nil && r.Fence.Task == sparkflow.FenceHold:
+			// (WAITING: a Dispatch granted it a slot before its Hold was resumed, and the resume of
+			// that grant, to the Hold's token, was lost too.)
 			if s.now().Sub(*r.ReleasedAt) < time.Minute {
 				continue // its Hold is being resumed now
 			}
