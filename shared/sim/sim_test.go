@@ -55,10 +55,11 @@ func TestTheChecksCatchASabotagedService(t *testing.T) {
 		{"every step added twice", InvOneStep, func(s *tasks.Service) { s.Clusters = twice{s.Clusters} }},
 		{"slots never released", InvSettles, func(s *tasks.Service) { s.Store = noRelease{s.Store} }},
 		{"successes recorded as failures", InvEMRTruth, func(s *tasks.Service) { s.Store = pessimist{s.Store} }},
+		{"places always given", InvConcurrent, func(s *tasks.Service) { s.Store = unlimited{s.Store} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, _ := ProfileNamed("aws-calm")
-			for seed := uint64(1); seed <= 20; seed++ {
+			for seed := uint64(1); seed <= 40; seed++ {
 				r := Run(Config{Seed: seed, Profile: p, Sabotage: tc.sabotage})
 				for _, v := range r.Violations {
 					if v.Invariant == tc.invariant {
@@ -66,7 +67,7 @@ func TestTheChecksCatchASabotagedService(t *testing.T) {
 					}
 				}
 			}
-			t.Fatalf("no schedule of 20 caught it as %q", tc.invariant)
+			t.Fatalf("no schedule of 40 caught it as %q", tc.invariant)
 		})
 	}
 }
@@ -81,6 +82,13 @@ func (c twice) AddStep(ctx context.Context, id string, st sparkflow.StepSpec) (s
 type noRelease struct{ sparkflow.Store }
 
 func (noRelease) Release(context.Context, string, string) error { return nil }
+
+// unlimited gives every run a place, whatever the transform's limit.
+type unlimited struct{ sparkflow.Store }
+
+func (u unlimited) Admit(ctx context.Context, transform, runID string, _ int) (bool, error) {
+	return u.Store.Admit(ctx, transform, runID, 1<<30)
+}
 
 // pessimist records every run that succeeds as failed.
 type pessimist struct{ sparkflow.Store }
