@@ -35,9 +35,10 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 				// The run's Reserve may have been granted a slot between the read and the enqueue
 				// (the redelivery comes while the first delivery's workflow runs): then the place
 				// just taken is stale, and goes.
+				// (ReservedAt stays from an earlier attempt: only a grant since the read counts.)
 				if now, err := s.Store.GetRun(ctx, r.ID); err != nil {
 					return r, false, err
-				} else if now.ReservedAt != nil || (now.Status != sparkflow.RunQueued && now.Status != sparkflow.RunWaiting) {
+				} else if now.Attempt == r.Attempt && (grantedSince(r, now) || (now.Status != sparkflow.RunQueued && now.Status != sparkflow.RunWaiting)) {
 					if _, err := s.Store.RemoveWaiter(ctx, now.Pool, now.ID); err != nil {
 						return r, false, err
 					}
@@ -144,6 +145,11 @@ func (s *Service) fromSchedule(ctx context.Context, req *sparkflow.RunRequest) e
 		req.ID = core.ScheduledRunID(t.Name, *req.ScheduledTime)
 	}
 	return nil
+}
+
+// grantedSince reports whether now, a later read of run r, was granted a slot after r was read.
+func grantedSince(r, now sparkflow.Run) bool {
+	return now.ReservedAt != nil && (r.ReservedAt == nil || now.ReservedAt.After(*r.ReservedAt))
 }
 
 // CheckAfter refuses a request that waits for a run (--after) SparkFlow does not know: the front ends

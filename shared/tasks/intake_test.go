@@ -66,3 +66,37 @@ func TestARedeliveryLeavesNoStalePlaceWhenTheGrantComesBetween(t *testing.T) {
 		}
 	}
 }
+
+// A redelivery of a run on a later attempt, waiting in the FIFO with the slot time of its earlier
+// attempt still recorded, keeps its place: only a grant since the intake's read makes it stale.
+func TestARedeliveryKeepsTheFIFOPlaceOfALaterAttempt(t *testing.T) {
+	e := openEngine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	req := sparkflow.RunRequest{ID: "3c9d3f0e-2b7a-4f51-8d0c-6e1a2b3c4d5e", Transform: "t"}
+	if _, _, err := e.Service.Accept(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Store.GetRun(ctx, req.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier := time.Now().Add(-time.Minute)
+	r.Attempt, r.ReservedAt = 2, &earlier // attempt 1 held a slot; attempt 2 queues again
+	if _, err := e.Store.UpdateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := e.Service.Accept(ctx, req); err != nil || created {
+		t.Fatalf("redelivery: created=%v %v", created, err)
+	}
+	ws, err := e.Store.Waiters(ctx, "p", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || ws[0].RunID != req.ID {
+		t.Fatalf("the waiting run lost its FIFO place to a redelivery: %+v", ws)
+	}
+}
