@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/emrevent"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -26,6 +27,7 @@ type fcluster struct {
 	slots    int
 	steps    []*fstep
 	busy     bool // RUNNING (a step runs) rather than WAITING
+	readyAt  *time.Time
 }
 
 type fstep struct {
@@ -65,7 +67,7 @@ func (e *emr) Describe(ctx context.Context, id string) (sparkflow.ClusterInfo, e
 		if !ok {
 			return sparkflow.ClusterInfo{}, sparkflow.Errorf(sparkflow.NotFound, "cluster %s not found", id)
 		}
-		return sparkflow.ClusterInfo{ID: id, Name: c.name, State: c.state, Reason: c.reason, NormalizedInstanceHours: 1}, nil
+		return sparkflow.ClusterInfo{ID: id, Name: c.name, State: c.state, Reason: c.reason, NormalizedInstanceHours: 1, ReadyAt: c.readyAt}, nil
 	})
 }
 
@@ -254,6 +256,10 @@ func (e *emr) setStep(st *fstep, state sparkflow.StepState, msg string) {
 
 func (e *emr) setCluster(c *fcluster, state sparkflow.ClusterState, reason sparkflow.StateReason) {
 	c.state, c.reason = state, reason
+	if state.Ready() && c.readyAt == nil {
+		t := e.s.now
+		c.readyAt = &t
+	}
 	e.clusterEvent(c)
 }
 

@@ -100,6 +100,8 @@ type ClusterInfo struct {
 	State                   ClusterState
 	Reason                  StateReason
 	NormalizedInstanceHours int
+	// ReadyAt is when the cluster was first ready (EMR's Timeline.ReadyDateTime); nil if it never was.
+	ReadyAt *time.Time
 }
 
 // StepInfo is what EMR says about a step.

@@ -117,8 +117,21 @@ func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterCh
 	if err != nil {
 		return err
 	}
+	// A cluster that ended with no ready time recorded: ask EMR whether it was ever ready before the
+	// pool counts it as a failed start. If EMR does not answer, the error comes back after the rest
+	// is done, and the event's redelivery asks again.
+	var learnErr error
+	learned := false
+	if ch.State.Ended() && c.State.Ended() && c.ReadyAt == nil && c.Reason.Code != "USER_REQUEST" {
+		c, learned, learnErr = s.learnReadyAt(ctx, c)
+	}
 	if !eff.Changed {
-		return nil
+		if learned {
+			if err := s.Heal(ctx, c.Pool); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+				return err
+			}
+		}
+		return learnErr
 	}
 	s.Log.InfoContext(ctx, "cluster state", "cluster_id", c.ID, "pool", c.Pool, "state", c.State, "reason", c.Reason.Code)
 	if eff.Ended {
@@ -136,7 +149,35 @@ func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterCh
 	if eff.BecameReady {
 		return s.Dispatch(ctx, c.Pool)
 	}
-	return nil
+	return learnErr
+}
+
+// learnReadyAt asks EMR when a cluster that ended with no ready time recorded was first ready, and
+// records it. EventBridge neither orders nor always delivers its events: a WAITING event that comes
+// after the end (a terminal state is final) or never comes would make a cluster that ran count as a
+// failed start, and MaxStartFailures of those hold the pool's launches until a user resumes them.
+// One DescribeCluster per such end. It says whether it recorded a ready time.
+func (s *Service) learnReadyAt(ctx context.Context, c sparkflow.Cluster) (sparkflow.Cluster, bool, error) {
+	info, err := s.Clusters.Describe(ctx, c.ID)
+	if sparkflow.IsCode(err, sparkflow.NotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, err
+	}
+	if info.ReadyAt == nil {
+		return c, false, nil
+	}
+	learned := false
+	c, err = s.mutateCluster(ctx, c.ID, func(c *sparkflow.Cluster) (bool, error) {
+		if c.ReadyAt != nil {
+			return false, nil
+		}
+		t := *info.ReadyAt
+		c.ReadyAt, learned = &t, true
+		return true, nil
+	})
+	return c, learned, err
 }
 
 // adoptCluster records a cluster whose event came before its launch was recorded (or whose record a

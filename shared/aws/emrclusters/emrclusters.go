@@ -206,6 +206,10 @@ func (c *Clusters) Describe(ctx context.Context, id string) (sparkflow.ClusterIn
 		if r := st.StateChangeReason; r != nil {
 			info.Reason = sparkflow.StateReason{Code: string(r.Code), Message: aws.ToString(r.Message)}
 		}
+		if tl := st.Timeline; tl != nil && tl.ReadyDateTime != nil {
+			t := tl.ReadyDateTime.UTC()
+			info.ReadyAt = &t
+		}
 	}
 	return info, nil
 }

@@ -136,6 +136,10 @@ func testLifecycle(t *testing.T, h Harness) {
 	if err != nil || info.ID != id || info.Name != "sparkflow:life:test" {
 		t.Fatalf("Describe = %+v, %v", info, err)
 	}
+	// The ready time tells a cluster that ran from a failed start when its WAITING event was lost.
+	if info.ReadyAt == nil {
+		t.Fatalf("Describe of a ready cluster has no ready time: %+v", info)
+	}
 	if err := h.Clusters.Terminate(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +150,9 @@ func testLifecycle(t *testing.T, h Harness) {
 	info, _ = h.Clusters.Describe(ctx, id)
 	if info.State != sparkflow.ClusterTerminated {
 		t.Fatalf("after Terminate: %s %+v", info.State, info.Reason)
+	}
+	if info.ReadyAt == nil {
+		t.Fatalf("Describe of an ended cluster that ran has lost its ready time: %+v", info)
 	}
 	h.check(t, GapTerminateReason, func() {
 		if info.Reason.Code != "USER_REQUEST" {

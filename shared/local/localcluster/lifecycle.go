@@ -85,7 +85,12 @@ func (c *Clusters) Describe(ctx context.Context, id string) (sparkflow.ClusterIn
 	if err != nil {
 		return sparkflow.ClusterInfo{}, err
 	}
-	return sparkflow.ClusterInfo{ID: cl.ID, Name: cl.Name, State: cl.State, Reason: cl.Reason, NormalizedInstanceHours: c.hours(cl)}, nil
+	info := sparkflow.ClusterInfo{ID: cl.ID, Name: cl.Name, State: cl.State, Reason: cl.Reason, NormalizedInstanceHours: c.hours(cl)}
+	if !cl.ReadyAt.IsZero() {
+		t := cl.ReadyAt
+		info.ReadyAt = &t
+	}
+	return info, nil
 }
 
 // hours counts started hours since creation, like EMR's normalized instance hours of a one-unit
