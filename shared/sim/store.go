@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
@@ -78,11 +79,11 @@ func (st *store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run,
 func (st *store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {
 	return call(st.s, "store.ListRuns", false, func() ([]sparkflow.Run, error) { return st.inner.ListRuns(ctx, f) })
 }
-func (st *store) Reserve(ctx context.Context, runID, clusterID string) (string, error) {
-	return call(st.s, "store.Reserve "+short(runID)+" "+clusterID, true, func() (string, error) { return st.inner.Reserve(ctx, runID, clusterID) })
+func (st *store) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
+	return call(st.s, fmt.Sprintf("store.Reserve %s#%d %s", short(runID), attempt, clusterID), true, func() (string, error) { return st.inner.Reserve(ctx, runID, attempt, clusterID) })
 }
-func (st *store) Release(ctx context.Context, runID, clusterID string) error {
-	_, err := call(st.s, "store.Release "+short(runID)+" "+clusterID, true, func() (struct{}, error) { return struct{}{}, st.inner.Release(ctx, runID, clusterID) })
+func (st *store) Release(ctx context.Context, runID string, attempt int, clusterID string) error {
+	_, err := call(st.s, fmt.Sprintf("store.Release %s#%d %s", short(runID), attempt, clusterID), true, func() (struct{}, error) { return struct{}{}, st.inner.Release(ctx, runID, attempt, clusterID) })
 	return err
 }
 func (st *store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {

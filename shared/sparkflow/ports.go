@@ -42,12 +42,16 @@ type Store interface {
 	UpdateRun(ctx context.Context, r Run) (Run, error)
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
 
-	// Reserve gives run a slot of cluster, atomically: if the run already holds a slot anywhere it
-	// returns that cluster's id and changes nothing; otherwise it adds the run to the cluster's
-	// reservations if the cluster is ready and has fewer than its capacity, or fails with Conflict.
-	Reserve(ctx context.Context, runID, clusterID string) (string, error)
-	// Release frees run's slot on cluster; releasing a slot not held is a no-op.
-	Release(ctx context.Context, runID, clusterID string) error
+	// Reserve gives a run's attempt a slot of cluster, atomically. If the run already holds a slot
+	// anywhere it returns that cluster's id, and a slot held for an earlier attempt is this attempt's
+	// from then on (a retry takes over the slot its ended attempt left); otherwise it adds the run to
+	// the cluster's reservations if the cluster is ready and has fewer than its capacity, or fails
+	// with Conflict.
+	Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error)
+	// Release frees run's slot on cluster if it is held for attempt or an earlier one (attempt 0: for
+	// any): the late release of an ended attempt leaves alone the slot a later attempt took over.
+	// Releasing a slot not held is a no-op.
+	Release(ctx context.Context, runID string, attempt int, clusterID string) error
 
 	// Enqueue adds run to its pool's FIFO, or updates the token of a run already there (keeping its
 	// place).

@@ -44,13 +44,23 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 			return err
 		}
 		if held := holder(clusters, runID); held != "" {
-			return s.grant(ctx, r.Pool, runID, held, token, r.Attempt)
+			// The run holds a slot: a Dispatch granted it, or the attempt before this one left it
+			// (its Finish frees it in a moment). Reserve makes it this attempt's, atomically: the
+			// ended attempt's release then leaves it alone.
+			got, err := s.Store.Reserve(ctx, runID, r.Attempt, held)
+			if sparkflow.IsCode(err, sparkflow.Conflict) {
+				continue // freed meanwhile, and the cluster full: look again
+			}
+			if err != nil {
+				return err
+			}
+			return s.grant(ctx, r.Pool, runID, got, token, r.Attempt)
 		}
 		if free <= ahead {
 			break
 		}
 		c, _ := core.ChooseCluster(clusters, runID)
-		got, err := s.Store.Reserve(ctx, runID, c.ID)
+		got, err := s.Store.Reserve(ctx, runID, r.Attempt, c.ID)
 		if sparkflow.IsCode(err, sparkflow.Conflict) {
 			continue // someone took the slot first; look again
 		}
@@ -230,7 +240,7 @@ func (s *Service) grantRemoved(ctx context.Context, pool, runID, clusterID, own 
 	}
 	if ended {
 		s.Log.InfoContext(ctx, "slot of an ended run given back", "cluster_id", clusterID)
-		if err := s.Store.Release(ctx, runID, clusterID); err != nil {
+		if err := s.Store.Release(ctx, runID, 0, clusterID); err != nil {
 			return err
 		}
 		return s.Dispatch(ctx, pool)
@@ -350,7 +360,7 @@ func (s *Service) dispatch(ctx context.Context, pool string) error {
 			if !ok {
 				return nil
 			}
-			got, err := s.Store.Reserve(ctx, w.RunID, c.ID)
+			got, err := s.Store.Reserve(ctx, w.RunID, r.Attempt, c.ID)
 			if sparkflow.IsCode(err, sparkflow.Conflict) {
 				relist = true // someone else took it; look again with fresh counts
 				break
@@ -442,7 +452,7 @@ func (s *Service) grantPick(ctx context.Context, pool string, w sparkflow.Waiter
 	if err != nil {
 		return false, err
 	}
-	got, err := s.Store.Reserve(ctx, w.RunID, cluster)
+	got, err := s.Store.Reserve(ctx, w.RunID, r.Attempt, cluster)
 	if sparkflow.IsCode(err, sparkflow.Conflict) {
 		return true, nil
 	}
@@ -481,16 +491,21 @@ func withReservation(clusters []sparkflow.Cluster, id, runID string) []sparkflow
 }
 
 // release frees the slot the run holds and dispatches the pool. A run that has ended leaves the FIFO;
-// one that goes on to its next attempt takes its place there again (in acceptance order), once its
-// old slot is freed: a Dispatch between the two would otherwise grant the old slot, about to go, to
-// the new attempt.
+// one that goes on to its next attempt takes its place there again (in acceptance order), once the
+// ended attempt's slot is freed: a Dispatch between the two would otherwise grant the old slot, about
+// to go, to the new attempt. Only the ended attempt's slot is freed: the new attempt's Reserve may
+// have taken it over already (store.Reserve), and then it stays.
 func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
 	clusters, err := s.Store.ListClusters(ctx, r.Pool)
 	if err != nil {
 		return err
 	}
+	ended := 0 // an ended run: its slot, whatever attempt it was taken for
+	if !r.Status.Terminal() {
+		ended = r.Attempt - 1
+	}
 	if held := holder(clusters, r.ID); held != "" {
-		if err := s.Store.Release(ctx, r.ID, held); err != nil {
+		if err := s.Store.Release(ctx, r.ID, ended, held); err != nil {
 			return err
 		}
 	}

@@ -387,7 +387,7 @@ func TestASubmitRefusedByEMRGivesItsClaimUp(t *testing.T) {
 	if _, err := e.Store.CreateRun(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Store.Reserve(ctx, "x", cs[0].ID); err != nil {
+	if _, err := e.Store.Reserve(ctx, "x", 1, cs[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	fence := sparkflow.Fence{Epoch: 1, Attempt: 1}
@@ -414,8 +414,8 @@ type cancelOnReserve struct {
 	run string
 }
 
-func (c cancelOnReserve) Reserve(ctx context.Context, runID, clusterID string) (string, error) {
-	got, err := c.Store.Reserve(ctx, runID, clusterID)
+func (c cancelOnReserve) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
+	got, err := c.Store.Reserve(ctx, runID, attempt, clusterID)
 	if err == nil && runID == c.run {
 		r, gerr := c.Store.GetRun(ctx, runID)
 		if gerr == nil {

@@ -3,7 +3,9 @@ package dynamostore
 import (
 	"context"
 	"errors"
+	"math"
 	"sort"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -117,20 +119,51 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	return nil
 }
 
-func (s *Store) held(ctx context.Context, runID string) (string, error) {
+// held returns the cluster on which run holds a slot ("" for none) and the attempt it holds it for
+// (0 for a reservation an older version wrote).
+func (s *Store) held(ctx context.Context, runID string) (string, int, error) {
 	item, err := s.get(ctx, "RES#"+runID)
 	if err != nil || item == nil {
-		return "", err
+		return "", 0, err
 	}
-	return item["cl"].(*types.AttributeValueMemberS).Value, nil
+	attempt := 0
+	if n, ok := item["att"].(*types.AttributeValueMemberN); ok {
+		attempt, _ = strconv.Atoi(n.Value)
+	}
+	return item["cl"].(*types.AttributeValueMemberS).Value, attempt, nil
 }
 
-func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, error) {
-	if held, err := s.held(ctx, runID); err != nil || held != "" {
-		return held, err
+// heldBefore is the condition that a reservation is held on cluster :c for an attempt before :a.
+const heldBefore = "cl = :c AND (attribute_not_exists(att) OR att < :a)"
+
+func (s *Store) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
+	for try := 0; ; try++ {
+		held, heldFor, err := s.held(ctx, runID)
+		if err != nil || held == "" {
+			if err != nil {
+				return "", err
+			}
+			break
+		}
+		if heldFor >= attempt {
+			return held, nil
+		}
+		// A slot an ended attempt left: this attempt's from now on. One write, on a retry only.
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key("RES#" + runID),
+			UpdateExpression: aws.String("SET att = :a"), ConditionExpression: aws.String(heldBefore),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(held), ":a": num(int64(attempt))}})
+		var ccf *types.ConditionalCheckFailedException
+		if err == nil {
+			return held, nil
+		}
+		if !errors.As(err, &ccf) || try >= 2 {
+			return "", classify("reserve", err)
+		}
+		// Released or taken over meanwhile: look again.
 	}
 	res := key("RES#" + runID)
 	res["cl"] = str(clusterID)
+	res["att"] = num(int64(attempt))
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &s.table, Item: res, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Update: &types.Update{TableName: &s.table, Key: key("CLUSTER#" + clusterID),
@@ -146,7 +179,7 @@ func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, e
 		return "", classify("reserve", err)
 	}
 	if failed[0] {
-		return s.held(ctx, runID) // another reserver for this run won: the same answer
+		return s.Reserve(ctx, runID, attempt, clusterID) // another reserver for this run won: the same answer
 	}
 	if failed[1] {
 		c, gerr := s.GetCluster(ctx, clusterID)
@@ -161,10 +194,14 @@ func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, e
 	return "", classify("reserve", err)
 }
 
-func (s *Store) Release(ctx context.Context, runID, clusterID string) error {
+func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterID string) error {
+	if attempt <= 0 {
+		attempt = math.MaxInt32 // any attempt
+	}
+	held := map[string]types.AttributeValue{":c": str(clusterID), ":a": num(int64(attempt) + 1)}
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: &s.table, Key: key("RES#" + runID), ConditionExpression: aws.String("cl = :c"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(clusterID)}}},
+		{Delete: &types.Delete{TableName: &s.table, Key: key("RES#" + runID), ConditionExpression: aws.String(heldBefore),
+			ExpressionAttributeValues: held}},
 		{Update: &types.Update{TableName: &s.table, Key: key("CLUSTER#" + clusterID), UpdateExpression: aws.String("DELETE res :run"),
 			ConditionExpression:       aws.String("attribute_exists(pk)"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":run": &types.AttributeValueMemberSS{Value: []string{runID}}}}},
@@ -179,7 +216,7 @@ func (s *Store) Release(ctx context.Context, runID, clusterID string) error {
 	if failed[1] && !failed[0] {
 		// The cluster is gone; its reservation item is all that is left.
 		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key("RES#" + runID),
-			ConditionExpression: aws.String("cl = :c"), ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(clusterID)}})
+			ConditionExpression: aws.String(heldBefore), ExpressionAttributeValues: held})
 		var ccf *types.ConditionalCheckFailedException
 		if err != nil && !errors.As(err, &ccf) {
 			return classify("release", err)

@@ -125,7 +125,7 @@ func testClusters(t *testing.T, s sparkflow.Store) {
 	_, err = s.GetCluster(ctx, "j-9")
 	wantCode(t, err, sparkflow.NotFound)
 	// UpdateCluster is optimistic and keeps reservations.
-	_, err = s.Reserve(ctx, "run-a", "j-2")
+	_, err = s.Reserve(ctx, "run-a", 1, "j-2")
 	must(t, err)
 	c2, err := s.GetCluster(ctx, "j-2")
 	must(t, err)
@@ -160,7 +160,7 @@ func testClusters(t *testing.T, s sparkflow.Store) {
 	must(t, s.DeleteCluster(ctx, "j-2"))
 	wantCode(t, s.DeleteCluster(ctx, "j-2"), sparkflow.NotFound)
 	// Its reservations went with it: the run can reserve elsewhere.
-	got, err := s.Reserve(ctx, "run-a", "j-3")
+	got, err := s.Reserve(ctx, "run-a", 1, "j-3")
 	must(t, err)
 	if got != "j-3" {
 		t.Fatalf("reserve after the cluster was deleted gave %s", got)
@@ -295,40 +295,68 @@ func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	must(t, s.CreateCluster(ctx, cluster("j-1", "etl", sparkflow.ClusterWaiting, 2)))
 	must(t, s.CreateCluster(ctx, cluster("j-2", "etl", sparkflow.ClusterWaiting, 2)))
 	must(t, s.CreateCluster(ctx, cluster("j-s", "etl", sparkflow.ClusterStarting, 2)))
-	got, err := s.Reserve(ctx, "a", "j-1")
+	got, err := s.Reserve(ctx, "a", 1, "j-1")
 	must(t, err)
 	if got != "j-1" {
 		t.Fatalf("Reserve = %s", got)
 	}
 	// Idempotent: the same run asking again, even for another cluster, keeps its one slot.
-	got, err = s.Reserve(ctx, "a", "j-2")
+	got, err = s.Reserve(ctx, "a", 1, "j-2")
 	must(t, err)
 	if got != "j-1" {
 		t.Fatalf("second Reserve of run a gave %s, want j-1", got)
 	}
-	_, err = s.Reserve(ctx, "b", "j-1")
+	_, err = s.Reserve(ctx, "b", 1, "j-1")
 	must(t, err)
-	_, err = s.Reserve(ctx, "c", "j-1")
+	_, err = s.Reserve(ctx, "c", 1, "j-1")
 	wantCode(t, err, sparkflow.Conflict)
-	_, err = s.Reserve(ctx, "c", "j-s")
+	_, err = s.Reserve(ctx, "c", 1, "j-s")
 	wantCode(t, err, sparkflow.Conflict)
-	_, err = s.Reserve(ctx, "c", "j-none")
+	_, err = s.Reserve(ctx, "c", 1, "j-none")
 	wantCode(t, err, sparkflow.NotFound)
 	c, err := s.GetCluster(ctx, "j-1")
 	must(t, err)
 	if len(c.Reservations) != 2 || c.Free() != 0 || !c.Holds("a") || !c.Holds("b") {
 		t.Fatalf("j-1 = %+v", c)
 	}
-	must(t, s.Release(ctx, "a", "j-1"))
-	must(t, s.Release(ctx, "a", "j-1")) // twice frees one
-	must(t, s.Release(ctx, "zzz", "j-1"))
+	must(t, s.Release(ctx, "a", 1, "j-1"))
+	must(t, s.Release(ctx, "a", 1, "j-1")) // twice frees one
+	must(t, s.Release(ctx, "zzz", 1, "j-1"))
 	c, err = s.GetCluster(ctx, "j-1")
 	must(t, err)
 	if len(c.Reservations) != 1 || !c.Holds("b") {
 		t.Fatalf("after release j-1 = %+v", c)
 	}
-	_, err = s.Reserve(ctx, "c", "j-1")
+	_, err = s.Reserve(ctx, "c", 1, "j-1")
 	must(t, err)
+	// Attempts: a retry takes over the slot its ended attempt left, and the ended attempt's late
+	// release then leaves it alone; a release for the attempt holding it, or for any (0), frees it.
+	got, err = s.Reserve(ctx, "c", 2, "j-2")
+	must(t, err)
+	if got != "j-1" {
+		t.Fatalf("the retry of run c got %s, want the slot its first attempt left on j-1", got)
+	}
+	must(t, s.Release(ctx, "c", 1, "j-1"))
+	if c, err = s.GetCluster(ctx, "j-1"); err != nil || !c.Holds("c") {
+		t.Fatalf("the late release of attempt 1 freed the slot attempt 2 took over: %+v %v", c, err)
+	}
+	// An older attempt asking again does not take the slot back.
+	got, err = s.Reserve(ctx, "c", 1, "j-2")
+	must(t, err)
+	must(t, s.Release(ctx, "c", 1, "j-1"))
+	if c, err = s.GetCluster(ctx, "j-1"); err != nil || !c.Holds("c") || got != "j-1" {
+		t.Fatalf("a late Reserve of attempt 1 took the slot back from attempt 2: got %s, %+v %v", got, c, err)
+	}
+	must(t, s.Release(ctx, "c", 2, "j-1"))
+	if c, err = s.GetCluster(ctx, "j-1"); err != nil || c.Holds("c") {
+		t.Fatalf("release of attempt 2 kept its slot: %+v %v", c, err)
+	}
+	_, err = s.Reserve(ctx, "c", 3, "j-1")
+	must(t, err)
+	must(t, s.Release(ctx, "c", 0, "j-1"))
+	if c, err = s.GetCluster(ctx, "j-1"); err != nil || c.Holds("c") {
+		t.Fatalf("release for any attempt kept the slot: %+v %v", c, err)
+	}
 }
 
 func testReserveConcurrent(t *testing.T, s sparkflow.Store) {
@@ -347,7 +375,7 @@ func testReserveConcurrent(t *testing.T, s sparkflow.Store) {
 			runID := fmt.Sprintf("run-%d", i%20) // every run reserves twice, on both clusters
 			target := []string{"j-1", "j-2"}[i/20]
 			for try := 0; try < 50; try++ {
-				got, err := s.Reserve(ctx, runID, target)
+				got, err := s.Reserve(ctx, runID, 1, target)
 				if err == nil {
 					mu.Lock()
 					if prev, ok := held[runID]; ok && prev != got {

@@ -100,10 +100,10 @@ func BenchmarkReserveRelease(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := fmt.Sprintf("r-%d", i)
-		if _, err := s.Reserve(ctx, id, "j-1"); err != nil {
+		if _, err := s.Reserve(ctx, id, 1, "j-1"); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Release(ctx, id, "j-1"); err != nil {
+		if err := s.Release(ctx, id, 1, "j-1"); err != nil {
 			b.Fatal(err)
 		}
 	}

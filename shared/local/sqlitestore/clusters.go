@@ -118,13 +118,18 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 }
 
 // Reserve checks and takes the slot in one atomic write (its reads are inside it, on the writer).
-func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, error) {
+func (s *Store) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
 	var got string
 	err := s.wr.do(ctx, func(x execer) error {
 		var held string
-		err := x.queryRow(ctx, `SELECT cluster_id FROM reservations WHERE run_id = ?`, runID).Scan(&held)
+		var heldFor int
+		err := x.queryRow(ctx, `SELECT cluster_id, attempt FROM reservations WHERE run_id = ?`, runID).Scan(&held, &heldFor)
 		if err == nil {
 			got = held
+			if heldFor < attempt {
+				_, err := x.exec(ctx, `UPDATE reservations SET attempt = ? WHERE run_id = ?`, attempt, runID)
+				return classify("reserve", err)
+			}
 			return nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -151,7 +156,7 @@ func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, e
 		if used >= c.Capacity {
 			return sparkflow.Errorf(sparkflow.Conflict, "cluster %s is full (%d of %d slots held)", clusterID, used, c.Capacity)
 		}
-		if _, err := x.exec(ctx, `INSERT INTO reservations(run_id, cluster_id, at) VALUES(?, ?, ?)`, runID, clusterID, time.Now().UnixNano()); err != nil {
+		if _, err := x.exec(ctx, `INSERT INTO reservations(run_id, cluster_id, at, attempt) VALUES(?, ?, ?, ?)`, runID, clusterID, time.Now().UnixNano(), attempt); err != nil {
 			return classify("reserve", err)
 		}
 		got = clusterID
@@ -167,7 +172,7 @@ func (s *Store) Reserve(ctx context.Context, runID, clusterID string) (string, e
 	return got, nil
 }
 
-func (s *Store) Release(ctx context.Context, runID, clusterID string) error {
-	_, err := s.wr.exec(ctx, `DELETE FROM reservations WHERE run_id = ? AND cluster_id = ?`, runID, clusterID)
+func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterID string) error {
+	_, err := s.wr.exec(ctx, `DELETE FROM reservations WHERE run_id = ? AND cluster_id = ? AND (? = 0 OR attempt <= ?)`, runID, clusterID, attempt, attempt)
 	return classify("release", err)
 }

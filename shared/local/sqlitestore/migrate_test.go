@@ -53,3 +53,39 @@ func TestQueueOfADatabaseBeforePriorities(t *testing.T) {
 		t.Fatalf("queue after the migration: %+v", ws)
 	}
 }
+
+// A database made before reservations knew their attempt keeps its slots: each counts as an earlier
+// attempt's, so the run's next Reserve takes it over, and a release for any attempt frees it.
+func TestReservationsOfADatabaseBeforeAttempts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE clusters (id TEXT PRIMARY KEY, pool TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)`,
+		`CREATE TABLE reservations (run_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL)`,
+		`INSERT INTO clusters VALUES('j-1', 'etl', 1, '{"id":"j-1","pool":"etl","state":"WAITING","capacity":1,"version":1}')`,
+		`INSERT INTO reservations VALUES('r1', 'j-1', 1)`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	s, err := sqlitestore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if got, err := s.Reserve(ctx, "r1", 1, "j-1"); err != nil || got != "j-1" {
+		t.Fatalf("Reserve of the run holding the old slot = %s, %v", got, err)
+	}
+	if err := s.Release(ctx, "r1", 0, "j-1"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.GetCluster(ctx, "j-1"); err != nil || len(c.Reservations) != 0 {
+		t.Fatalf("after the release: %+v %v", c, err)
+	}
+}

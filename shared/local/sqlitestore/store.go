@@ -102,7 +102,7 @@ const schema = `
 CREATE TABLE IF NOT EXISTS pools (name TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clusters (id TEXT PRIMARY KEY, pool TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS clusters_pool ON clusters(pool);
-CREATE TABLE IF NOT EXISTS reservations (run_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reservations (run_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0);
 DROP INDEX IF EXISTS reservations_cluster;
 CREATE INDEX IF NOT EXISTS reservations_cluster_at ON reservations(cluster_id, at, run_id);
 CREATE TABLE IF NOT EXISTS transforms (name TEXT PRIMARY KEY, pool TEXT NOT NULL, data TEXT NOT NULL);
@@ -156,6 +156,10 @@ func Open(path string) (*Store, error) {
 	if err := migrateQueue(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate the queue in %s: %w", path, err)
+	}
+	if err := addColumn(db, "reservations", "attempt", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate the reservations in %s: %w", path, err)
 	}
 	if path == ":memory:" {
 		// A memory database is private to its connection: it reads and writes on that one.
@@ -228,6 +232,19 @@ func (s *Store) getDoc(ctx context.Context, v any, query string, args ...any) er
 // migrateQueue gives the waiters their queue position (pos: the accepted time moved by the run's
 // priority, sparkflow.QueueKey) and priority, in a database made before priorities: its waiters keep
 // their order (normal priority).
+// addColumn adds a column to a table made by an older version, once.
+func addColumn(db *sql.DB, table, column, decl string) error {
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := db.Exec(`ALTER TABLE ` + table + ` ADD COLUMN ` + column + ` ` + decl)
+	return err
+}
+
 func migrateQueue(db *sql.DB) error {
 	var n int
 	if err := db.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('waiters') WHERE name = 'pos'`).Scan(&n); err != nil {
