@@ -33,9 +33,11 @@ func TestSchedulesAreKeptByThePoolFunctionAlone(t *testing.T) {
 	for id, p := range resources(doc, "AWS::IAM::Policy") {
 		props := p["Properties"].(map[string]any)
 		roles := fmt.Sprint(props["Roles"])
-		for _, st := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
-			s := st.(map[string]any)
+		for _, s := range statements(p) {
 			text := fmt.Sprint(s)
+			if s["Sid"] == "PassTheScheduleRole" && (!strings.Contains(fmt.Sprint(s["Resource"]), scheduleRole) || !strings.Contains(fmt.Sprint(s["Condition"]), "scheduler.amazonaws.com")) {
+				t.Errorf("%s: the schedule role's PassRole is not scoped: %v", id, s)
+			}
 			if strings.Contains(roles, scheduleRole) {
 				if s["Action"] != "sqs:SendMessage" || !strings.Contains(text, "SparkflowRunsQueue") || !strings.Contains(text, "ScheduleDLQ") {
 					t.Errorf("%s: the schedule role may do more than send to the runs queue and the schedule DLQ: %v", id, s)
@@ -51,12 +53,6 @@ func TestSchedulesAreKeptByThePoolFunctionAlone(t *testing.T) {
 			}
 			if !strings.Contains(text, "schedule/default/SparkFlowTest-*") {
 				t.Errorf("%s: scheduler actions beyond this stack's schedules: %v", id, s)
-			}
-		}
-		for _, st := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
-			s := st.(map[string]any)
-			if s["Sid"] == "PassTheScheduleRole" && (!strings.Contains(fmt.Sprint(s["Resource"]), scheduleRole) || !strings.Contains(fmt.Sprint(s["Condition"]), "scheduler.amazonaws.com")) {
-				t.Errorf("%s: the schedule role's PassRole is not scoped: %v", id, s)
 			}
 		}
 	}

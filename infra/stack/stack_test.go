@@ -50,6 +50,15 @@ func resources(doc map[string]any, typ string) map[string]map[string]any {
 	return out
 }
 
+// statements returns the statements of an AWS::IAM::Policy resource.
+func statements(policy map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, st := range policy["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+		out = append(out, st.(map[string]any))
+	}
+	return out
+}
+
 func TestResources(t *testing.T) {
 	tmpl, doc := synth(t)
 	for typ, n := range map[string]float64{
@@ -377,8 +386,7 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 	_, doc := synth(t)
 	passRole := 0
 	for id, p := range resources(doc, "AWS::IAM::Policy") {
-		for _, st := range p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
-			s := st.(map[string]any)
+		for _, s := range statements(p) {
 			if s["Effect"] != "Allow" {
 				continue
 			}
@@ -454,8 +462,7 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 	// The step-code role is denied SparkFlow's table and queues.
 	denied := false
 	for _, p := range resources(doc, "AWS::IAM::Policy") {
-		for _, st := range p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
-			s := st.(map[string]any)
+		for _, s := range statements(p) {
 			if s["Effect"] == "Deny" && strings.Contains(fmt.Sprint(s["Action"]), "dynamodb:*") {
 				denied = true
 			}

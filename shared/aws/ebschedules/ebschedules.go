@@ -104,24 +104,31 @@ func (s *Schedules) PutSchedule(ctx context.Context, t sparkflow.Transform) erro
 		at := sch.Next(s.cfg.Now())
 		start = &at
 	}
-	_, err = s.api.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
+	in := &scheduler.UpdateScheduleInput{
 		Name: aws.String(name), ScheduleExpression: aws.String(t.Schedule), ScheduleExpressionTimezone: aws.String(tz),
 		FlexibleTimeWindow: window, Target: target, State: state, Description: desc, StartDate: start,
 		ActionAfterCompletion: types.ActionAfterCompletionNone,
-	})
+	}
+	_, err = s.api.UpdateSchedule(ctx, in)
 	if !isCode(err, "ResourceNotFoundException") {
 		return classify("update the schedule of transform "+t.Name, err)
 	}
-	_, err = s.api.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
-		Name: aws.String(name), ScheduleExpression: aws.String(t.Schedule), ScheduleExpressionTimezone: aws.String(tz),
-		FlexibleTimeWindow: window, Target: target, State: state, Description: desc, StartDate: start,
-		ActionAfterCompletion: types.ActionAfterCompletionNone,
-	})
+	_, err = s.api.CreateSchedule(ctx, createInput(in))
 	if isCode(err, "ConflictException") {
 		// Created by a concurrent change of the same transform: this one's settings go on it.
 		return s.PutSchedule(ctx, t)
 	}
 	return classify("create the schedule of transform "+t.Name, err)
+}
+
+// createInput is the CreateSchedule of the same settings as an UpdateSchedule.
+func createInput(u *scheduler.UpdateScheduleInput) *scheduler.CreateScheduleInput {
+	return &scheduler.CreateScheduleInput{
+		Name: u.Name, ScheduleExpression: u.ScheduleExpression, ScheduleExpressionTimezone: u.ScheduleExpressionTimezone,
+		FlexibleTimeWindow: u.FlexibleTimeWindow, Target: u.Target, State: u.State, Description: u.Description,
+		StartDate: u.StartDate, EndDate: u.EndDate, GroupName: u.GroupName, KmsKeyArn: u.KmsKeyArn,
+		ActionAfterCompletion: u.ActionAfterCompletion,
+	}
 }
 
 // DeleteSchedule deletes transform's schedule; one that does not exist is no error.

@@ -240,33 +240,13 @@ def report(calls, account, region, justified):
             meta.append(key)
             requests.append({"principal": fn.role, "action": action, "resource": resource, "context": ctx,
                              "policies": [{"name": p["name"], "policy": p["policy"]} for p in policies[fn.function_name]]})
-    # What EMR's service role does for each RunJobFlow, against the service role's own policies.
+    # What a service does with a role a call hands it, against that role's own policies: EMR's
+    # service role for each RunJobFlow, EventBridge Scheduler's schedule role for each schedule.
     why = {}
-    for call in calls:
-        got = service_role_requests(call, account, region)
-        if got is None:
-            continue
-        role_arn, reqs = got
-        pols = _policies(account, role_arn)
-        for action, resource, ctx, reason in reqs:
-            key = ("emr-service-role", action, resource, json.dumps(ctx, sort_keys=True))
-            why[key] = reason
-            meta.append(key)
-            requests.append({"principal": role_arn, "action": action, "resource": resource, "context": ctx,
-                             "policies": [{"name": p["name"], "policy": p["policy"]} for p in pols]})
-    # What EventBridge Scheduler does with each schedule's role, against that role's policies.
-    for call in calls:
-        got = schedule_role_requests(call)
-        if got is None:
-            continue
-        role_arn, reqs = got
-        pols = _policies(account, role_arn)
-        for action, resource, ctx, reason in reqs:
-            key = ("schedule-role", action, resource, json.dumps(ctx, sort_keys=True))
-            why[key] = reason
-            meta.append(key)
-            requests.append({"principal": role_arn, "action": action, "resource": resource, "context": ctx,
-                             "policies": [{"name": p["name"], "policy": p["policy"]} for p in pols]})
+    for principal, role_requests in (("emr-service-role", lambda call: service_role_requests(call, account, region)),
+                                     ("schedule-role", schedule_role_requests)):
+        for call in calls:
+            _add_role_requests(principal, role_requests(call), account, requests, meta, why)
     # Evaluate each distinct request once.
     distinct = {}
     for key, req in zip(meta, requests):
@@ -303,6 +283,21 @@ def report(calls, account, region, justified):
     return {"calls": len(requests), "distinct": len(keys), "denied": denied, "unused": unused, "justified": explained,
             "functions": sorted(_logical(f) for f in policies),
             "used": {_logical(f): sorted(a) for f, a in used.items()}}
+
+
+def _add_role_requests(principal, got, account, requests, meta, why):
+    """Adds what a service does with a role (got: the role and its requests, or None) to the requests
+    to evaluate, each keyed under principal and with the reason it is made."""
+    if got is None:
+        return
+    role_arn, reqs = got
+    pols = _policies(account, role_arn)
+    for action, resource, ctx, reason in reqs:
+        key = (principal, action, resource, json.dumps(ctx, sort_keys=True))
+        why[key] = reason
+        meta.append(key)
+        requests.append({"principal": role_arn, "action": action, "resource": resource, "context": ctx,
+                         "policies": [{"name": p["name"], "policy": p["policy"]} for p in pols]})
 
 
 def _logical(physical):
