@@ -163,7 +163,9 @@ class Patches(unittest.TestCase):
         emr = boto3.client("emr")
         cid = emr.run_job_flow(Name="c", ReleaseLabel="emr-7.5.0", Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
                                JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole")["JobFlowId"]
-        self.assertEqual(emr.describe_cluster(ClusterId=cid)["Cluster"]["Status"]["State"], "STARTING")
+        status = emr.describe_cluster(ClusterId=cid)["Cluster"]["Status"]
+        self.assertEqual(status["State"], "STARTING")
+        self.assertNotIn("ReadyDateTime", status.get("Timeline", {}))  # set by the player when it is ready
         self.assertIn(cid, PLAYER.launched_ids)
         sid = emr.add_job_flow_steps(JobFlowId=cid, Steps=[{"Name": "s", "ActionOnFailure": "CONTINUE", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}])["StepIds"][0]
         self.assertEqual(emr.list_steps(ClusterId=cid)["Steps"][0]["Status"]["State"], "PENDING")

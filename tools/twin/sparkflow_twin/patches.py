@@ -135,13 +135,16 @@ def patch_events(runtime, lambda_backend_for):
 
 # 5. EMR. Upstream, a new cluster is WAITING at once and never changes, a step is RUNNING or PENDING
 # forever, and CancelSteps does not exist. The player (player.py) owns clusters' and steps' states: a
-# new cluster is STARTING, every new step PENDING, and CancelSteps is answered and passed to the player.
+# new cluster is STARTING (with no ready time: upstream sets it at creation, and SparkFlow reads it to
+# tell a cluster that ran from a failed start), every new step PENDING, and CancelSteps is answered
+# and passed to the player.
 def patch_emr(player):
     original_init = emr_models.Cluster.__init__
 
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
         self.state = "STARTING"
+        self.ready_datetime = None
         player.launched(self)
 
     emr_models.Cluster.__init__ = init
