@@ -108,7 +108,7 @@ func TestTheSchedulesThatFoundBugsStayFixed(t *testing.T) {
 		15368, 7016, // the FIFO check's two allowances (ended runs' slots; capacity lost mid-look)
 		10898,        // the simulation's own bug: its clock ended the local reconciler at every period
 		147, 48, 608, // max-concurrent: a lost resume of a released run's grant, a place held by a cut-off Hold, a run ended BLOCKED with a place
-		196,  // the simulation's own gap: a restarted engine reconciles at once, as the engine does
+		196,   // the simulation's own gap: a restarted engine reconciles at once, as the engine does
 		1367,  // the simulation's own gap: a task to be tried again is work under way (not settled)
 		18163, // clusters whose WAITING event was lost counted as failed starts, and the pool stopped launching
 		11585, // an ended attempt's Finish freed the slot its retry had just been granted
