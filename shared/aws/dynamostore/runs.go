@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,14 +18,38 @@ import (
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
+// RunShards is how many partitions each run index's key is spread over. Every write of a run is
+// also a write of the indexes it is in, so a key that every run shares (all runs, the active ones, one
+// transform's: a backfill's) would take every write of every run into one index partition, whose
+// throughput DynamoDB caps (about 1,000 writes a second); spread over RunShards keys (the run id's
+// hash picks one) they take RunShards times that. Listings query every shard and merge.
+const RunShards = 8
+
+// runKeys are the keys of a run index: base#00 … base#07, then base itself, which runs written
+// before the indexes were sharded carry (listings find them there; their next write moves them).
+func runKeys(base string) []string {
+	keys := make([]string, 0, RunShards+1)
+	for i := 0; i < RunShards; i++ {
+		keys = append(keys, fmt.Sprintf("%s#%02d", base, i))
+	}
+	return append(keys, base)
+}
+
+// runShard is the index key of run id under base.
+func runShard(base, id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("%s#%02d", base, h.Sum32()%RunShards)
+}
+
 func (s *Store) runItem(r sparkflow.Run) map[string]types.AttributeValue {
 	it := key("RUN#" + r.ID)
 	sk := sortKey(r.CreatedAt, r.ID)
 	it["data"], it["version"], it["st"], it["pl"], it["tf"] = data(r), num(r.Version), str(string(r.Status)), str(r.Pool), str(r.Transform)
-	it["g1pk"], it["g1sk"] = str("RUNS"), str(sk)
-	it["g2pk"], it["g2sk"] = str("TRANSFORM#"+r.Transform), str(sk)
+	it["g1pk"], it["g1sk"] = str(runShard("RUNS", r.ID)), str(sk)
+	it["g2pk"], it["g2sk"] = str(runShard("TRANSFORM#"+r.Transform, r.ID)), str(sk)
 	if !r.Status.Terminal() {
-		it["g3pk"], it["g3sk"] = str("ACTIVE"), str(sk)
+		it["g3pk"], it["g3sk"] = str(runShard("ACTIVE", r.ID)), str(sk)
 	} else if r.EndedAt != nil {
 		s.expire(it, *r.EndedAt)
 	}
@@ -48,12 +76,12 @@ func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, 
 }
 
 func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {
-	index, pk := Index1, "RUNS"
+	index, base := Index1, "RUNS"
 	switch {
 	case f.Active:
-		index, pk = Index3, "ACTIVE"
+		index, base = Index3, "ACTIVE"
 	case f.Transform != "":
-		index, pk = Index2, "TRANSFORM#"+f.Transform
+		index, base = Index2, "TRANSFORM#"+f.Transform
 	}
 	var conds []string
 	vals := map[string]types.AttributeValue{}
@@ -66,19 +94,41 @@ func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflo
 	if f.Status != "" {
 		conds, vals[":s"] = append(conds, "st = :s"), str(string(f.Status))
 	}
-	in := &dynamodb.QueryInput{IndexName: aws.String(index), KeyConditionExpression: aws.String(IndexKeys[index][0] + " = :pk"), ScanIndexForward: aws.Bool(false)}
-	vals[":pk"] = str(pk)
-	in.ExpressionAttributeValues = vals
+	var filter *string
 	if len(conds) > 0 {
-		expr := conds[0]
-		for _, c := range conds[1:] {
-			expr += " AND " + c
-		}
-		in.FilterExpression = aws.String(expr)
+		filter = aws.String(strings.Join(conds, " AND "))
 	}
-	items, err := s.query(ctx, in, f.Limit)
-	if err != nil {
-		return nil, err
+	// Each shard's newest f.Limit matches, read at once, merged newest first.
+	keys := runKeys(base)
+	pages := make([][]map[string]types.AttributeValue, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, pk := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pages[i], errs[i] = s.queryIndex(ctx, index, pk, false, filter, vals, f.Limit)
+		}()
+	}
+	wg.Wait()
+	var items []map[string]types.AttributeValue
+	for i := range keys {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		items = append(items, pages[i]...)
+	}
+	sortAttr := IndexKeys[index][1]
+	sortKeyOf := func(it map[string]types.AttributeValue) string {
+		v, _ := it[sortAttr].(*types.AttributeValueMemberS)
+		if v == nil {
+			return ""
+		}
+		return v.Value
+	}
+	sort.SliceStable(items, func(a, b int) bool { return sortKeyOf(items[a]) > sortKeyOf(items[b]) })
+	if f.Limit > 0 && len(items) > f.Limit {
+		items = items[:f.Limit]
 	}
 	return decodeAll[sparkflow.Run](items)
 }

@@ -9,6 +9,9 @@
 //     missing attribute errors);
 //   - of several dispatchers only one wins a waiter: its index item is deleted with attribute_exists.
 //
+// Runs are listed through three indexes (all runs, one transform's, the active ones), newest first;
+// their keys are spread over RunShards partitions each, so that no index key takes every run's writes.
+//
 // It passes the same contract suite (package storetest) as the embedded store.
 package dynamostore
 
