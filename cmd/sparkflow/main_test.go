@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkflow/sparkflow/shared/aws/awstest"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	awstest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

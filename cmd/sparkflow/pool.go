@@ -42,13 +42,17 @@ func newPoolCmd(g *globals) *cobra.Command {
 			}
 			return g.emit(c.OutOrStdout(), p, func(tw *tabwriter.Writer) { poolTable(tw, p) })
 		},
-	}, newPoolDeleteCmd(g), newPoolHealCmd(g))
+	}, newPoolImportCmd(g), newPoolDeleteCmd(g), newPoolHealCmd(g))
 	return cmd
 }
 
 func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
 	row(tw, "Pool:", p.Name)
-	row(tw, "Tier:", p.Tier)
+	if p.CustomTier != nil {
+		row(tw, "Tier:", ownTier(p.Pool))
+	} else {
+		row(tw, "Tier:", p.Tier)
+	}
 	row(tw, "Status:", p.Status)
 	if l := launches(p); l != "" {
 		row(tw, "Launches:", l)
@@ -72,6 +76,15 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
 		up := display.Uptime(time.Now(), c)
 		row(tw, c.ID, c.State, display.OrDash(display.Truncate(strings.TrimSpace(c.Reason.Code+" "+c.Reason.Message), 50)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours)
 	}
+}
+
+// ownTier describes the tier a pool carries (CustomTier).
+func ownTier(p sparkflow.Pool) string {
+	t := p.CustomTier
+	fleet := func(f sparkflow.InstanceFleet) string {
+		return fmt.Sprintf("%d on-demand + %d spot of %s", f.OnDemandCapacity, f.SpotCapacity, display.OrDash(strings.Join(f.InstanceTypes, ",")))
+	}
+	return fmt.Sprintf("%s (the pool's own): primary %s; core %s; task %s", p.Tier, fleet(t.Primary), fleet(t.Core), fleet(t.Task))
 }
 
 // launches says why a pool is not launching what it lacks, if it is not: held after failed starts

@@ -48,9 +48,15 @@ type Pool struct {
 	TerminationProtection bool              `json:"terminationProtection"`
 	Network               Network           `json:"network"`
 	Tags                  map[string]string `json:"tags,omitempty"`
-	Status                PoolStatus        `json:"status"`
-	CreatedAt             time.Time         `json:"createdAt"`
-	UpdatedAt             time.Time         `json:"updatedAt"`
+	// CustomTier, when set, is the pool's own tier, named by Tier: a pool imported from a cluster whose
+	// instances match no tier of the catalogue carries their description (sparkflow pool import).
+	CustomTier *Tier `json:"customTier,omitempty"`
+	// Configurations are the EMR configurations (spark-defaults, yarn-site, …) its clusters are
+	// launched with (AWS; local clusters have no use for them).
+	Configurations []Configuration `json:"configurations,omitempty"`
+	Status         PoolStatus      `json:"status"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	UpdatedAt      time.Time       `json:"updatedAt"`
 	// HealLease is held by the task launching the pool's clusters, so that two healers (an event
 	// handler and the reconciler, say) never launch the same replacement twice.
 	HealLease *time.Time `json:"healLease,omitempty"`
@@ -59,6 +65,14 @@ type Pool struct {
 	LaunchesResumedAt *time.Time `json:"launchesResumedAt,omitempty"`
 	// Version increases with every write; stores use it for optimistic locking.
 	Version int64 `json:"version"`
+}
+
+// Configuration is one EMR configuration object: a classification (spark-defaults, say), its
+// properties and nested configurations (EMR's Configurations of RunJobFlow).
+type Configuration struct {
+	Classification string            `json:"classification"`
+	Properties     map[string]string `json:"properties,omitempty"`
+	Configurations []Configuration   `json:"configurations,omitempty"`
 }
 
 // StartFailure is a cluster that ended before it was ever ready, with EMR's reason.

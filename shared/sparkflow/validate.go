@@ -1,6 +1,7 @@
 package sparkflow
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -122,6 +123,30 @@ func (p *Pool) Normalize(tier Tier) error {
 		}
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
 			return FieldError("tags", "tag %q: the aws: prefix is reserved", k)
+		}
+	}
+	return validateConfigurations("configurations", p.Configurations, 0)
+}
+
+// MaxConfigurationDepth is how deep EMR configurations nest (a classification, its export, …).
+const MaxConfigurationDepth = 4
+
+func validateConfigurations(field string, cs []Configuration, depth int) error {
+	if len(cs) > 0 && depth >= MaxConfigurationDepth {
+		return FieldError(field, "configurations nest at most %d deep", MaxConfigurationDepth)
+	}
+	for i, c := range cs {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		if strings.TrimSpace(c.Classification) == "" {
+			return FieldError(at, "needs a classification (spark-defaults, say)")
+		}
+		for k := range c.Properties {
+			if k == "" {
+				return FieldError(at, "classification %s has a property with an empty name", c.Classification)
+			}
+		}
+		if err := validateConfigurations(at+".configurations", c.Configurations, depth+1); err != nil {
+			return err
 		}
 	}
 	return nil

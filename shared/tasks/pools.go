@@ -16,10 +16,18 @@ import (
 
 // CreatePool validates p, records it and launches its clusters.
 func (s *Service) CreatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.PoolView, error) {
-	if p.Tier == "" {
+	if p.Tier == "" && p.CustomTier == nil {
 		return sparkflow.PoolView{}, sparkflow.FieldError("tier", "is required; known tiers: %s", tierNames(s.Tiers))
 	}
-	tier, err := s.Tiers.Get(p.Tier)
+	if p.CustomTier != nil {
+		if p.Tier == "" {
+			p.Tier = p.CustomTier.Name
+		}
+		if _, err := s.Tiers.Get(p.CustomTier.Name); err == nil {
+			return sparkflow.PoolView{}, sparkflow.FieldError("customTier.name", "%q is a tier of the catalogue already: give the pool's own tier another name", p.CustomTier.Name)
+		}
+	}
+	tier, err := s.tierOf(p)
 	if err != nil {
 		return sparkflow.PoolView{}, err
 	}
@@ -36,6 +44,20 @@ func (s *Service) CreatePool(ctx context.Context, p sparkflow.Pool) (sparkflow.P
 		return sparkflow.PoolView{}, fmt.Errorf("launch clusters of pool %s: %w", p.Name, err)
 	}
 	return s.GetPool(ctx, p.Name)
+}
+
+// tierOf is the tier of pool p: its own (CustomTier) or the catalogue's it names.
+func (s *Service) tierOf(p sparkflow.Pool) (sparkflow.Tier, error) {
+	if p.CustomTier == nil {
+		return s.Tiers.Get(p.Tier)
+	}
+	if p.CustomTier.Name != p.Tier {
+		return sparkflow.Tier{}, sparkflow.FieldError("tier", "pool %s names tier %q but carries its own tier %q: name that one", p.Name, p.Tier, p.CustomTier.Name)
+	}
+	if err := tiers.Validate(*p.CustomTier); err != nil {
+		return sparkflow.Tier{}, sparkflow.Wrap(sparkflow.Invalid, err, "the pool's own tier (customTier)")
+	}
+	return *p.CustomTier, nil
 }
 
 func tierNames(c *tiers.Catalog) string {
@@ -168,7 +190,7 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 			s.Log.WarnContext(ctx, "release heal lease", "pool", name, "err", err)
 		}
 	}()
-	tier, err := s.Tiers.Get(p.Tier)
+	tier, err := s.tierOf(p)
 	if err != nil {
 		return err
 	}

@@ -132,6 +132,7 @@ func LaunchInput(spec sparkflow.LaunchSpec, cfg Config) *emr.RunJobFlowInput {
 	for _, a := range p.Applications {
 		in.Applications = append(in.Applications, types.Application{Name: aws.String(a)})
 	}
+	in.Configurations = configurations(p.Configurations)
 	if p.IdleTimeoutSeconds > 0 {
 		in.AutoTerminationPolicy = &types.AutoTerminationPolicy{IdleTimeout: aws.Int64(int64(p.IdleTimeoutSeconds))}
 	}
@@ -155,6 +156,15 @@ func LaunchInput(spec sparkflow.LaunchSpec, cfg Config) *emr.RunJobFlowInput {
 		in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 	}
 	return in
+}
+
+// configurations are a pool's EMR configurations as RunJobFlow takes them.
+func configurations(cs []sparkflow.Configuration) []types.Configuration {
+	var out []types.Configuration
+	for _, c := range cs {
+		out = append(out, types.Configuration{Classification: aws.String(c.Classification), Properties: c.Properties, Configurations: configurations(c.Configurations)})
+	}
+	return out
 }
 
 // classify turns EMR errors into domain kinds.

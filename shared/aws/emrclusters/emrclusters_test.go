@@ -77,6 +77,14 @@ func TestLaunchInput(t *testing.T) {
 	if in.Instances.Ec2SubnetIds[0] != "subnet-9" || aws.ToString(in.ServiceRole) != "mine" || aws.ToString(in.Instances.Ec2KeyName) != "k" || in.Instances.AdditionalMasterSecurityGroups[0] != "sg-1" {
 		t.Fatalf("pool network not used: %+v", in.Instances)
 	}
+	// A pool's configurations go to every cluster, nested ones included.
+	spec.Pool.Configurations = []sparkflow.Configuration{{Classification: "spark-defaults", Properties: map[string]string{"spark.sql.shuffle.partitions": "400"}},
+		{Classification: "spark-env", Configurations: []sparkflow.Configuration{{Classification: "export", Properties: map[string]string{"PYSPARK_PYTHON": "python3"}}}}}
+	in = emrclusters.LaunchInput(spec, cfg)
+	if len(in.Configurations) != 2 || aws.ToString(in.Configurations[0].Classification) != "spark-defaults" || in.Configurations[0].Properties["spark.sql.shuffle.partitions"] != "400" ||
+		len(in.Configurations[1].Configurations) != 1 || in.Configurations[1].Configurations[0].Properties["PYSPARK_PYTHON"] != "python3" {
+		t.Fatalf("configurations: %+v", in.Configurations)
+	}
 	// The tiny tier has no task fleet.
 	tiny, _ := tiers.Default().Get("tiny")
 	spec.Tier = tiny
