@@ -142,6 +142,8 @@ type launch struct {
 	serviceRole, profile, logURI string
 	subnets, securityGroups      []string
 	release, tier                string
+	// ownTier is the pool's own tier (an imported pool's), checked instead of the catalogue's.
+	ownTier *sparkflow.Tier
 }
 
 // launches are the stack's defaults and every pool's effective settings.
@@ -159,7 +161,7 @@ func (fs *facts) launches() []launch {
 			l.subnets = p.Network.SubnetIDs
 		}
 		l.securityGroups = p.Network.SecurityGroups
-		l.release, l.tier = firstSet(p.ReleaseLabel, def.release), p.Tier
+		l.release, l.tier, l.ownTier = firstSet(p.ReleaseLabel, def.release), p.Tier, p.CustomTier
 		out = append(out, l)
 	}
 	return out

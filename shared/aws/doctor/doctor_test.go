@@ -113,6 +113,11 @@ func TestEachProblemIsNamedWithItsFix(t *testing.T) {
 		{"the default release not in the region", func(w *world) { w.releases = []string{"emr-7.6.0", "emr-7.4.0"}; w.pools = nil; w.trans = nil },
 			"emr release " + sparkflow.DefaultReleaseLabel, Warn, "does not offer", "emr-7.6.0, emr-7.4.0"},
 		{"a tier's fleet not supported", func(w *world) { w.types[sparkflow.DefaultReleaseLabel] = []string{"m7g.xlarge"} }, "pool etl", Warn, "m6g.xlarge", ""},
+		{"an imported pool's own tier not supported", func(w *world) {
+			own := sparkflow.Tier{Name: "imported-j-1", Primary: sparkflow.InstanceFleet{InstanceTypes: []string{"m7g.xlarge"}, OnDemandCapacity: 1},
+				Core: sparkflow.InstanceFleet{InstanceTypes: []string{"x9.huge"}, OnDemandCapacity: 2}, SpotTimeoutMinutes: 10, StepConcurrency: 2}
+			w.pools[0].Tier, w.pools[0].CustomTier = own.Name, &own
+		}, "pool etl", Fail, "tier imported-j-1's core fleet has no instance type emr-7.5.0 supports here (x9.huge)", "use another tier"},
 		{"launches held", func(w *world) {
 			w.pools[0].LaunchesHeld, w.pools[0].StartFailures = true, 3
 			w.pools[0].LastStartFailure = &sparkflow.StartFailure{ClusterID: "j-1", Reason: sparkflow.StateReason{Code: "VALIDATION_ERROR", Message: "The subnet is not tagged"}}

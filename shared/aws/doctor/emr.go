@@ -42,6 +42,9 @@ func (d *Doctor) releases(ctx context.Context, fs *facts) []Finding {
 			continue
 		}
 		tier, err := d.Tiers.Get(l.tier)
+		if l.ownTier != nil {
+			tier, err = *l.ownTier, nil
+		}
 		if err != nil {
 			continue
 		}
