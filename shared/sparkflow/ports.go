@@ -87,6 +87,8 @@ type LaunchSpec struct {
 	Name string
 	Pool Pool
 	Tier Tier
+	// Kept: the cluster is one of an elastic pool's minimum: launched without the pool's idle timeout.
+	Kept bool
 }
 
 // StepSpec is one EMR step: a jar (command-runner.jar for SparkFlow) and its arguments.

@@ -20,6 +20,9 @@ func (c *Clusters) Launch(ctx context.Context, spec sparkflow.LaunchSpec) (strin
 		conc = 1
 	}
 	cl := &cluster{ID: newID("j-"), Name: spec.Name, State: sparkflow.ClusterStarting, Concurrency: conc, CreatedAt: time.Now().UTC()}
+	if !spec.Kept {
+		cl.IdleTimeout = time.Duration(spec.Pool.IdleTimeoutSeconds) * time.Second
+	}
 	cl.byID = map[string]*step{}
 	if err := c.putCluster(cl); err != nil {
 		return "", err
@@ -66,7 +69,32 @@ func (c *Clusters) scheduleReady(id string) {
 		c.putClusterOrLog(cl)
 		c.emitCluster(cl)
 		c.startPending(cl)
+		c.armIdle(cl)
 	}))
+}
+
+// idleReason is how EMR's auto-termination policy ends an idle cluster.
+var idleReason = sparkflow.StateReason{Code: "ALL_STEPS_COMPLETED", Message: "Cluster terminated after being idle (auto-termination policy)"}
+
+// armIdle starts the idle timeout of a cluster that waits with nothing to do (called with mu held):
+// unless a step is added first, the cluster ends as EMR ends an idle one.
+func (c *Clusters) armIdle(cl *cluster) {
+	if cl.IdleTimeout <= 0 || cl.State != sparkflow.ClusterWaiting || cl.nrunning > 0 || len(cl.pending) > 0 {
+		return
+	}
+	if cl.idle != nil {
+		cl.idle.Stop()
+	}
+	busy := cl.busy
+	cl.idle = time.AfterFunc(cl.IdleTimeout, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed || cl.busy != busy || cl.State != sparkflow.ClusterWaiting || cl.nrunning > 0 || len(cl.pending) > 0 {
+			return
+		}
+		c.cfg.Log.Info("local cluster idle: ending it (auto-termination)", "cluster_id", cl.ID, "idle_timeout", cl.IdleTimeout)
+		c.endLocked(cl, idleReason)
+	})
 }
 
 func (c *Clusters) get(id string) (*cluster, error) {
@@ -120,7 +148,7 @@ func (c *Clusters) Fail(id, code string) error {
 // EndIdle ends a cluster as EMR's auto-termination policy ends an idle one: TERMINATED,
 // ALL_STEPS_COMPLETED (for tests and demos).
 func (c *Clusters) EndIdle(id string) error {
-	return c.end(id, sparkflow.StateReason{Code: "ALL_STEPS_COMPLETED", Message: "Cluster terminated after being idle (auto-termination policy)"})
+	return c.end(id, idleReason)
 }
 
 func (c *Clusters) end(id string, reason sparkflow.StateReason) error {
@@ -130,14 +158,22 @@ func (c *Clusters) end(id string, reason sparkflow.StateReason) error {
 	if err != nil {
 		return err
 	}
+	c.endLocked(cl, reason)
+	return nil
+}
+
+// endLocked ends a cluster (called with mu held).
+func (c *Clusters) endLocked(cl *cluster, reason sparkflow.StateReason) {
 	if cl.State.Ended() {
-		return nil
+		return
+	}
+	if cl.idle != nil {
+		cl.idle.Stop()
 	}
 	cl.State, cl.Reason = sparkflow.ClusterTerminating, reason
 	c.putClusterOrLog(cl)
 	c.emitCluster(cl)
 	c.terminated(cl, reason)
-	return nil
 }
 
 // terminated finishes a termination. Called with mu held.

@@ -72,11 +72,18 @@ type cluster struct {
 	ReadyAt     time.Time              `json:"readyAt"`
 	EndedAt     time.Time              `json:"endedAt"`
 	Steps       []*step                `json:"steps,omitempty"`
+	// IdleTimeout ends the cluster after it has been WAITING that long, as EMR's auto-termination
+	// policy does (0: never).
+	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
 
 	// What finds a step fast: by id, the pending ones in order, and how many run.
 	byID     map[string]*step
 	pending  []*step
 	nrunning int
+	// idle is the timer of the cluster's idle timeout while it waits; busy counts the steps added,
+	// so that a timer armed before one was added does nothing.
+	idle *time.Timer
+	busy int
 }
 
 type step struct {
@@ -137,6 +144,7 @@ func Open(cfg Config) (*Clusters, error) {
 				}
 			}
 			c.startPending(cl)
+			c.armIdle(cl) // its idle time starts again from the restart
 		}
 	}
 	return c, nil
@@ -185,6 +193,11 @@ func (c *Clusters) emitStep(cl *cluster, st *step) {
 func (c *Clusters) Close() error {
 	c.mu.Lock()
 	c.closed = true
+	for _, cl := range c.state.Clusters {
+		if cl.idle != nil {
+			cl.idle.Stop()
+		}
+	}
 	for _, t := range c.timers {
 		t.Stop()
 	}

@@ -99,3 +99,67 @@ func TestStepThatCannotStartFails(t *testing.T) {
 		t.Fatalf("step = %+v", steps[0])
 	}
 }
+
+// TestAnIdleClusterEndsAfterItsIdleTimeout: as EMR's auto-termination policy, a local cluster ends
+// (TERMINATED, ALL_STEPS_COMPLETED) once it has waited its pool's idle timeout with nothing to do, not
+// while a step runs, and its timeout starts again after each step; a kept cluster (an elastic pool's
+// minimum) never ends for idleness.
+func TestAnIdleClusterEndsAfterItsIdleTimeout(t *testing.T) {
+	ctx := context.Background()
+	c, err := localcluster.Open(localcluster.Config{Dir: t.TempDir(), ProvisionDelay: 10 * time.Millisecond, KillGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	pool := sparkflow.Pool{Name: "p", StepConcurrency: 1, IdleTimeoutSeconds: 1}
+	burst, _ := c.Launch(ctx, sparkflow.LaunchSpec{Name: "burst", Pool: pool})
+	kept, _ := c.Launch(ctx, sparkflow.LaunchSpec{Name: "kept", Pool: pool, Kept: true})
+	state := func(id string) sparkflow.ClusterInfo {
+		info, err := c.Describe(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !state(burst).State.Ready() || !state(kept).State.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("clusters not ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A step longer than the idle timeout: the cluster is busy, not idle.
+	step, err := c.AddStep(ctx, burst, sparkflow.StepSpec{Name: "long", Args: sh("sleep 1.6")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1300 * time.Millisecond)
+	if s := state(burst).State; s.Ended() {
+		t.Fatalf("the cluster ended (%s) while its step ran", s)
+	}
+	deadline = time.Now().Add(6 * time.Second)
+	var stepEnded time.Time
+	for {
+		if stepEnded.IsZero() {
+			if steps, _ := c.ListSteps(ctx, burst); len(steps) == 1 && steps[0].ID == step && steps[0].State.Terminal() {
+				stepEnded = time.Now()
+			}
+		}
+		if info := state(burst); info.State.Ended() {
+			if info.State != sparkflow.ClusterTerminated || info.Reason.Code != "ALL_STEPS_COMPLETED" {
+				t.Fatalf("an idle cluster ended %s (%+v), want TERMINATED, ALL_STEPS_COMPLETED", info.State, info.Reason)
+			}
+			if stepEnded.IsZero() || time.Since(stepEnded) < 800*time.Millisecond {
+				t.Fatalf("ended %v after its step, want its idle timeout (1s) after", time.Since(stepEnded))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle cluster did not end: %s", state(burst).State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := state(kept).State; !s.Ready() {
+		t.Fatalf("a kept cluster is %s after %s idle", s, time.Since(deadline.Add(-6*time.Second)))
+	}
+}

@@ -36,6 +36,7 @@ func (c *Clusters) AddStep(ctx context.Context, id string, spec sparkflow.StepSp
 	cl.Steps = append(cl.Steps, st)
 	cl.byID[st.ID] = st
 	cl.pending = append(cl.pending, st)
+	cl.busy++ // an idle timeout armed before does nothing
 	c.emitStep(cl, st)
 	c.startPending(cl)
 	if err := c.tidy(cl); err != nil {
@@ -207,6 +208,7 @@ func (c *Clusters) afterStep(cl *cluster) {
 		cl.Reason = sparkflow.StateReason{Message: "Cluster ready after last step completed."}
 		c.putClusterOrLog(cl)
 		c.emitCluster(cl)
+		c.armIdle(cl)
 	}
 	c.startPending(cl)
 }
