@@ -57,7 +57,11 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
 	if l := launches(p); l != "" {
 		row(tw, "Launches:", l)
 	}
-	row(tw, "Clusters:", fmt.Sprintf("%d ready of %d", p.Ready, p.Clusters))
+	if p.MinClusters != nil {
+		row(tw, "Clusters:", fmt.Sprintf("%d ready; elastic %d..%d (%d kept, the others end after %s idle)", p.Ready, *p.MinClusters, p.Clusters, *p.MinClusters, time.Duration(p.IdleTimeoutSeconds)*time.Second))
+	} else {
+		row(tw, "Clusters:", fmt.Sprintf("%d ready of %d", p.Ready, p.Clusters))
+	}
 	row(tw, "Slots:", fmt.Sprintf("%d used of %d (step concurrency %d per cluster)", p.SlotsUsed, p.SlotsTotal, p.StepConcurrency))
 	row(tw, "Release:", p.ReleaseLabel+" "+strings.Join(p.Applications, ","))
 	if p.MaxQueue > 0 {
@@ -134,6 +138,7 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 	var (
 		p     sparkflow.Pool
 		idle  time.Duration
+		min   int
 		tags  []string
 		wait  bool
 		limit time.Duration
@@ -142,11 +147,15 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 		Use:   "create NAME --tier TIER --clusters N",
 		Short: "Create a pool and launch its clusters",
 		Example: `  sparkflow pool create etl --tier small --clusters 3
-  sparkflow pool create adhoc --tier tiny --clusters 1 --idle-timeout 1h --tag team=data --wait`,
+  sparkflow pool create adhoc --tier tiny --clusters 1 --idle-timeout 1h --tag team=data --wait
+  sparkflow pool create nightly --tier medium --min-clusters 1 --clusters 6 --idle-timeout 15m   # elastic: 1..6`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
 			p.Name = args[0]
 			p.IdleTimeoutSeconds = int(idle / time.Second)
+			if c.Flags().Changed("min-clusters") {
+				p.MinClusters = &min
+			}
 			var err error
 			if p.Tags, err = parseKV(tags, "tag"); err != nil {
 				return err
@@ -164,10 +173,11 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v) })
 		},
 	}
-	cmd.Annotations = map[string]string{fieldFlags: "tier=--tier,clusters=--clusters,releaseLabel=--release-label,applications=--applications,logUri=--log-uri,stepConcurrency=--step-concurrency,idleTimeoutSeconds=--idle-timeout,maxQueue=--max-queue,network.subnetIds=--subnet,network.keyName=--key-name,network.securityGroups=--security-group,network.serviceRole=--service-role,network.instanceProfile=--instance-profile,tags=--tag"}
+	cmd.Annotations = map[string]string{fieldFlags: "tier=--tier,clusters=--clusters,minClusters=--min-clusters,releaseLabel=--release-label,applications=--applications,logUri=--log-uri,stepConcurrency=--step-concurrency,idleTimeoutSeconds=--idle-timeout,maxQueue=--max-queue,network.subnetIds=--subnet,network.keyName=--key-name,network.securityGroups=--security-group,network.serviceRole=--service-role,network.instanceProfile=--instance-profile,tags=--tag"}
 	f := cmd.Flags()
 	f.StringVar(&p.Tier, "tier", "", "size tier (sparkflow tier list)")
-	f.IntVar(&p.Clusters, "clusters", 1, "number of clusters")
+	f.IntVar(&p.Clusters, "clusters", 1, "number of clusters (the most, with --min-clusters)")
+	f.IntVar(&min, "min-clusters", 0, "make the pool elastic: keep this many clusters (0 allowed), launch up to --clusters when runs wait, end those after --idle-timeout idle")
 	f.StringVar(&p.ReleaseLabel, "release-label", sparkflow.DefaultReleaseLabel, "EMR release label")
 	f.StringSliceVar(&p.Applications, "applications", []string{"Spark"}, "EMR applications")
 	f.StringVar(&p.LogURI, "log-uri", "", "S3 location of EMR logs (AWS)")

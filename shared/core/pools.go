@@ -51,6 +51,9 @@ type PoolPlan struct {
 	RetryAt          *time.Time
 	// IdleEnded is how many of the missing clusters EMR ended for idleness.
 	IdleEnded int
+	// Elastic pools (MinClusters set): LaunchKept is how many of Launch are for the minimum (launched
+	// without the idle timeout); Room how many more clusters runs waiting could have launched now.
+	LaunchKept, Room int
 }
 
 // PlanPool compares a pool with its clusters and the runs waiting for a slot in it. A cluster that
@@ -98,6 +101,9 @@ func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now t
 			plan.LastStartFailure = &sparkflow.StartFailure{ClusterID: c.ID, Reason: c.Reason, At: at}
 		}
 	}
+	if p.MinClusters != nil {
+		return planElastic(p, clusters, waiting, now, plan, ready, starting)
+	}
 	// The missing clusters are explained by the latest endings: those EMR ended for idleness wait
 	// for work, the others are replaced.
 	missing := max(p.Clusters-live, 0)
@@ -119,16 +125,7 @@ func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now t
 		need := (waiting+slots-1)/slots - starting
 		launch += min(max(need, 0), plan.IdleEnded)
 	}
-	switch {
-	case plan.StartFailures >= MaxStartFailures:
-		plan.Held, launch = true, 0
-	case plan.StartFailures > 0:
-		at := plan.LastStartFailure.At.Add(StartBackoff(plan.StartFailures))
-		if now.Before(at) {
-			plan.RetryAt, launch = &at, 0
-		}
-	}
-	plan.Launch = launch
+	plan.Launch = backOff(&plan, launch, now)
 	target := p.Clusters - plan.IdleEnded
 	switch {
 	case plan.Held:
@@ -139,6 +136,63 @@ func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now t
 		plan.Status = sparkflow.PoolReady
 	case lost > 0 || p.Status == sparkflow.PoolReady || p.Status == sparkflow.PoolDegraded:
 		plan.Status = sparkflow.PoolDegraded
+	default:
+		plan.Status = sparkflow.PoolCreating
+	}
+	return plan
+}
+
+// backOff is how many of launch clusters may launch now, after the failed starts plan counts: none
+// while the backoff runs, none once launches are held.
+func backOff(plan *PoolPlan, launch int, now time.Time) int {
+	switch {
+	case plan.StartFailures >= MaxStartFailures:
+		plan.Held = true
+		return 0
+	case plan.StartFailures > 0:
+		at := plan.LastStartFailure.At.Add(StartBackoff(plan.StartFailures))
+		if now.Before(at) {
+			plan.RetryAt = &at
+			return 0
+		}
+	}
+	return launch
+}
+
+// planElastic plans a pool with a minimum (MinClusters): the kept clusters are replaced until there
+// are MinClusters of them, whatever the work; beyond them, up to Clusters in all, as many are launched
+// as the waiting runs need (a cluster per StepConcurrency runs waiting, less the clusters starting).
+// They end after the pool's idle timeout (EMR's auto-termination policy); the kept ones have none.
+func planElastic(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now time.Time, plan PoolPlan, ready, starting int) PoolPlan {
+	live, kept := 0, 0
+	for _, c := range clusters {
+		if !c.State.Ended() {
+			live++
+			if c.Kept {
+				kept++
+			}
+		}
+	}
+	room := max(p.Clusters-live, 0)
+	keep := min(max(*p.MinClusters-kept, 0), room)
+	plan.Room = room - keep
+	launch := keep
+	if waiting > 0 {
+		slots := max(p.StepConcurrency, 1)
+		need := (waiting+slots-1)/slots - starting - keep
+		launch += min(max(need, 0), plan.Room)
+	}
+	plan.Launch = backOff(&plan, launch, now)
+	plan.LaunchKept = min(keep, plan.Launch)
+	switch {
+	case plan.Held:
+		plan.Status = sparkflow.PoolDegraded
+	case live == 0 && *p.MinClusters == 0:
+		plan.Status = sparkflow.PoolIdle // nothing kept, nothing needed
+	case ready >= *p.MinClusters && ready > 0:
+		plan.Status = sparkflow.PoolReady
+	case *p.MinClusters > 0 && (p.Status == sparkflow.PoolReady || p.Status == sparkflow.PoolDegraded):
+		plan.Status = sparkflow.PoolDegraded // fewer than its minimum ready
 	default:
 		plan.Status = sparkflow.PoolCreating
 	}

@@ -34,9 +34,14 @@ type Network struct {
 
 // Pool is N EMR clusters of one tier, created, deleted and healed as a unit.
 type Pool struct {
-	Name               string   `json:"name"`
-	Tier               string   `json:"tier"`
-	Clusters           int      `json:"clusters"`
+	Name string `json:"name"`
+	Tier string `json:"tier"`
+	// Clusters is how many clusters the pool has, or at most has when MinClusters is set.
+	Clusters int `json:"clusters"`
+	// MinClusters, when set, makes the pool elastic: that many clusters are kept (launched without the
+	// idle timeout, replaced when lost), and up to Clusters more are launched when runs wait for a slot,
+	// each ending after IdleTimeoutSeconds idle. Unset, all Clusters are launched with the pool.
+	MinClusters        *int     `json:"minClusters,omitempty"`
 	ReleaseLabel       string   `json:"releaseLabel"`
 	Applications       []string `json:"applications"`
 	LogURI             string   `json:"logUri,omitempty"`
@@ -101,6 +106,8 @@ type Cluster struct {
 	ReadyAt                 *time.Time   `json:"readyAt,omitempty"`
 	EndedAt                 *time.Time   `json:"endedAt,omitempty"`
 	NormalizedInstanceHours int          `json:"normalizedInstanceHours"`
+	// Kept: one of an elastic pool's minimum, launched without the idle timeout.
+	Kept bool `json:"kept,omitempty"`
 	// Version increases with every write; stores use it for optimistic locking.
 	Version int64 `json:"version"`
 }

@@ -76,6 +76,14 @@ func (p *Pool) Normalize(tier Tier) error {
 	if p.Clusters < 1 || p.Clusters > MaxClustersPerPool {
 		return FieldError("clusters", "must be between 1 and %d, got %d", MaxClustersPerPool, p.Clusters)
 	}
+	if m := p.MinClusters; m != nil {
+		if *m < 0 || *m > p.Clusters {
+			return FieldError("minClusters", "must be between 0 and clusters (%d, the most the pool has), got %d", p.Clusters, *m)
+		}
+		if p.IdleTimeoutSeconds == 0 {
+			return FieldError("minClusters", "needs an idle timeout (idleTimeoutSeconds): it is what ends the clusters launched beyond the minimum")
+		}
+	}
 	if p.ReleaseLabel == "" {
 		p.ReleaseLabel = DefaultReleaseLabel
 	}

@@ -210,7 +210,7 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 			return nil
 		}
 		for i := 0; i < plan.Launch; i++ {
-			if err := s.launch(ctx, p, tier); err != nil {
+			if err := s.launch(ctx, p, tier, i < plan.LaunchKept); err != nil {
 				return err
 			}
 		}
@@ -225,7 +225,7 @@ func (s *Service) Heal(ctx context.Context, name string) error {
 func (s *Service) planPool(ctx context.Context, p sparkflow.Pool, cs []sparkflow.Cluster) (core.PoolPlan, error) {
 	now := s.now()
 	plan := core.PlanPool(p, cs, 0, now)
-	if plan.IdleEnded > 0 {
+	if plan.IdleEnded > 0 || plan.Room > 0 {
 		ws, err := s.Store.Waiters(ctx, p.Name, p.Clusters*max(p.StepConcurrency, 1)+1)
 		if err != nil {
 			return plan, err
@@ -293,9 +293,10 @@ func (s *Service) settlePoolStatus(ctx context.Context, name string) error {
 	}
 }
 
-func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.Tier) error {
+// launch launches a cluster of pool p; kept: one of an elastic pool's minimum (no idle timeout).
+func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.Tier, kept bool) error {
 	name := ClusterName(s.NamePrefix, p.Name)
-	id, err := s.Clusters.Launch(ctx, sparkflow.LaunchSpec{Name: name, Pool: p, Tier: tier})
+	id, err := s.Clusters.Launch(ctx, sparkflow.LaunchSpec{Name: name, Pool: p, Tier: tier, Kept: kept})
 	if err != nil {
 		s.Metrics.Record(metrics.LaunchFailure, 1, p.Name, "launch_"+string(sparkflow.ErrorCode(err)))
 		return fmt.Errorf("launch cluster for pool %s: %w", p.Name, err)
@@ -303,12 +304,22 @@ func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.T
 	now := s.now()
 	err = s.Store.CreateCluster(ctx, sparkflow.Cluster{
 		ID: id, Pool: p.Name, State: sparkflow.ClusterStarting, Capacity: p.StepConcurrency,
-		CreatedAt: now, StateTime: time.Time{},
+		CreatedAt: now, StateTime: time.Time{}, Kept: kept,
 	})
 	if sparkflow.IsCode(err, sparkflow.Conflict) {
-		err = nil // its first event recorded it already
+		// Its first event recorded it already, not knowing it is kept.
+		err = nil
+		if kept {
+			_, err = s.mutateCluster(ctx, id, func(c *sparkflow.Cluster) (bool, error) {
+				if c.Kept {
+					return false, nil
+				}
+				c.Kept = true
+				return true, nil
+			})
+		}
 	}
-	s.Log.InfoContext(ctx, "cluster launched", "pool", p.Name, "cluster_id", id)
+	s.Log.InfoContext(ctx, "cluster launched", "pool", p.Name, "cluster_id", id, "kept", kept)
 	return err
 }
 

@@ -87,13 +87,33 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 	if err := s.Dispatch(ctx, r.Pool); err != nil {
 		return err
 	}
-	// A pool whose clusters EMR ended for idleness launches what the waiting runs need.
-	if mayNeedLaunch(clusters) {
+	// A pool whose clusters EMR ended for idleness, or an elastic pool below its maximum, launches
+	// what the waiting runs need.
+	heal := mayNeedLaunch(clusters)
+	if !heal {
+		p, err := s.Store.GetPool(ctx, r.Pool)
+		if err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return err
+		}
+		heal = err == nil && p.MinClusters != nil && live(clusters) < p.Clusters
+	}
+	if heal {
 		if err := s.Heal(ctx, r.Pool); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
 			return err
 		}
 	}
 	return nil
+}
+
+// live counts the clusters that have not ended.
+func live(clusters []sparkflow.Cluster) int {
+	n := 0
+	for _, c := range clusters {
+		if !c.State.Ended() {
+			n++
+		}
+	}
+	return n
 }
 
 // lookAhead reads the head of the pool's FIFO, then its clusters: it returns the clusters, how many

@@ -133,7 +133,7 @@ func LaunchInput(spec sparkflow.LaunchSpec, cfg Config) *emr.RunJobFlowInput {
 		in.Applications = append(in.Applications, types.Application{Name: aws.String(a)})
 	}
 	in.Configurations = configurations(p.Configurations)
-	if p.IdleTimeoutSeconds > 0 {
+	if p.IdleTimeoutSeconds > 0 && !spec.Kept { // an elastic pool's minimum is kept: no idle end
 		in.AutoTerminationPolicy = &types.AutoTerminationPolicy{IdleTimeout: aws.Int64(int64(p.IdleTimeoutSeconds))}
 	}
 	tags := map[string]string{}

@@ -85,6 +85,12 @@ func TestLaunchInput(t *testing.T) {
 		len(in.Configurations[1].Configurations) != 1 || in.Configurations[1].Configurations[0].Properties["PYSPARK_PYTHON"] != "python3" {
 		t.Fatalf("configurations: %+v", in.Configurations)
 	}
+	// A kept cluster of an elastic pool has no idle timeout.
+	kept := spec
+	kept.Kept = true
+	if in := emrclusters.LaunchInput(kept, cfg); in.AutoTerminationPolicy != nil {
+		t.Fatalf("a kept cluster ends when idle: %+v", in.AutoTerminationPolicy)
+	}
 	// The tiny tier has no task fleet.
 	tiny, _ := tiers.Default().Get("tiny")
 	spec.Tier = tiny

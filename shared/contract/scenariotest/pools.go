@@ -116,3 +116,83 @@ func waitPool(t *T, w World, p, what string, ok func(sparkflow.PoolView) bool) s
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// elasticScenario: an elastic pool (1..2 clusters, one slot each) starts with its kept cluster only;
+// a run waiting behind a busy one launches a second cluster, and both runs succeed; that cluster,
+// ended for idleness, is not replaced while nothing waits, but the kept one, lost, is replaced with
+// nothing waiting. A pool of 0..1 starts with no cluster at all, idle, and its first run launches one.
+func elasticScenario(t *T, w World) {
+	ctx := context.Background()
+	b := w.Backend()
+	p := name("elastic")
+	one, zero := 1, 0
+	if _, err := b.CreatePool(ctx, sparkflow.Pool{Name: p, Tier: "tiny", Clusters: 2, MinClusters: &one, StepConcurrency: 1, IdleTimeoutSeconds: 60}); err != nil {
+		t.Fatal(err)
+	}
+	v := waitPool(t, w, p, "ready with its kept cluster", func(v sparkflow.PoolView) bool { return v.Status == sparkflow.PoolReady && v.Ready == 1 })
+	if len(v.ClusterRecords) != 1 || !v.ClusterRecords[0].Kept {
+		t.Fatalf("an elastic pool of 1..2 started with %d clusters (%+v), want its one kept cluster", len(v.ClusterRecords), v.ClusterRecords)
+	}
+	kept := v.ClusterRecords[0].ID
+	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("sleep 3"), MaxAttempts: 1})
+	first, second := submit(t, w, tr.Name), submit(t, w, tr.Name)
+	for _, id := range []string{first.ID, second.ID} {
+		if r := ended(t, w, id, 4*w.Wait()); r.Status != sparkflow.RunSucceeded {
+			t.Fatalf("run %s on an elastic pool: %s: %s", id, r.Status, r.Reason)
+		}
+	}
+	v, err := b.GetPool(ctx, p)
+	must(t, err)
+	burst := ""
+	for _, c := range v.ClusterRecords {
+		if c.ID != kept {
+			burst = c.ID
+			if c.Kept {
+				t.Fatalf("the cluster launched for a waiting run is kept: %+v", c)
+			}
+		}
+	}
+	if len(v.ClusterRecords) != 2 || burst == "" {
+		t.Fatalf("a run waiting on a busy elastic pool launched %d clusters, want 1", len(v.ClusterRecords)-1)
+	}
+	must(t, w.EndIdle(burst))
+	waitPool(t, w, p, "back to its kept cluster", func(v sparkflow.PoolView) bool {
+		for _, c := range v.ClusterRecords {
+			if c.ID == burst {
+				return c.State.Ended() && v.Status == sparkflow.PoolReady
+			}
+		}
+		return false
+	})
+	must(t, w.Reconcile(ctx))
+	time.Sleep(time.Second)
+	if v, _ = b.GetPool(ctx, p); len(v.ClusterRecords) != 2 {
+		t.Fatalf("a cluster beyond the minimum that ended for idleness was replaced with nothing waiting: %d clusters", len(v.ClusterRecords))
+	}
+	must(t, w.LoseCluster(kept))
+	waitPool(t, w, p, "its kept cluster replaced", func(v sparkflow.PoolView) bool {
+		for _, c := range v.ClusterRecords {
+			if c.ID != kept && c.ID != burst && c.Kept && c.State.Ready() {
+				return true
+			}
+		}
+		return false
+	})
+	must(t, b.DeletePool(ctx, p, true))
+
+	p0 := name("zero")
+	if _, err := b.CreatePool(ctx, sparkflow.Pool{Name: p0, Tier: "tiny", Clusters: 1, MinClusters: &zero, StepConcurrency: 1, IdleTimeoutSeconds: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if v = waitPool(t, w, p0, "idle", func(v sparkflow.PoolView) bool { return v.Status == sparkflow.PoolIdle }); len(v.ClusterRecords) != 0 {
+		t.Fatalf("a pool of 0..1 launched %d clusters with nothing to do", len(v.ClusterRecords))
+	}
+	tr0 := transform(t, w, p0, sparkflow.Transform{Command: backendtest.Sh("true"), MaxAttempts: 1})
+	if r := ended(t, w, submit(t, w, tr0.Name).ID, 3*w.Wait()); r.Status != sparkflow.RunSucceeded {
+		t.Fatalf("the first run of a pool of 0..1: %s: %s", r.Status, r.Reason)
+	}
+	if v, _ = b.GetPool(ctx, p0); len(v.ClusterRecords) != 1 || v.ClusterRecords[0].Kept {
+		t.Fatalf("the first run of a pool of 0..1 launched %+v, want one cluster, not kept", v.ClusterRecords)
+	}
+	must(t, b.DeletePool(ctx, p0, true))
+}

@@ -125,6 +125,7 @@ var Scenarios = []Scenario{
 	{"emr-api-throttled", "throttle", throttledEMR},
 	{"failed-starts-held-until-healed", "", failedStartsHeld},
 	{"idle-cluster-replaced-on-demand", "", idleOnDemand},
+	{"elastic-pool-scales-out-and-in", "", elasticScenario},
 	{"metrics-count-and-measure", "metrics", metricsScenario},
 	{"backfill-paced-idempotent-cancelled", "", backfillScenario},
 	{"priorities-served-high-first", "", prioritiesScenario},
