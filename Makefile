@@ -9,7 +9,7 @@ export GOFLAGS
 # only, so a newer unsupported version still warns.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
-.PHONY: sim all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench bench-load bench-scheduling clean
+.PHONY: sim all build demo check check-test test go-test browser-test tools iam-tools twin twin-tools lambdas cdk-tools synth synth-check vet fmt-check race bench bench-load bench-scheduling bench-scaling clean
 
 all: build
 
@@ -122,6 +122,11 @@ bench-load: build
 ## the seed's policy (stale counts, a queue per cluster), loads 0.5-0.95, equal and heavy-tailed sizes
 bench-scheduling:
 	$(GO) run ./cmd/sparkflow-sim -queueing
+
+## bench-scaling: an elastic pool's cluster-hours and waits over 30 simulated days, against the same
+## pool fixed at its maximum and the clairvoyant bound (virtual clock, SparkFlow's own decisions)
+bench-scaling:
+	$(GO) run ./cmd/sparkflow-sim -scaling
 
 clean:
 	rm -rf $(BIN) dist e2e/out cdk.out

@@ -5,6 +5,7 @@
 //	sparkflow-sim -seeds 100000          # make sim SEEDS=100000
 //	sparkflow-sim -seed 4711             # make sim SEED=4711: the schedule, step by step
 //	sparkflow-sim -queueing              # make bench-scheduling: mean queue wait against Erlang C
+//	sparkflow-sim -scaling               # make bench-scaling: an elastic pool against a fixed one
 package main
 
 import (
@@ -25,7 +26,15 @@ func main() {
 	workers := flag.Int("workers", runtime.NumCPU(), "schedules run at once")
 	failFast := flag.Bool("failfast", false, "start no more schedules once one has broken an invariant")
 	queue := flag.Bool("queueing", false, "instead: SparkFlow's mean queue wait against Erlang C's floor and the seed's policy, on a virtual clock (shared/sim/queueing)")
+	scale := flag.Bool("scaling", false, "instead: an elastic pool's cluster-hours and waits against a fixed pool and the clairvoyant bound, over simulated days (shared/sim/scaling)")
 	flag.Parse()
+	if *scale {
+		if err := scalingTable(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "sparkflow-sim:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *queue {
 		if err := queueingTable(os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "sparkflow-sim:", err)
