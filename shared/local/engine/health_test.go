@@ -77,7 +77,7 @@ func TestHealthOfAnEngineWhoseDatabaseFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() }) // after the engine's own cleanup (cleanups run last first)
 	e := localtest.New(t, func(c *engine.Config) { c.Store = failingStore{db}; c.ReconcileInterval = time.Hour })
 	code, h := health(t, e)
 	if code != http.StatusServiceUnavailable || h.Status != sparkflow.HealthFail || !strings.Contains(check(t, h, "database").Detail, "disk I/O error") {

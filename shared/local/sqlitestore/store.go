@@ -54,6 +54,10 @@ func (c *conn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stmts == nil {
+		st.Close()
+		return nil, errors.New("the database is closed")
+	}
 	if had := c.stmts[q]; had != nil {
 		st.Close()
 		return had, nil
