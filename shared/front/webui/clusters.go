@@ -2,6 +2,7 @@ package webui
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ func (u *UI) clusters(w http.ResponseWriter, r *http.Request) {
 type poolFormData struct {
 	Pool   sparkflow.Pool
 	Idle   string
+	Min    string // the elastic minimum as typed ("" for a fixed pool)
 	Tags   string
 	Tiers  []sparkflow.Tier
 	Errors map[string]string
@@ -45,6 +47,9 @@ func (u *UI) poolForm(w http.ResponseWriter, r *http.Request) {
 		d.Pool.Name = from + "-copy"
 	}
 	d.Idle = idleText(d.Pool.IdleTimeoutSeconds)
+	if d.Pool.MinClusters != nil {
+		d.Min = strconv.Itoa(*d.Pool.MinClusters)
+	}
 	d.Tags = display.KV(d.Pool.Tags)
 	u.renderPoolForm(w, r, http.StatusOK, d)
 }
@@ -63,7 +68,7 @@ func (u *UI) renderPoolForm(w http.ResponseWriter, r *http.Request, status int, 
 
 func (u *UI) createPool(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
-	d := poolFormData{Errors: map[string]string{}, Idle: f.Get("idleTimeout"), Tags: f.Get("tags")}
+	d := poolFormData{Errors: map[string]string{}, Idle: f.Get("idleTimeout"), Min: strings.TrimSpace(f.Get("minClusters")), Tags: f.Get("tags"), Clone: f.Get("clone")}
 	p := &d.Pool
 	p.Name, p.Tier, p.ReleaseLabel, p.LogURI = strings.TrimSpace(f.Get("name")), f.Get("tier"), strings.TrimSpace(f.Get("releaseLabel")), strings.TrimSpace(f.Get("logUri"))
 	p.Applications = splitList(f.Get("applications"))
@@ -72,6 +77,20 @@ func (u *UI) createPool(w http.ResponseWriter, r *http.Request) {
 		SecurityGroups: splitList(f.Get("securityGroups")), ServiceRole: strings.TrimSpace(f.Get("serviceRole")), InstanceProfile: strings.TrimSpace(f.Get("instanceProfile"))}
 	intField(f, "clusters", &p.Clusters, d.Errors)
 	intField(f, "stepConcurrency", &p.StepConcurrency, d.Errors)
+	if d.Min != "" {
+		p.MinClusters = new(int)
+		intField(f, "minClusters", p.MinClusters, d.Errors)
+	}
+	if d.Clone != "" {
+		// A clone carries what the form does not show: the source's EMR configurations, and its own
+		// tier when the clone keeps it.
+		if src, err := u.b.GetPool(r.Context(), d.Clone); err == nil {
+			p.Configurations = src.Configurations
+			if src.CustomTier != nil && p.Tier == src.Tier {
+				p.CustomTier = src.CustomTier
+			}
+		}
+	}
 	if d.Idle != "" {
 		if v, err := time.ParseDuration(d.Idle); err != nil {
 			d.Errors["idleTimeoutSeconds"] = "a duration such as 30m or 2h"

@@ -79,6 +79,7 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 		"kv":        display.KV,
 		"fieldErr":  func(errs map[string]string, f string) string { return errs[f] },
 		"add":       func(a, b int) int { return a + b },
+		"deref":     func(n *int) int { return *n },
 	}
 	for _, page := range []string{"clusters", "pool_form", "transforms", "transform", "transform_form", "runs", "run", "backfill"} {
 		u.pages[page] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))
