@@ -133,7 +133,7 @@ Start a local engine with 'sparkflow local', or see it all at work with 'sparkfl
 		}
 		return usagef("--target %q: use local or aws", g.target)
 	}
-	root.AddCommand(newLocalCmd(), newDemoCmd(), newUICmd(g), newPoolCmd(g), newTransformCmd(g), newRunCmd(g), newTierCmd(g), newDoctorCmd(g), newBenchCmd())
+	root.AddCommand(newLocalCmd(), newDemoCmd(), newUICmd(g), newPoolCmd(g), newTransformCmd(g), newRunCmd(g), newTierCmd(g), newDoctorCmd(g), newCostCmd(g), newBenchCmd())
 	for _, c := range root.Commands() {
 		groupCommand(c)
 	}

@@ -40,13 +40,14 @@ func newPoolCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.emit(c.OutOrStdout(), p, func(tw *tabwriter.Writer) { poolTable(tw, p) })
+			costLine := g.poolCost(c.Context(), p)
+			return g.emit(c.OutOrStdout(), p, func(tw *tabwriter.Writer) { poolTable(tw, p, costLine) })
 		},
 	}, newPoolImportCmd(g), newPoolDeleteCmd(g), newPoolHealCmd(g))
 	return cmd
 }
 
-func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
+func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView, costLine string) {
 	row(tw, "Pool:", p.Name)
 	if p.CustomTier != nil {
 		row(tw, "Tier:", ownTier(p.Pool))
@@ -74,6 +75,9 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView) {
 		row(tw, "Log URI:", p.LogURI)
 	}
 	row(tw, "Created:", p.CreatedAt.Format(time.RFC3339))
+	if costLine != "" {
+		row(tw, "Cost:", costLine)
+	}
 	fmt.Fprintln(tw)
 	row(tw, "CLUSTER", "STATE", "REASON", "SLOTS", "UPTIME", "HOURS")
 	for _, c := range p.ClusterRecords {
@@ -170,7 +174,7 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v) })
+			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v, "") })
 		},
 	}
 	cmd.Annotations = map[string]string{fieldFlags: "tier=--tier,clusters=--clusters,minClusters=--min-clusters,releaseLabel=--release-label,applications=--applications,logUri=--log-uri,stepConcurrency=--step-concurrency,idleTimeoutSeconds=--idle-timeout,maxQueue=--max-queue,network.subnetIds=--subnet,network.keyName=--key-name,network.securityGroups=--security-group,network.serviceRole=--service-role,network.instanceProfile=--instance-profile,tags=--tag"}

@@ -38,7 +38,8 @@ func newRunCmd(g *globals) *cobra.Command {
 			if l, err := lineage.Of(c.Context(), g.backend(), r); err == nil {
 				lin = &l
 			}
-			return g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, trace, lin) })
+			costLine := g.runCost(c.Context(), r)
+			return g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, trace, lin, costLine) })
 		},
 	}, &cobra.Command{
 		Use: "cancel ID", Short: "Cancel a run (its step is cancelled; it ends CANCELLED)", Args: exactArgs(1, "ID"),
@@ -124,7 +125,7 @@ func newRunSubmitCmd(g *globals) *cobra.Command {
 					last = r.Status
 				}
 			}
-			if err := g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, nil, nil) }); err != nil {
+			if err := g.emit(c.OutOrStdout(), r, func(tw *tabwriter.Writer) { runTable(tw, r, nil, nil, "") }); err != nil {
 				return err
 			}
 			if r.Status != sparkflow.RunSucceeded {
@@ -217,7 +218,7 @@ func traceTable(tw *tabwriter.Writer, t sparkflow.RunTrace) {
 }
 
 // runTable shows a run; trace, when known, says where its SparkFlow log lines are.
-func runTable(tw *tabwriter.Writer, r sparkflow.Run, trace *sparkflow.RunTrace, lin *lineage.Lineage) {
+func runTable(tw *tabwriter.Writer, r sparkflow.Run, trace *sparkflow.RunTrace, lin *lineage.Lineage, costLine string) {
 	row(tw, "Run:", r.ID)
 	row(tw, "Transform:", r.Transform+" (pool "+r.Pool+")")
 	row(tw, "Status:", r.Status)
@@ -252,6 +253,9 @@ func runTable(tw *tabwriter.Writer, r sparkflow.Run, trace *sparkflow.RunTrace, 
 	}
 	if r.LogURI != "" {
 		row(tw, "Step logs:", r.LogURI)
+	}
+	if costLine != "" {
+		row(tw, "Cost:", costLine)
 	}
 	if trace != nil {
 		traceTable(tw, *trace)

@@ -17,7 +17,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/sparkflow/sparkflow/shared/cost"
 	"github.com/sparkflow/sparkflow/shared/front/lineage"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
@@ -104,6 +106,19 @@ func NewServer(b sparkflow.Backend, opt Options) http.Handler {
 			return nil, err
 		}
 		return b.ListRuns(r.Context(), f)
+	}))
+	// What runs and pools cost in a window (?since=7d&by=pool|transform&region=), estimated from the
+	// built-in price catalogue (shared/cost).
+	mux.HandleFunc("GET /api/cost", s.handle(func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		window := 7 * 24 * time.Hour
+		if v := q.Get("since"); v != "" {
+			var err error
+			if window, err = cost.ParseWindow(v); err != nil {
+				return nil, err
+			}
+		}
+		return cost.Default().Of(r.Context(), b, q.Get("region"), q.Get("by"), window, 100000, time.Now())
 	}))
 	mux.HandleFunc("GET /api/rejected", s.handle(func(r *http.Request) (any, error) {
 		limit, err := listLimit(r)

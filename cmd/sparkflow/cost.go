@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/spf13/cobra"
+
+	"github.com/sparkflow/sparkflow/shared/cost"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// EnvPrices names a price file laid over the built-in catalogue (as --prices does).
+const EnvPrices = "SPARKFLOW_PRICES"
+
+// pricing is the price catalogue (the built-in one with the user's file laid over it) and the region
+// whose prices apply: the AWS configuration's on --target aws, none (the catalogue's default) for
+// local clusters, which are priced as the same clusters on EMR would be.
+func (g *globals) pricing(ctx context.Context, file string) (*cost.Catalogue, string, error) {
+	if file == "" {
+		file = os.Getenv(EnvPrices)
+	}
+	c, err := cost.Load(file)
+	if err != nil {
+		return nil, "", err
+	}
+	region := ""
+	if g.target == "aws" {
+		if cfg, err := config.LoadDefaultConfig(ctx); err == nil {
+			region = cfg.Region
+		}
+	}
+	return c, region, nil
+}
+
+func money(v float64, currency string) string {
+	if currency == "USD" || currency == "" {
+		return fmt.Sprintf("$%.2f", v)
+	}
+	return fmt.Sprintf("%.2f %s", v, currency)
+}
+
+// runCost says what a run cost (its share of its cluster over its time), or "" when it cannot tell.
+func (g *globals) runCost(ctx context.Context, r sparkflow.Run) string {
+	if r.StartedAt == nil {
+		return ""
+	}
+	c, region, err := g.pricing(ctx, "")
+	if err != nil {
+		return ""
+	}
+	p, err := g.backend().GetPool(ctx, r.Pool)
+	if err != nil {
+		return ""
+	}
+	t, ok := cost.TierFinder(ctx, g.backend())(p)
+	if !ok {
+		return ""
+	}
+	rate := c.ClusterRate(t, region)
+	return fmt.Sprintf("%s (estimate: 1 of %d slots of a %s/h %s cluster in %s, over the run's time)", money(cost.Run(r, rate, p.StepConcurrency, time.Now()), c.Currency),
+		max(p.StepConcurrency, 1), money(rate.PerHour, c.Currency), t.Name, rate.Region)
+}
+
+// poolCost says what a pool's clusters cost an hour now and so far, or "" when it cannot tell.
+func (g *globals) poolCost(ctx context.Context, p sparkflow.PoolView) string {
+	c, region, err := g.pricing(ctx, "")
+	if err != nil {
+		return ""
+	}
+	t, ok := cost.TierFinder(ctx, g.backend())(p)
+	if !ok {
+		return ""
+	}
+	rate := c.ClusterRate(t, region)
+	live, so := 0, 0.0
+	for _, cl := range p.ClusterRecords {
+		if !cl.State.Ended() {
+			live++
+		}
+		so += cost.Cluster(cl, rate, time.Now())
+	}
+	return fmt.Sprintf("%s/h now (%d clusters at %s/h, %s prices); %s so far for the clusters on record (estimate)",
+		money(float64(live)*rate.PerHour, c.Currency), live, money(rate.PerHour, c.Currency), rate.Region, money(so, c.Currency))
+}
+
+func newCostCmd(g *globals) *cobra.Command {
+	var (
+		since  time.Duration
+		by     string
+		prices string
+		limit  int
+	)
+	cmd := &cobra.Command{
+		Use:   "cost [--since 7d] [--by pool|transform]",
+		Short: "What runs and pools cost (estimates from a price catalogue)",
+		Long: `Prices the runs that started in the window and the pools' clusters with a price catalogue: AWS's
+on-demand EC2 and EMR prices per instance-hour for the built-in tiers' types (us-east-1; its date and
+source are printed), spot at an estimated discount; --prices FILE (env SPARKFLOW_PRICES) lays your own
+prices over it. A run costs its share of its cluster (one of its slots) over its time; by pool, the
+clusters' own cost in the window (busy or idle) is shown beside the runs'. Every figure is an
+estimate: a tier names the types a fleet may use, not those EMR picked.`,
+		Example: `  sparkflow cost
+  sparkflow cost --since 30d --by transform -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cat, region, err := g.pricing(c.Context(), prices)
+			if err != nil {
+				return err
+			}
+			rep, err := cat.Of(c.Context(), g.backend(), region, by, since, limit, time.Now())
+			if err != nil {
+				return err
+			}
+			for _, n := range rep.Notes {
+				fmt.Fprintln(c.ErrOrStderr(), "note: "+n)
+			}
+			return g.emit(c.OutOrStdout(), rep, func(tw *tabwriter.Writer) {
+				head := []any{strings.ToUpper(by), "RUNS", "RUN-HOURS", "RUNS' COST"}
+				if by == "pool" {
+					head = append(head, "CLUSTERS' COST")
+				}
+				row(tw, head...)
+				var runsTotal, clustersTotal float64
+				for _, l := range rep.Lines {
+					cols := []any{l.Key, l.Runs, fmt.Sprintf("%.1f", l.RunHours), money(l.RunCost, rep.Currency)}
+					if by == "pool" {
+						cols = append(cols, money(l.ClusterCost, rep.Currency))
+					}
+					row(tw, cols...)
+					runsTotal += l.RunCost
+					clustersTotal += l.ClusterCost
+				}
+				total := []any{"total", "", "", money(runsTotal, rep.Currency)}
+				if by == "pool" {
+					total = append(total, money(clustersTotal, rep.Currency))
+				}
+				row(tw, total...)
+			})
+		},
+	}
+	cmd.Annotations = map[string]string{fieldFlags: "since=--since,by=--by"}
+	f := cmd.Flags()
+	f.Var(dayDuration{&since}, "since", "window: the runs that started in the last DURATION (7d, 12h, 90m)")
+	since = 7 * 24 * time.Hour
+	f.StringVar(&by, "by", "pool", "group by pool or transform")
+	f.StringVar(&prices, "prices", "", "price file laid over the built-in catalogue (env "+EnvPrices+")")
+	f.IntVar(&limit, "limit", 100000, "read at most this many of the newest runs")
+	return cmd
+}
+
+// dayDuration is a duration flag that also takes days (7d).
+type dayDuration struct{ d *time.Duration }
+
+func (v dayDuration) String() string {
+	if v.d == nil {
+		return ""
+	}
+	if *v.d%(24*time.Hour) == 0 && *v.d > 0 {
+		return fmt.Sprintf("%dd", *v.d/(24*time.Hour))
+	}
+	return v.d.String()
+}
+
+func (v dayDuration) Set(s string) error {
+	d, err := cost.ParseWindow(s)
+	if err != nil {
+		return err
+	}
+	*v.d = d
+	return nil
+}
+
+func (dayDuration) Type() string { return "duration" }
