@@ -148,6 +148,24 @@ test("filter the Job Runs and see the timeline plot", async () => {
   await shot("clusters-timeline");
 });
 
+// What things cost: the Job Runs page has a cost for the run that succeeded, the Clusters page what
+// the pool costs an hour, and the pool's cost plot loads with bars adding up to a positive total.
+test("the cost of runs and pools is shown", async () => {
+  await page.goto(base + "/runs?status=SUCCEEDED");
+  const cell = page.locator("tr[data-run] td.cost").first();
+  assert.match(await cell.innerText(), /^(<\$0\.01|\$\d+\.\d\d)$/);
+  await page.goto(base + "/clusters");
+  assert.match(await page.locator("tr#pool-web td.cost").innerText(), /^\$\d+\.\d\d\/h$/);
+  const plot = page.locator('img.cost-plot[data-pool="web"]');
+  await plot.waitFor();
+  assert.ok(await plot.evaluate((img) => img.complete && img.naturalWidth > 0), "the cost plot loads");
+  const svg = await (await fetch(base + "/cost.svg?pool=web")).text();
+  const costs = [...svg.matchAll(/data-cost="([0-9.]+)"/g)].map((m) => Number(m[1]));
+  assert.equal(costs.length, 24, "one bar an hour for a day");
+  assert.ok(costs.reduce((a, b) => a + b, 0) > 0, "the pool's clusters have cost something");
+  await shot("clusters-cost");
+});
+
 // A burst on a 2-slot pool: the timeline draws runs from their recorded times, and at no instant do a
 // cluster's bars overlap more than its slots (read from the picture's own data).
 test("the timeline never shows a cluster running more runs than its slots", async () => {

@@ -30,7 +30,11 @@ func newUICmd(g *globals) *cobra.Command {
 			logs := g.target == "local"
 			mux := http.NewServeMux()
 			mux.Handle("/api/", httpapi.NewServer(b, httpapi.Options{}))
-			mux.Handle("/", webui.New(b, webui.Options{Logs: logs}))
+			prices, region, err := g.pricing(c.Context(), "")
+			if err != nil {
+				return err
+			}
+			mux.Handle("/", webui.New(b, webui.Options{Logs: logs, Prices: prices, Region: region}))
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w (choose another --addr)", addr, err)

@@ -13,6 +13,8 @@ import (
 type clustersData struct {
 	Pools []sparkflow.PoolView
 	Tiers []sparkflow.Tier
+	// PerHour is what each pool's live clusters cost an hour (an estimate), by pool.
+	PerHour map[string]string
 }
 
 func (u *UI) clusters(w http.ResponseWriter, r *http.Request) {
@@ -22,7 +24,12 @@ func (u *UI) clusters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tiers, _ := u.b.Tiers(r.Context())
-	u.render(w, r, http.StatusOK, "clusters", page{Title: "Clusters", Section: "clusters", Data: clustersData{Pools: ps, Tiers: tiers}})
+	d := clustersData{Pools: ps, Tiers: tiers, PerHour: map[string]string{}}
+	prices := u.pricer(r.Context(), ps)
+	for _, p := range ps {
+		d.PerHour[p.Name] = prices.perHour(p)
+	}
+	u.render(w, r, http.StatusOK, "clusters", page{Title: "Clusters", Section: "clusters", Data: d})
 }
 
 type poolFormData struct {

@@ -19,6 +19,8 @@ type runsData struct {
 	Page       int
 	More       bool
 	Query      string
+	// Costs is what each run shown cost (an estimate), by id.
+	Costs map[string]string
 }
 
 func (u *UI) runs(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +44,11 @@ func (u *UI) runs(w http.ResponseWriter, r *http.Request) {
 	d.Runs, d.More = runs[from:to], len(runs) > d.Page*pageSize
 	d.Transforms, _ = u.b.ListTransforms(r.Context(), "")
 	d.Pools, _ = u.b.ListPools(r.Context())
+	prices, now := u.pricer(r.Context(), d.Pools), u.opt.Now()
+	d.Costs = map[string]string{}
+	for _, run := range d.Runs {
+		d.Costs[run.ID] = prices.run(run, now)
+	}
 	qs := url.Values{}
 	for k, v := range map[string]string{"transform": d.Filter.Transform, "pool": d.Filter.Pool, "status": string(d.Filter.Status)} {
 		if v != "" {

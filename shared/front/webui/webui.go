@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkflow/sparkflow/shared/cost"
 	"github.com/sparkflow/sparkflow/shared/front/display"
 	"github.com/sparkflow/sparkflow/shared/front/httpapi"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -40,6 +41,10 @@ type Options struct {
 	Log  *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Prices and Region price the clusters and runs shown (nil: the built-in catalogue; "": its
+	// default region, as for local clusters).
+	Prices *cost.Catalogue
+	Region string
 }
 
 // UI serves the pages.
@@ -94,6 +99,7 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 	mux.HandleFunc("POST /clusters/{name}/delete", u.deletePool)
 	mux.HandleFunc("POST /clusters/{name}/heal", u.healPool)
 	mux.HandleFunc("GET /timeline.svg", u.timeline)
+	mux.HandleFunc("GET /cost.svg", u.costPlot)
 	mux.HandleFunc("GET /transforms", u.transforms)
 	mux.HandleFunc("GET /transforms/new", u.transformForm)
 	mux.HandleFunc("POST /transforms", u.saveTransform)
