@@ -86,7 +86,7 @@ It serves loopback only unless --allow-remote is given: transforms run commands 
 			mux := http.NewServeMux()
 			mux.Handle("/api/", httpapi.NewServer(e, opt))
 			mux.Handle("GET /metrics", e.MetricsHandler())
-			mux.Handle("/", webui.New(e, webui.Options{AllowedHosts: opt.AllowedHosts, Logs: true, Log: log}))
+			mux.Handle("/", webui.New(e, webui.Options{AllowedHosts: opt.AllowedHosts, Logs: true, Log: log, Importer: &accountImporter{}}))
 			fmt.Fprintf(c.ErrOrStderr(), "sparkflow local: web UI and API on http://%s (data in %s); Ctrl-C to stop\n", ln.Addr(), cfg.DataDir)
 			err = serve(c.Context(), ln, mux)
 			if c.Context().Err() != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sparkflow/sparkflow/shared/aws/emrimport"
+	"github.com/sparkflow/sparkflow/shared/front/webui"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tiers"
 )
@@ -114,4 +117,49 @@ func orNone(s string) string {
 		return "(the deployment's)"
 	}
 	return s
+}
+
+// accountImporter gives the web UI the AWS account's clusters to clone pools from, read with the
+// user's AWS configuration (loaded on first use: a UI without AWS access says so on its import page).
+type accountImporter struct {
+	mu   sync.Mutex
+	acct *emrimport.Account
+}
+
+func (a *accountImporter) account(ctx context.Context) (*emrimport.Account, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.acct != nil {
+		return a.acct, nil
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, sparkflow.Wrap(sparkflow.Invalid, err, "AWS configuration")
+	}
+	if cfg.Region == "" {
+		return nil, sparkflow.Errorf(sparkflow.Invalid, "no AWS region to list clusters in: start the UI with AWS_REGION or a profile's region set")
+	}
+	a.acct = &emrimport.Account{API: emr.NewFromConfig(cfg), Catalog: tiers.Default()}
+	return a.acct, nil
+}
+
+func (a *accountImporter) Clusters(ctx context.Context) ([]webui.ClusterSummary, error) {
+	acct, err := a.account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := acct.Clusters(ctx)
+	out := make([]webui.ClusterSummary, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, webui.ClusterSummary{ID: c.ID, Name: c.Name, State: c.State, Created: c.Created})
+	}
+	return out, err
+}
+
+func (a *accountImporter) Describe(ctx context.Context, id, pool string) (sparkflow.Pool, []string, error) {
+	acct, err := a.account(ctx)
+	if err != nil {
+		return sparkflow.Pool{}, nil, err
+	}
+	return acct.Describe(ctx, id, pool)
 }

@@ -34,7 +34,7 @@ func newUICmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			mux.Handle("/", webui.New(b, webui.Options{Logs: logs, Prices: prices, Region: region}))
+			mux.Handle("/", webui.New(b, webui.Options{Logs: logs, Prices: prices, Region: region, Importer: &accountImporter{}}))
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w (choose another --addr)", addr, err)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/emr"
@@ -303,4 +304,61 @@ func classify(op string, err error) error {
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Lister is the EMR client of an account whose clusters can be listed and imported.
+type Lister interface {
+	API
+	ListClusters(context.Context, *emr.ListClustersInput, ...func(*emr.Options)) (*emr.ListClustersOutput, error)
+}
+
+// Account is the import of an AWS account's clusters, as the web UI offers it.
+type Account struct {
+	API     Lister
+	Catalog *tiers.Catalog
+}
+
+// Summary is one cluster of the account.
+type Summary struct {
+	ID, Name, State string
+	Created         time.Time
+}
+
+// MaxListed bounds how many clusters Clusters lists (the newest first, as EMR lists them).
+const MaxListed = 200
+
+// Clusters lists the account's clusters that are starting, running or waiting (newest first).
+func (a Account) Clusters(ctx context.Context) ([]Summary, error) {
+	var out []Summary
+	in := &emr.ListClustersInput{ClusterStates: []types.ClusterState{types.ClusterStateStarting, types.ClusterStateBootstrapping, types.ClusterStateRunning, types.ClusterStateWaiting}}
+	for {
+		page, err := a.API.ListClusters(ctx, in)
+		if err != nil {
+			return nil, classify("list clusters", err)
+		}
+		for _, c := range page.Clusters {
+			s := Summary{ID: aws.ToString(c.Id), Name: aws.ToString(c.Name)}
+			if c.Status != nil {
+				s.State = string(c.Status.State)
+				if c.Status.Timeline != nil {
+					s.Created = aws.ToTime(c.Status.Timeline.CreationDateTime)
+				}
+			}
+			out = append(out, s)
+		}
+		if page.Marker == nil || len(out) >= MaxListed {
+			return out, nil
+		}
+		in.Marker = page.Marker
+	}
+}
+
+// Describe is the pool named pool that cluster id makes, and the notes on what it leaves out.
+func (a Account) Describe(ctx context.Context, id, pool string) (sparkflow.Pool, []string, error) {
+	catalog := a.Catalog
+	if catalog == nil {
+		catalog = tiers.Default()
+	}
+	res, err := FromCluster(ctx, a.API, id, pool, catalog)
+	return res.Pool, res.Notes, err
 }

@@ -45,6 +45,8 @@ type Options struct {
 	// default region, as for local clusters).
 	Prices *cost.Catalogue
 	Region string
+	// Importer reads the AWS account's clusters for a pool cloned from one (nil: no AWS access).
+	Importer Importer
 }
 
 // UI serves the pages.
@@ -86,7 +88,7 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 		"add":       func(a, b int) int { return a + b },
 		"deref":     func(n *int) int { return *n },
 	}
-	for _, page := range []string{"clusters", "pool_form", "transforms", "transform", "transform_form", "runs", "run", "backfill"} {
+	for _, page := range []string{"clusters", "pool_form", "transforms", "transform", "transform_form", "runs", "run", "backfill", "import"} {
 		u.pages[page] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html"))
 	}
 	static, _ := fs.Sub(staticFS, "static")
@@ -96,6 +98,8 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 	mux.HandleFunc("GET /clusters", u.clusters)
 	mux.HandleFunc("GET /clusters/new", u.poolForm)
 	mux.HandleFunc("POST /clusters", u.createPool)
+	mux.HandleFunc("GET /clusters/import", u.importPage)
+	mux.HandleFunc("POST /clusters/import", u.importPool)
 	mux.HandleFunc("POST /clusters/{name}/delete", u.deletePool)
 	mux.HandleFunc("POST /clusters/{name}/heal", u.healPool)
 	mux.HandleFunc("GET /timeline.svg", u.timeline)
@@ -198,7 +202,11 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func redirect(w http.ResponseWriter, r *http.Request, path, msg string) {
 	if msg != "" {
-		path += "?msg=" + url.QueryEscape(msg)
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "msg=" + url.QueryEscape(msg)
 	}
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
