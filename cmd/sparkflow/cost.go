@@ -45,39 +45,42 @@ func money(v float64, currency string) string {
 	return fmt.Sprintf("%.2f %s", v, currency)
 }
 
+// rateOf is the catalogue and the hourly rate of pool p's clusters (ok false when it cannot tell).
+func (g *globals) rateOf(ctx context.Context, p sparkflow.PoolView) (*cost.Catalogue, sparkflow.Tier, cost.Rate, bool) {
+	c, region, err := g.pricing(ctx, "")
+	if err != nil {
+		return nil, sparkflow.Tier{}, cost.Rate{}, false
+	}
+	t, ok := cost.TierFinder(ctx, g.backend())(p)
+	if !ok {
+		return nil, sparkflow.Tier{}, cost.Rate{}, false
+	}
+	return c, t, c.ClusterRate(t, region), true
+}
+
 // runCost says what a run cost (its share of its cluster over its time), or "" when it cannot tell.
 func (g *globals) runCost(ctx context.Context, r sparkflow.Run) string {
 	if r.StartedAt == nil {
-		return ""
-	}
-	c, region, err := g.pricing(ctx, "")
-	if err != nil {
 		return ""
 	}
 	p, err := g.backend().GetPool(ctx, r.Pool)
 	if err != nil {
 		return ""
 	}
-	t, ok := cost.TierFinder(ctx, g.backend())(p)
+	c, t, rate, ok := g.rateOf(ctx, p)
 	if !ok {
 		return ""
 	}
-	rate := c.ClusterRate(t, region)
 	return fmt.Sprintf("%s (estimate: 1 of %d slots of a %s/h %s cluster in %s, over the run's time)", money(cost.Run(r, rate, p.StepConcurrency, time.Now()), c.Currency),
 		max(p.StepConcurrency, 1), money(rate.PerHour, c.Currency), t.Name, rate.Region)
 }
 
 // poolCost says what a pool's clusters cost an hour now and so far, or "" when it cannot tell.
 func (g *globals) poolCost(ctx context.Context, p sparkflow.PoolView) string {
-	c, region, err := g.pricing(ctx, "")
-	if err != nil {
-		return ""
-	}
-	t, ok := cost.TierFinder(ctx, g.backend())(p)
+	c, _, rate, ok := g.rateOf(ctx, p)
 	if !ok {
 		return ""
 	}
-	rate := c.ClusterRate(t, region)
 	live, so := 0, 0.0
 	for _, cl := range p.ClusterRecords {
 		if !cl.State.Ended() {

@@ -99,7 +99,16 @@ type result struct {
 
 func cli(t *testing.T, addr string, args ...string) result {
 	t.Helper()
+	return cliEnv(t, addr, nil, args...)
+}
+
+// cliEnv runs the CLI against the server at addr with env added to the environment.
+func cliEnv(t *testing.T, addr string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"--server", "http://" + addr}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -37,20 +35,10 @@ func TestPoolImportClonesACluster(t *testing.T) {
 	id := aws.ToString(out.JobFlowId)
 	addr := freeAddr(t)
 	startLocal(t, t.TempDir(), addr)
+	awsEnv := []string{"AWS_ENDPOINT_URL=" + endpoint, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
 	run := func(args ...string) result {
 		t.Helper()
-		cmd := exec.Command(binary, append([]string{"--server", "http://" + addr}, args...)...)
-		cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+endpoint, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-		var o, e strings.Builder
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return result{code, o.String(), e.String()}
+		return cliEnv(t, addr, awsEnv, args...)
 	}
 
 	dry := run("pool", "import", "cloned", "--from-cluster", id, "--dry-run")
