@@ -1,0 +1,246 @@
+package tasks
+
+import (
+	"context"
+	"sync"
+
+	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/sparkflow"
+)
+
+// Dispatch hands free slots of a pool to its waiting runs, oldest first. Safe to call at any time and
+// from several places at once: each waiter is won by one caller only. A waiter whose workflow has not
+// reached Reserve yet (no token) gets its slot held; Reserve then finds it and goes on at once.
+//
+// It is incremental: it reads the pool's clusters once and the FIFO's head a page at a time (never
+// more waiters than there are free slots), and grants at most one waiter per free slot; only a lost
+// race for a slot makes it read the clusters again.
+func (s *Service) Dispatch(ctx context.Context, pool string) error {
+	if s.SerialDispatch {
+		return s.serialDispatch(ctx, pool)
+	}
+	return s.dispatch(ctx, pool)
+}
+
+// dispatchTurn serializes one process's dispatches of a pool (SerialDispatch): requests counts the
+// Dispatch calls, served the latest one a completed pass is known to cover.
+type dispatchTurn struct {
+	run              sync.Mutex
+	mu               sync.Mutex
+	requests, served uint64
+}
+
+// passKey marks the context of a pool's dispatch pass.
+type passKey struct{ pool string }
+
+// serialDispatch runs one pass at a time per pool, and none for a caller whose request a pass that
+// began after it has covered already: under a burst, the Finish of every run asks for a dispatch, and
+// a few passes serve them all instead of each racing the others for the same waiters. A pass that
+// fails covers nothing, so a request is never lost.
+func (s *Service) serialDispatch(ctx context.Context, pool string) error {
+	if ctx.Value(passKey{pool}) != nil {
+		// Asked from inside this pool's pass (a grant whose run had ended gives its slot back and
+		// dispatches): the pass holds the turn, so this one runs nested, without it.
+		return s.dispatch(ctx, pool)
+	}
+	ctx = context.WithValue(ctx, passKey{pool}, true)
+	v, _ := s.turns.LoadOrStore(pool, &dispatchTurn{})
+	t := v.(*dispatchTurn)
+	t.mu.Lock()
+	t.requests++
+	mine := t.requests
+	t.mu.Unlock()
+	t.run.Lock()
+	defer t.run.Unlock()
+	t.mu.Lock()
+	if t.served >= mine {
+		t.mu.Unlock()
+		return nil
+	}
+	upto := t.requests // a pass that begins now sees every change made before these requests
+	t.mu.Unlock()
+	if err := s.dispatch(ctx, pool); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.served = max(t.served, upto)
+	t.mu.Unlock()
+	return nil
+}
+
+func (s *Service) dispatch(ctx context.Context, pool string) error {
+	clusters, err := s.Store.ListClusters(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for relists := 0; ; {
+		free := core.FreeSlots(clusters)
+		if free == 0 {
+			return nil // the next release or ready cluster dispatches again
+		}
+		waiters, err := s.Store.Waiters(ctx, pool, min(free, dispatchPage))
+		if err != nil || len(waiters) == 0 {
+			return err
+		}
+		if s.SerialDispatch {
+			// One pass at a time in this process: the page's grants are planned on the clusters as
+			// read and made at once, each its own chain of store calls, instead of one after another.
+			var relist bool
+			if clusters, relist, err = s.grantPage(ctx, pool, clusters, waiters); err != nil {
+				return err
+			}
+			if relist {
+				if relists++; relists > dispatchRelists {
+					return nil
+				}
+				if clusters, err = s.Store.ListClusters(ctx, pool); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		relist := false
+		for _, w := range waiters {
+			r, err := s.Store.GetRun(ctx, w.RunID)
+			if sparkflow.IsCode(err, sparkflow.NotFound) || (err == nil && r.Status.Terminal()) {
+				if _, err := s.Store.RemoveWaiter(ctx, pool, w.RunID); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			c, ok := core.ChooseCluster(clusters, w.RunID)
+			if !ok {
+				return nil
+			}
+			got, err := s.Store.Reserve(ctx, w.RunID, r.Attempt, c.ID)
+			if sparkflow.IsCode(err, sparkflow.Conflict) {
+				relist = true // someone else took it; look again with fresh counts
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if got == c.ID {
+				clusters = withReservation(clusters, c.ID, w.RunID)
+			} else {
+				relist = true // it held a slot elsewhere already
+			}
+			won, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
+			if err != nil {
+				return err
+			}
+			if won {
+				if err := s.grantRemoved(ctx, pool, w.RunID, got, "", r.Attempt); err != nil {
+					return err
+				}
+			}
+			if relist {
+				break
+			}
+		}
+		if relist {
+			if relists++; relists > dispatchRelists {
+				// Others are dispatching this pool too and keep winning: they carry on from here.
+				return nil
+			}
+			if clusters, err = s.Store.ListClusters(ctx, pool); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// grantPage plans a slot for each waiter of the page in FIFO order (the least-loaded cluster, counting
+// the page's earlier picks) and grants them concurrently. It returns the clusters with the grants made,
+// and relist when the plan met a change (a slot taken by someone else, a waiter that had ended or held
+// a slot already): the caller reads the clusters again.
+func (s *Service) grantPage(ctx context.Context, pool string, clusters []sparkflow.Cluster, waiters []sparkflow.Waiter) ([]sparkflow.Cluster, bool, error) {
+	type pick struct {
+		w       sparkflow.Waiter
+		cluster string
+	}
+	var picks []pick
+	plan := clusters
+	for _, w := range waiters {
+		c, ok := core.ChooseCluster(plan, w.RunID)
+		if !ok {
+			break
+		}
+		picks = append(picks, pick{w, c.ID})
+		plan = withReservation(plan, c.ID, w.RunID)
+	}
+	if len(picks) == 0 {
+		return clusters, false, nil
+	}
+	changed := make([]bool, len(picks))
+	errs := make([]error, len(picks))
+	var wg sync.WaitGroup
+	for i, p := range picks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			changed[i], errs[i] = s.grantPick(ctx, pool, p.w, p.cluster)
+		}()
+	}
+	wg.Wait()
+	relist := false
+	for i := range picks {
+		if errs[i] != nil {
+			return clusters, false, errs[i]
+		}
+		relist = relist || changed[i]
+	}
+	return plan, relist, nil
+}
+
+// grantPick gives waiter w the slot planned for it on cluster. changed: the plan did not hold (w had
+// ended or held a slot elsewhere, or the slot was taken).
+func (s *Service) grantPick(ctx context.Context, pool string, w sparkflow.Waiter, cluster string) (bool, error) {
+	r, err := s.Store.GetRun(ctx, w.RunID)
+	if sparkflow.IsCode(err, sparkflow.NotFound) || (err == nil && r.Status.Terminal()) {
+		_, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
+		return true, err
+	}
+	if err != nil {
+		return false, err
+	}
+	got, err := s.Store.Reserve(ctx, w.RunID, r.Attempt, cluster)
+	if sparkflow.IsCode(err, sparkflow.Conflict) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	won, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
+	if err != nil {
+		return false, err
+	}
+	if won {
+		if err := s.grantRemoved(ctx, pool, w.RunID, got, "", r.Attempt); err != nil {
+			return false, err
+		}
+	}
+	return got != cluster, nil
+}
+
+// dispatchPage is the most waiters one read of the FIFO's head returns; dispatchRelists bounds how
+// often a Dispatch that loses races reads the clusters again.
+const (
+	dispatchPage    = 64
+	dispatchRelists = 64
+)
+
+// withReservation is clusters with run's slot on cluster id added (the copy Dispatch goes on with).
+func withReservation(clusters []sparkflow.Cluster, id, runID string) []sparkflow.Cluster {
+	out := make([]sparkflow.Cluster, len(clusters))
+	copy(out, clusters)
+	for i := range out {
+		if out[i].ID == id {
+			out[i].Reservations = append(append([]string(nil), out[i].Reservations...), runID)
+		}
+	}
+	return out
+}
