@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -321,7 +322,7 @@ func TestSubmitWaitListLogs(t *testing.T) {
 		t.Fatalf("transform show does not show the step: %s", show.stdout)
 	}
 	pool := cli(t, addr, "pool", "show", "etl")
-	if !strings.Contains(pool.stdout, "2 ready of 2") {
+	if !strings.Contains(pool.stdout, "2 ready of 2") || !regexp.MustCompile(`Start-up:\s+\d+(ms|s|m)\S* from launch to ready \(the median of its newest 2 clusters\)`).MatchString(pool.stdout) {
 		t.Fatalf("pool show: %s", pool.stdout)
 	}
 	if w := cli(t, addr, "run", "watch", "--once"); w.code != 0 || !strings.Contains(w.stdout, "running 0") {

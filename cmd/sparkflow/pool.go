@@ -65,6 +65,9 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView, costLine string) {
 	}
 	row(tw, "Slots:", fmt.Sprintf("%d used of %d (step concurrency %d per cluster)", p.SlotsUsed, p.SlotsTotal, p.StepConcurrency))
 	row(tw, "Release:", p.ReleaseLabel+" "+strings.Join(p.Applications, ","))
+	if p.StartSamples > 0 {
+		row(tw, "Start-up:", fmt.Sprintf("%s from launch to ready (the median of its newest %d clusters)", (time.Duration(p.StartSeconds*float64(time.Second))).Round(time.Second), p.StartSamples))
+	}
 	if p.MaxQueue > 0 {
 		row(tw, "Max queue:", p.MaxQueue)
 	}

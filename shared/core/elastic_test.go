@@ -72,3 +72,27 @@ func TestPlanElasticPool(t *testing.T) {
 		t.Fatalf("after %d failed starts: %+v", MaxStartFailures, plan)
 	}
 }
+
+// TestMeasuredStart: the median launch-to-ready time of the newest clusters that became ready.
+func TestMeasuredStart(t *testing.T) {
+	c := func(launched, took time.Duration) sparkflow.Cluster {
+		created := t0.Add(launched)
+		ready := created.Add(took)
+		return sparkflow.Cluster{CreatedAt: created, ReadyAt: &ready}
+	}
+	if d, n := MeasuredStart(nil); d != 0 || n != 0 {
+		t.Fatalf("no cluster: %v %d", d, n)
+	}
+	never := sparkflow.Cluster{CreatedAt: t0.Add(time.Hour)} // failed to start: not a sample
+	if d, n := MeasuredStart([]sparkflow.Cluster{c(0, 6*time.Minute), never, c(time.Minute, 8*time.Minute), c(2*time.Minute, 7*time.Minute)}); d != 7*time.Minute || n != 3 {
+		t.Fatalf("three: %v of %d, want the median 7m of 3", d, n)
+	}
+	var many []sparkflow.Cluster
+	for i := 0; i < StartSamples; i++ {
+		many = append(many, c(time.Duration(100+i)*time.Minute, 5*time.Minute)) // the newest: 5 minutes each
+	}
+	many = append(many, c(0, time.Hour), c(time.Minute, time.Hour)) // older, slow: not among the newest
+	if d, n := MeasuredStart(many); d != 5*time.Minute || n != StartSamples {
+		t.Fatalf("newest %d: %v of %d", StartSamples, d, n)
+	}
+}

@@ -206,6 +206,37 @@ func endTime(c sparkflow.Cluster) time.Time {
 	return c.StateTime
 }
 
+// StartSamples is how many of a pool's newest clusters MeasuredStart looks at.
+const StartSamples = 10
+
+// MeasuredStart is how long clusters take from launch to ready: the median over the newest
+// StartSamples clusters that became ready, and how many those were (0: none has yet).
+func MeasuredStart(clusters []sparkflow.Cluster) (time.Duration, int) {
+	var ready []sparkflow.Cluster
+	for _, c := range clusters {
+		if c.ReadyAt != nil && !c.CreatedAt.IsZero() && !c.ReadyAt.Before(c.CreatedAt) {
+			ready = append(ready, c)
+		}
+	}
+	sort.SliceStable(ready, func(i, j int) bool { return ready[i].CreatedAt.After(ready[j].CreatedAt) })
+	if len(ready) > StartSamples {
+		ready = ready[:StartSamples]
+	}
+	if len(ready) == 0 {
+		return 0, 0
+	}
+	took := make([]time.Duration, len(ready))
+	for i, c := range ready {
+		took[i] = c.ReadyAt.Sub(c.CreatedAt)
+	}
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	n := len(took)
+	if n%2 == 1 {
+		return took[n/2], n
+	}
+	return (took[n/2-1] + took[n/2]) / 2, n
+}
+
 // QueueFull says whether pool p refuses another run when waiting runs wait for a slot: its MaxQueue
 // is set and reached.
 func QueueFull(p sparkflow.Pool, waiting int) bool {

@@ -63,6 +63,10 @@ type PoolView struct {
 	// IdleEnded counts the clusters missing because EMR ended them for idleness: they are launched
 	// again when runs need them.
 	IdleEnded int `json:"idleEnded,omitempty"`
+	// StartSeconds is how long the pool's clusters took from launch to ready (the median of the
+	// newest StartSamples that became ready; 0 when none has yet).
+	StartSeconds float64 `json:"startSeconds,omitempty"`
+	StartSamples int     `json:"startSamples,omitempty"`
 }
 
 // MinRunIDPrefix is the shortest run id prefix the front ends accept for a run.

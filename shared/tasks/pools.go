@@ -91,6 +91,9 @@ func (s *Service) GetPool(ctx context.Context, name string) (sparkflow.PoolView,
 	}
 	plan := core.PlanPool(p, cs, len(ws), s.now())
 	v.StartFailures, v.LastStartFailure, v.LaunchesHeld, v.NextLaunchAt, v.IdleEnded = plan.StartFailures, plan.LastStartFailure, plan.Held, plan.RetryAt, plan.IdleEnded
+	if took, n := core.MeasuredStart(cs); n > 0 {
+		v.StartSeconds, v.StartSamples = took.Seconds(), n
+	}
 	for _, c := range cs {
 		if c.State.Ready() {
 			v.Ready++
