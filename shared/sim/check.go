@@ -36,7 +36,8 @@ type checker struct {
 	runs      map[string]runSnap
 	held      map[string]string // run -> cluster whose slot it held at the last check
 	endedAt   map[string]int    // run -> the step at which it was first seen ended
-	firstSeen map[string]int    // "run/attempt" -> the step at which its FIFO place first appeared
+	firstSeen map[string]int    // "run/attempt" -> the step at which its FIFO place last appeared
+	inFIFO    map[string]bool   // "run/attempt" -> in the FIFO at the last check
 	// attemptOver: "run/attempt" -> when the attempt was first seen over (the run ended or went on)
 	attemptOver map[string]time.Time
 	// ready: the clusters ready at the last check; shrunkAt: the last step at which one stopped
@@ -112,13 +113,18 @@ func (s *Sim) check() {
 			held[id] = cl.ID
 		}
 	}
-	// A FIFO place counts from when the run's attempt entered the FIFO (a retry enters anew).
+	// A FIFO place counts from when the run's attempt entered the FIFO (a retry enters anew, and so
+	// does an attempt that left it and came back: one whose slot's cluster was lost before its step
+	// was added waits again, from when it is back).
+	now := map[string]bool{}
 	for _, w := range waiters {
 		k := fmt.Sprintf("%s/%d", w.RunID, byID[w.RunID].Attempt)
-		if _, ok := c.firstSeen[k]; !ok {
+		if !c.inFIFO[k] {
 			c.firstSeen[k] = s.step
 		}
+		now[k] = true
 	}
+	c.inFIFO = now
 	for _, r := range runs {
 		prev, seen := c.runs[r.ID]
 		switch {

@@ -23,6 +23,12 @@ func (s *Sim) world() (sparkflow.Pool, sparkflow.Transform) {
 	if g := rand.New(rand.NewPCG(s.seed, 0x11a1)); g.IntN(3) == 0 {
 		t.MaxConcurrent = 1 + g.IntN(2)
 	}
+	// One world in four has an elastic pool of up to two clusters, keeping none or one: the others
+	// are launched when runs wait (and none at all with nothing kept until the first run waits).
+	if g := rand.New(rand.NewPCG(s.seed, 0xe1a5)); g.IntN(4) == 0 {
+		min := g.IntN(2)
+		p.Clusters, p.MinClusters, p.IdleTimeoutSeconds = 2, &min, 600
+	}
 	return p, t
 }
 
@@ -30,8 +36,12 @@ func (s *Sim) schedule() {
 	ctx := context.Background()
 	p, t := s.world()
 	s.maxConcurrent = t.MaxConcurrent
-	s.tracef("world: pool of %d clusters x %d slots, %d attempts, timeouts %ds/%ds, %d runs, max concurrent %d, profile %s",
-		p.Clusters, p.StepConcurrency, t.MaxAttempts, t.TimeoutSeconds, t.QueueTimeoutSeconds, s.toSubmit, t.MaxConcurrent, s.prof.Name)
+	elastic := "fixed"
+	if p.MinClusters != nil {
+		elastic = fmt.Sprintf("elastic from %d", *p.MinClusters)
+	}
+	s.tracef("world: pool of %d clusters (%s) x %d slots, %d attempts, timeouts %ds/%ds, %d runs, max concurrent %d, profile %s",
+		p.Clusters, elastic, p.StepConcurrency, t.MaxAttempts, t.TimeoutSeconds, t.QueueTimeoutSeconds, s.toSubmit, t.MaxConcurrent, s.prof.Name)
 	s.spawn("create pool", kindSetup, func() (any, error) {
 		if _, err := s.svc.CreatePool(ctx, p); err != nil {
 			return nil, err
