@@ -156,9 +156,11 @@ test("the cost of runs and pools is shown", async () => {
   assert.match(await cell.innerText(), /^(<\$0\.01|\$\d+\.\d\d)$/);
   await page.goto(base + "/clusters");
   assert.match(await page.locator("tr#pool-web td.cost").innerText(), /^\$\d+\.\d\d\/h$/);
-  const plot = page.locator('img.cost-plot[data-pool="web"]');
-  await plot.waitFor();
-  assert.ok(await plot.evaluate((img) => img.complete && img.naturalWidth > 0), "the cost plot loads");
+  // The image loads (the live refresh may replace it meanwhile: wait for one that has).
+  await page.waitForFunction(() => {
+    const img = document.querySelector('img.cost-plot[data-pool="web"]');
+    return img !== null && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 10000 });
   const svg = await (await fetch(base + "/cost.svg?pool=web")).text();
   const costs = [...svg.matchAll(/data-cost="([0-9.]+)"/g)].map((m) => Number(m[1]));
   assert.equal(costs.length, 24, "one bar an hour for a day");

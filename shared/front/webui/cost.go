@@ -108,6 +108,9 @@ func (u *UI) costPlot(w http.ResponseWriter, r *http.Request) {
 	writeCostPlot(w, name, buckets, end, p.cat.Date)
 }
 
+// esc escapes text for the SVG (an amount may read "<$0.01").
+func esc(s string) string { return template.HTMLEscapeString(s) }
+
 // writeCostPlot draws one bar per hour (the last one so far), each with its hour and cost (data-*),
 // so that what the picture shows can be checked against the figures.
 func writeCostPlot(w io.Writer, pool string, buckets []float64, end time.Time, catalogueDate string) {
@@ -124,8 +127,8 @@ func writeCostPlot(w io.Writer, pool string, buckets []float64, end time.Time, c
 	}
 	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11" role="img" aria-label="cost of pool %s per hour">`,
 		width, height, width, height, template.HTMLEscapeString(pool))
-	fmt.Fprintf(w, `<text x="%d" y="14" fill="#333">pool %s: %s in the last %d hours (estimate, prices of %s)</text>`, left, template.HTMLEscapeString(pool), dollars(total), len(buckets), catalogueDate)
-	fmt.Fprintf(w, `<text x="4" y="%d" fill="#555">%s/h</text><text x="4" y="%d" fill="#555">$0</text>`, top+10, dollars(top2), height-bottom)
+	fmt.Fprintf(w, `<text x="%d" y="14" fill="#333">pool %s: %s in the last %d hours (estimate, prices of %s)</text>`, left, template.HTMLEscapeString(pool), esc(dollars(total)), len(buckets), esc(catalogueDate))
+	fmt.Fprintf(w, `<text x="4" y="%d" fill="#555">%s/h</text><text x="4" y="%d" fill="#555">$0</text>`, top+10, esc(dollars(top2)), height-bottom)
 	bw := float64(width-left-10) / float64(len(buckets))
 	plotH := float64(height - top - bottom)
 	for i, b := range buckets {
@@ -133,7 +136,7 @@ func writeCostPlot(w io.Writer, pool string, buckets []float64, end time.Time, c
 		x := float64(left) + float64(i)*bw
 		hour := end.Add(-time.Duration(len(buckets)-i) * time.Hour)
 		fmt.Fprintf(w, `<rect class="hour" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#1c7ed6" data-hour="%s" data-cost="%.6f"><title>%s: %s</title></rect>`,
-			x+1, float64(height-bottom)-h, bw-2, h, hour.Format(time.RFC3339), b, hour.Local().Format("15:04"), dollars(b))
+			x+1, float64(height-bottom)-h, bw-2, h, hour.Format(time.RFC3339), b, hour.Local().Format("15:04"), esc(dollars(b)))
 		if i%max(len(buckets)/8, 1) == 0 {
 			fmt.Fprintf(w, `<text x="%.1f" y="%d" fill="#555">%s</text>`, x, height-6, hour.Local().Format("15:04"))
 		}

@@ -2,6 +2,8 @@ package webui_test
 
 import (
 	"context"
+	"encoding/xml"
+	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -50,6 +52,14 @@ func TestCostColumnAndPlot(t *testing.T) {
 	after := time.Now()
 	if status != 200 {
 		t.Fatalf("cost plot: %d %s", status, svg)
+	}
+	// Well-formed, as a browser needs it to draw it at all (an amount may read "<$0.01").
+	for dec := xml.NewDecoder(strings.NewReader(svg)); ; {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("the cost plot is not well-formed SVG: %v\n%s", err, svg)
+		}
 	}
 	bars := regexp.MustCompile(`data-cost="([0-9.]+)"`).FindAllStringSubmatch(svg, -1)
 	if len(bars) != 3 {
