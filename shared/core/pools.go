@@ -65,18 +65,21 @@ func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now t
 		return PoolPlan{Status: sparkflow.PoolDeleting}
 	}
 	var plan PoolPlan
-	live, ready, starting := 0, 0, 0
+	live, ready, starting, kept := 0, 0, 0, 0
 	var ended []sparkflow.Cluster
 	for _, c := range clusters {
 		switch {
 		case c.State.Ended():
 			ended = append(ended, c)
+			continue
 		case c.State.Ready():
-			live++
 			ready++
 		default:
-			live++
 			starting++
+		}
+		live++
+		if c.Kept {
+			kept++
 		}
 	}
 	// Failed starts in a row, newest launch first, since launches were last resumed.
@@ -102,7 +105,7 @@ func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now t
 		}
 	}
 	if p.MinClusters != nil {
-		return planElastic(p, clusters, waiting, now, plan, ready, starting)
+		return planElastic(p, waiting, now, plan, live, ready, starting, kept)
 	}
 	// The missing clusters are explained by the latest endings: those EMR ended for idleness wait
 	// for work, the others are replaced.
@@ -163,16 +166,7 @@ func backOff(plan *PoolPlan, launch int, now time.Time) int {
 // are MinClusters of them, whatever the work; beyond them, up to Clusters in all, as many are launched
 // as the waiting runs need (a cluster per StepConcurrency runs waiting, less the clusters starting).
 // They end after the pool's idle timeout (EMR's auto-termination policy); the kept ones have none.
-func planElastic(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now time.Time, plan PoolPlan, ready, starting int) PoolPlan {
-	live, kept := 0, 0
-	for _, c := range clusters {
-		if !c.State.Ended() {
-			live++
-			if c.Kept {
-				kept++
-			}
-		}
-	}
+func planElastic(p sparkflow.Pool, waiting int, now time.Time, plan PoolPlan, live, ready, starting, kept int) PoolPlan {
 	room := max(p.Clusters-live, 0)
 	keep := min(max(*p.MinClusters-kept, 0), room)
 	plan.Room = room - keep

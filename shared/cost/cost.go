@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -52,13 +53,20 @@ type Catalogue struct {
 // the local clusters, which have no region).
 const DefaultRegion = "us-east-1"
 
-// Default returns the built-in catalogue.
-func Default() *Catalogue {
+// builtIn is the built-in catalogue, read once.
+var builtIn = sync.OnceValue(func() *Catalogue {
 	c, err := Parse(defaultFile, nil)
 	if err != nil {
 		panic(fmt.Sprintf("built-in prices.json is invalid: %v", err)) // caught by the package's tests
 	}
 	return c
+})
+
+// Default returns the built-in catalogue (a copy of its fields; its prices are shared and never
+// changed: Parse copies them before laying a file over them).
+func Default() *Catalogue {
+	c := *builtIn()
+	return &c
 }
 
 // Load returns the built-in catalogue with the price file at path ("" for none) laid over it: its
