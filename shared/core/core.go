@@ -10,25 +10,65 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
-// Eligible returns the clusters that can take a run now: ready and with a free slot.
-func Eligible(clusters []sparkflow.Cluster) []sparkflow.Cluster {
+// Eligible returns the clusters that can take a run now: ready, with a free slot, and not draining.
+func Eligible(clusters []sparkflow.Cluster, now time.Time) []sparkflow.Cluster {
 	var out []sparkflow.Cluster
 	for _, c := range clusters {
-		if c.State.Ready() && c.Free() > 0 {
+		if c.State.Ready() && c.Free() > 0 && !Draining(c, now) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// FreeSlots counts the free slots of the ready clusters.
-func FreeSlots(clusters []sparkflow.Cluster) int {
+// DrainMargin is how long before its idle end a cluster takes no new run: a minute, or a quarter of a
+// shorter timeout. A run reserved on a cluster has its step added within seconds; one reserved later
+// than this could meet EMR's auto-termination ending the cluster under it.
+func DrainMargin(idle time.Duration) time.Duration {
+	return min(time.Minute, idle/4)
+}
+
+// IdleSince is when the cluster last became idle as its record tells: it is WAITING (EMR runs none of
+// its steps) and holds no slot, since the later of its move to WAITING and its last freed slot. ok is
+// false for a cluster that is busy or not ready.
+func IdleSince(c sparkflow.Cluster) (since time.Time, ok bool) {
+	if c.State != sparkflow.ClusterWaiting || len(c.Reservations) > 0 {
+		return time.Time{}, false
+	}
+	since = c.StateTime
+	for _, t := range []*time.Time{c.ReadyAt, c.FreedAt} {
+		if t != nil && t.After(since) {
+			since = *t
+		}
+	}
+	return since, !since.IsZero()
+}
+
+// Draining says whether a cluster launched with an idle timeout is within DrainMargin of it, idle: it
+// takes no new run, so that EMR ends it with nothing reserved on it (a run that would have had it
+// waits for another cluster, or for one launched for it). Kept clusters and clusters of pools without
+// an idle timeout never drain.
+func Draining(c sparkflow.Cluster, now time.Time) bool {
+	if c.IdleTimeoutSeconds <= 0 {
+		return false
+	}
+	since, ok := IdleSince(c)
+	if !ok {
+		return false
+	}
+	idle := time.Duration(c.IdleTimeoutSeconds) * time.Second
+	return now.Sub(since) >= idle-DrainMargin(idle)
+}
+
+// FreeSlots counts the free slots of the clusters that can take a run now.
+func FreeSlots(clusters []sparkflow.Cluster, now time.Time) int {
 	n := 0
-	for _, c := range Eligible(clusters) {
+	for _, c := range Eligible(clusters, now) {
 		n += c.Free()
 	}
 	return n
@@ -37,8 +77,8 @@ func FreeSlots(clusters []sparkflow.Cluster) int {
 // ChooseCluster picks the cluster for run: among eligible clusters, the least loaded (fewest held
 // slots per capacity); ties are spread by a hash of the run id, so simultaneous runs do not all land on
 // the first cluster. ok is false when no cluster has a free slot.
-func ChooseCluster(clusters []sparkflow.Cluster, runID string) (sparkflow.Cluster, bool) {
-	el := Eligible(clusters)
+func ChooseCluster(clusters []sparkflow.Cluster, runID string, now time.Time) (sparkflow.Cluster, bool) {
+	el := Eligible(clusters, now)
 	if len(el) == 0 {
 		return sparkflow.Cluster{}, false
 	}

@@ -29,7 +29,7 @@ func TestChooseCluster(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := ChooseCluster(tc.clusters, "run-1")
+			got, ok := ChooseCluster(tc.clusters, "run-1", time.Time{})
 			if (tc.want == "") == ok || (ok && got.ID != tc.want) {
 				t.Fatalf("ChooseCluster = %q, %v; want %q", got.ID, ok, tc.want)
 			}
@@ -41,7 +41,7 @@ func TestChooseClusterSpreadsTies(t *testing.T) {
 	clusters := []sparkflow.Cluster{cl("a", sparkflow.ClusterWaiting, 4), cl("b", sparkflow.ClusterWaiting, 4), cl("c", sparkflow.ClusterWaiting, 4)}
 	hits := map[string]int{}
 	for i := 0; i < 300; i++ {
-		c, _ := ChooseCluster(clusters, fmt.Sprintf("run-%d", i))
+		c, _ := ChooseCluster(clusters, fmt.Sprintf("run-%d", i), time.Time{})
 		hits[c.ID]++
 	}
 	for _, id := range []string{"a", "b", "c"} {
@@ -58,7 +58,7 @@ func TestChooseClusterNeverOverCapacity(t *testing.T) {
 		total := clusters[0].Capacity + clusters[1].Capacity
 		placed := 0
 		for i := 0; i < 50; i++ {
-			c, ok := ChooseCluster(clusters, fmt.Sprintf("%d-%d", seed, i))
+			c, ok := ChooseCluster(clusters, fmt.Sprintf("%d-%d", seed, i), time.Time{})
 			if !ok {
 				break
 			}

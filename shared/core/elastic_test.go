@@ -9,8 +9,8 @@ import (
 )
 
 // TestPlanElasticPool: an elastic pool keeps its minimum (kept clusters, replaced whatever the work),
-// launches beyond it only for waiting runs (a cluster per StepConcurrency of them, less those
-// starting), never past its maximum, and backs off after failed starts as a fixed pool does.
+// launches beyond it only for waiting runs (a cluster per StepConcurrency of them beyond the free
+// slots of clusters not draining, less those starting), never past its maximum, and backs off after failed starts as a fixed pool does.
 func TestPlanElasticPool(t *testing.T) {
 	elastic := func(min, max int, status sparkflow.PoolStatus) sparkflow.Pool {
 		return sparkflow.Pool{Clusters: max, MinClusters: &min, StepConcurrency: 4, IdleTimeoutSeconds: 600, Status: status}
@@ -28,6 +28,10 @@ func TestPlanElasticPool(t *testing.T) {
 		c.ReadyAt = &r
 		return c
 	}
+	draining := func(c sparkflow.Cluster) sparkflow.Cluster { // idle for all but 30 s of its 10 minutes
+		c.IdleTimeoutSeconds, c.StateTime = 600, t0.Add(-570*time.Second)
+		return c
+	}
 	w := sparkflow.ClusterWaiting
 	tests := []struct {
 		name             string
@@ -42,7 +46,10 @@ func TestPlanElasticPool(t *testing.T) {
 		{"minimum ready, no work: nothing", elastic(2, 5, sparkflow.PoolCreating), []sparkflow.Cluster{kept(cl("a", w, 4)), kept(cl("b", w, 4))}, 0, 0, 0, 3, sparkflow.PoolReady},
 		{"9 waiting: 3 more (4 slots each)", elastic(2, 5, sparkflow.PoolReady), []sparkflow.Cluster{kept(cl("a", w, 4, "1", "2", "3", "4")), kept(cl("b", w, 4, "5", "6", "7", "8"))}, 9, 3, 0, 3, sparkflow.PoolReady},
 		{"never past the maximum", elastic(2, 3, sparkflow.PoolReady), []sparkflow.Cluster{kept(cl("a", w, 4)), kept(cl("b", w, 4))}, 40, 1, 0, 1, sparkflow.PoolReady},
-		{"those starting count", elastic(1, 5, sparkflow.PoolReady), []sparkflow.Cluster{kept(cl("a", w, 4)), cl("b", sparkflow.ClusterStarting, 4)}, 8, 1, 0, 3, sparkflow.PoolReady},
+		{"those starting count", elastic(1, 5, sparkflow.PoolReady), []sparkflow.Cluster{kept(cl("a", w, 4, "1", "2", "3", "4")), cl("b", sparkflow.ClusterStarting, 4)}, 8, 1, 0, 3, sparkflow.PoolReady},
+		{"free slots count: a cluster just ready takes those waiting", elastic(0, 3, sparkflow.PoolCreating), []sparkflow.Cluster{cl("a", w, 4)}, 3, 0, 0, 2, sparkflow.PoolReady},
+		{"free slots count: beyond them, one more", elastic(0, 3, sparkflow.PoolReady), []sparkflow.Cluster{cl("a", w, 4, "1")}, 4, 1, 0, 2, sparkflow.PoolReady},
+		{"a draining cluster's slots are not free", elastic(0, 3, sparkflow.PoolReady), []sparkflow.Cluster{draining(cl("a", w, 4))}, 1, 1, 0, 2, sparkflow.PoolReady},
 		{"a burst cluster idle-ended is not replaced", elastic(1, 3, sparkflow.PoolReady), []sparkflow.Cluster{kept(cl("a", w, 4)), idle("b")}, 0, 0, 0, 2, sparkflow.PoolReady},
 		{"a kept cluster lost is replaced without work", elastic(1, 3, sparkflow.PoolReady), []sparkflow.Cluster{lost(kept(cl("a", w, 4))), cl("b", w, 4)}, 0, 1, 1, 1, sparkflow.PoolReady},
 		{"the kept one lost, room only for it", elastic(2, 2, sparkflow.PoolReady), []sparkflow.Cluster{lost(kept(cl("a", w, 4))), kept(cl("b", w, 4))}, 0, 1, 1, 0, sparkflow.PoolDegraded},

@@ -105,6 +105,9 @@ func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now t
 		}
 	}
 	if p.MinClusters != nil {
+		// Runs the ready clusters' free slots can take now need no launch (they are being granted:
+		// a cluster that just became ready has its waiters dispatched on the same event).
+		waiting = max(waiting-FreeSlots(clusters, now), 0)
 		return planElastic(p, waiting, now, plan, live, ready, starting, kept)
 	}
 	// The missing clusters are explained by the latest endings: those EMR ended for idleness wait
@@ -164,8 +167,8 @@ func backOff(plan *PoolPlan, launch int, now time.Time) int {
 
 // planElastic plans a pool with a minimum (MinClusters): the kept clusters are replaced until there
 // are MinClusters of them, whatever the work; beyond them, up to Clusters in all, as many are launched
-// as the waiting runs need (a cluster per StepConcurrency runs waiting, less the clusters starting).
-// They end after the pool's idle timeout (EMR's auto-termination policy); the kept ones have none.
+// as the waiting runs need (a cluster per StepConcurrency runs waiting beyond the free slots, less the
+// clusters starting). They end after the pool's idle timeout (EMR's auto-termination policy); the kept ones have none.
 func planElastic(p sparkflow.Pool, waiting int, now time.Time, plan PoolPlan, live, ready, starting, kept int) PoolPlan {
 	room := max(p.Clusters-live, 0)
 	keep := min(max(*p.MinClusters-kept, 0), room)

@@ -28,6 +28,10 @@ type fcluster struct {
 	steps    []*fstep
 	busy     bool // RUNNING (a step runs) rather than WAITING
 	readyAt  *time.Time
+	// idle is the auto-termination policy's idle timeout it was launched with (0: none); quiet is when
+	// it last had something to do (a step added or moving, or it became ready).
+	idle  time.Duration
+	quiet time.Time
 }
 
 type fstep struct {
@@ -54,6 +58,9 @@ func (e *emr) Launch(ctx context.Context, spec sparkflow.LaunchSpec) (string, er
 			slots = 1
 		}
 		c := &fcluster{id: id, name: spec.Name, state: sparkflow.ClusterStarting, slots: slots}
+		if !spec.Kept {
+			c.idle = time.Duration(spec.Pool.IdleTimeoutSeconds) * time.Second
+		}
 		e.clusters[id] = c
 		e.order = append(e.order, id)
 		e.clusterEvent(c)
@@ -83,6 +90,7 @@ func (e *emr) AddStep(ctx context.Context, id string, step sparkflow.StepSpec) (
 		e.steps++
 		st := &fstep{id: fmt.Sprintf("s-SIM%03d", e.steps), name: step.Name, cluster: c, state: sparkflow.StepPending}
 		c.steps = append(c.steps, st)
+		c.quiet = e.s.now
 		e.s.added = append(e.s.added, st)
 		e.stepEvent(st, "")
 		return st.id, nil
@@ -160,11 +168,20 @@ func (e *emr) moves(outcomes func() sparkflow.StepState, loseOK bool) []move {
 				e.end(c, sparkflow.ClusterTerminatedWithErrors, sparkflow.StateReason{Code: "INSTANCE_FAILURE", Message: "the primary node was lost"})
 			}})
 		}
-		running := 0
+		running, active := 0, 0
 		for _, st := range c.steps {
 			if st.state == sparkflow.StepRunning || st.state == sparkflow.StepCancelPending {
 				running++
 			}
+			if !st.state.Terminal() {
+				active++
+			}
+		}
+		if c.idle > 0 && active == 0 && c.state == sparkflow.ClusterWaiting && e.s.now.Sub(c.quiet) >= c.idle {
+			// The auto-termination policy: idle for its timeout, EMR ends it.
+			out = append(out, move{"idle-end " + id, func() {
+				e.end(c, sparkflow.ClusterTerminated, sparkflow.StateReason{Code: "ALL_STEPS_COMPLETED", Message: "Cluster terminated after being idle (auto-termination policy)"})
+			}})
 		}
 		started := false
 		for _, st := range c.steps {
@@ -230,6 +247,7 @@ func (e *emr) interruptAll() {
 
 func (e *emr) setStep(st *fstep, state sparkflow.StepState, msg string) {
 	st.state = state
+	st.cluster.quiet = e.s.now
 	if state == sparkflow.StepCompleted {
 		st.completed = e.s.step
 	}
@@ -259,6 +277,7 @@ func (e *emr) setCluster(c *fcluster, state sparkflow.ClusterState, reason spark
 	if state.Ready() && c.readyAt == nil {
 		t := e.s.now
 		c.readyAt = &t
+		c.quiet = t
 	}
 	e.clusterEvent(c)
 }

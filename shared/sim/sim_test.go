@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 	"github.com/sparkflow/sparkflow/shared/tasks"
@@ -81,7 +82,7 @@ func (c twice) AddStep(ctx context.Context, id string, st sparkflow.StepSpec) (s
 
 type noRelease struct{ sparkflow.Store }
 
-func (noRelease) Release(context.Context, string, int, string) error { return nil }
+func (noRelease) Release(context.Context, string, int, string, time.Time) error { return nil }
 
 // unlimited gives every run a place, whatever the transform's limit.
 type unlimited struct{ sparkflow.Store }

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
@@ -82,8 +83,8 @@ func (st *store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkfl
 func (st *store) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
 	return call(st.s, fmt.Sprintf("store.Reserve %s#%d %s", short(runID), attempt, clusterID), true, func() (string, error) { return st.inner.Reserve(ctx, runID, attempt, clusterID) })
 }
-func (st *store) Release(ctx context.Context, runID string, attempt int, clusterID string) error {
-	_, err := call(st.s, fmt.Sprintf("store.Release %s#%d %s", short(runID), attempt, clusterID), true, func() (struct{}, error) { return struct{}{}, st.inner.Release(ctx, runID, attempt, clusterID) })
+func (st *store) Release(ctx context.Context, runID string, attempt int, clusterID string, at time.Time) error {
+	_, err := call(st.s, fmt.Sprintf("store.Release %s#%d %s", short(runID), attempt, clusterID), true, func() (struct{}, error) { return struct{}{}, st.inner.Release(ctx, runID, attempt, clusterID, at) })
 	return err
 }
 func (st *store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {

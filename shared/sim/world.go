@@ -24,10 +24,14 @@ func (s *Sim) world() (sparkflow.Pool, sparkflow.Transform) {
 		t.MaxConcurrent = 1 + g.IntN(2)
 	}
 	// One world in four has an elastic pool of up to two clusters, keeping none or one: the others
-	// are launched when runs wait (and none at all with nothing kept until the first run waits).
+	// are launched when runs wait (and none at all with nothing kept until the first run waits), and
+	// EMR ends them after their idle timeout.
 	if g := rand.New(rand.NewPCG(s.seed, 0xe1a5)); g.IntN(4) == 0 {
 		min := g.IntN(2)
-		p.Clusters, p.MinClusters, p.IdleTimeoutSeconds = 2, &min, 600
+		// Idle timeouts short enough that EMR ends idle clusters within a schedule (and runs meet
+		// clusters draining before that end), drawn apart from the rest.
+		idle := []int{60, 120, 600}[rand.New(rand.NewPCG(s.seed, 0x1d1e)).IntN(3)]
+		p.Clusters, p.MinClusters, p.IdleTimeoutSeconds = 2, &min, idle
 	}
 	return p, t
 }

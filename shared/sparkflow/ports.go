@@ -50,8 +50,9 @@ type Store interface {
 	Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error)
 	// Release frees run's slot on cluster if it is held for attempt or an earlier one (attempt 0: for
 	// any): the late release of an ended attempt leaves alone the slot a later attempt took over.
-	// Releasing a slot not held is a no-op.
-	Release(ctx context.Context, runID string, attempt int, clusterID string) error
+	// Releasing a slot not held is a no-op. A release that frees the slot sets the cluster's FreedAt
+	// to at (the caller's clock: its idle time starts again).
+	Release(ctx context.Context, runID string, attempt int, clusterID string, at time.Time) error
 
 	// Enqueue adds run to its pool's FIFO, or updates the token of a run already there (keeping its
 	// place).

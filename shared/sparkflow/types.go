@@ -108,6 +108,11 @@ type Cluster struct {
 	NormalizedInstanceHours int          `json:"normalizedInstanceHours"`
 	// Kept: one of an elastic pool's minimum, launched without the idle timeout.
 	Kept bool `json:"kept,omitempty"`
+	// IdleTimeoutSeconds is the idle timeout the cluster was launched with (EMR's auto-termination
+	// policy; 0: none). FreedAt is when a slot of it was last released. Together with the time it went
+	// WAITING they tell how near it is to its idle end (core.Draining).
+	IdleTimeoutSeconds int        `json:"idleTimeoutSeconds,omitempty"`
+	FreedAt            *time.Time `json:"freedAt,omitempty"`
 	// Version increases with every write; stores use it for optimistic locking.
 	Version int64 `json:"version"`
 }

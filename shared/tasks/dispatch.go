@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -74,7 +75,8 @@ func (s *Service) dispatch(ctx context.Context, pool string) error {
 		return err
 	}
 	for relists := 0; ; {
-		free := core.FreeSlots(clusters)
+		now := s.now()
+		free := core.FreeSlots(clusters, now)
 		if free == 0 {
 			return nil // the next release or ready cluster dispatches again
 		}
@@ -86,7 +88,7 @@ func (s *Service) dispatch(ctx context.Context, pool string) error {
 			// One pass at a time in this process: the page's grants are planned on the clusters as
 			// read and made at once, each its own chain of store calls, instead of one after another.
 			var relist bool
-			if clusters, relist, err = s.grantPage(ctx, pool, clusters, waiters); err != nil {
+			if clusters, relist, err = s.grantPage(ctx, pool, clusters, waiters, now); err != nil {
 				return err
 			}
 			if relist {
@@ -111,7 +113,7 @@ func (s *Service) dispatch(ctx context.Context, pool string) error {
 			if err != nil {
 				return err
 			}
-			c, ok := core.ChooseCluster(clusters, w.RunID)
+			c, ok := core.ChooseCluster(clusters, w.RunID, now)
 			if !ok {
 				return nil
 			}
@@ -157,7 +159,7 @@ func (s *Service) dispatch(ctx context.Context, pool string) error {
 // the page's earlier picks) and grants them concurrently. It returns the clusters with the grants made,
 // and relist when the plan met a change (a slot taken by someone else, a waiter that had ended or held
 // a slot already): the caller reads the clusters again.
-func (s *Service) grantPage(ctx context.Context, pool string, clusters []sparkflow.Cluster, waiters []sparkflow.Waiter) ([]sparkflow.Cluster, bool, error) {
+func (s *Service) grantPage(ctx context.Context, pool string, clusters []sparkflow.Cluster, waiters []sparkflow.Waiter, now time.Time) ([]sparkflow.Cluster, bool, error) {
 	type pick struct {
 		w       sparkflow.Waiter
 		cluster string
@@ -165,7 +167,7 @@ func (s *Service) grantPage(ctx context.Context, pool string, clusters []sparkfl
 	var picks []pick
 	plan := clusters
 	for _, w := range waiters {
-		c, ok := core.ChooseCluster(plan, w.RunID)
+		c, ok := core.ChooseCluster(plan, w.RunID, now)
 		if !ok {
 			break
 		}

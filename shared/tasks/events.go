@@ -205,13 +205,13 @@ func (s *Service) adoptCluster(ctx context.Context, ch emrevent.ClusterChange) (
 func (s *Service) clusterLost(ctx context.Context, runID string, c sparkflow.Cluster) error {
 	r, err := s.Store.GetRun(ctx, runID)
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
-		return s.Store.Release(ctx, runID, 0, c.ID)
+		return s.Store.Release(ctx, runID, 0, c.ID, s.now())
 	}
 	if err != nil {
 		return err
 	}
 	if r.Status.Terminal() || r.ClusterID != c.ID {
-		return s.Store.Release(ctx, runID, 0, c.ID)
+		return s.Store.Release(ctx, runID, 0, c.ID, s.now())
 	}
 	ctx = scope(ctx, r)
 	reason := fmt.Sprintf("%s (%s)", c.State, c.Reason.Code)

@@ -305,19 +305,23 @@ func (s *Service) launch(ctx context.Context, p sparkflow.Pool, tier sparkflow.T
 		return fmt.Errorf("launch cluster for pool %s: %w", p.Name, err)
 	}
 	now := s.now()
+	idle := 0 // the idle timeout EMR ends it after (see emrclusters): none for a kept one
+	if !kept {
+		idle = p.IdleTimeoutSeconds
+	}
 	err = s.Store.CreateCluster(ctx, sparkflow.Cluster{
 		ID: id, Pool: p.Name, State: sparkflow.ClusterStarting, Capacity: p.StepConcurrency,
-		CreatedAt: now, StateTime: time.Time{}, Kept: kept,
+		CreatedAt: now, StateTime: time.Time{}, Kept: kept, IdleTimeoutSeconds: idle,
 	})
 	if sparkflow.IsCode(err, sparkflow.Conflict) {
-		// Its first event recorded it already, not knowing it is kept.
+		// Its first event recorded it already, not knowing whether it is kept or its idle timeout.
 		err = nil
-		if kept {
+		if kept || idle > 0 {
 			_, err = s.mutateCluster(ctx, id, func(c *sparkflow.Cluster) (bool, error) {
-				if c.Kept {
+				if c.Kept == kept && c.IdleTimeoutSeconds == idle {
 					return false, nil
 				}
-				c.Kept = true
+				c.Kept, c.IdleTimeoutSeconds = kept, idle
 				return true, nil
 			})
 		}

@@ -247,7 +247,7 @@ func (s *Service) sweepSlots(ctx context.Context, clusters []sparkflow.Cluster, 
 			if err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
 				return err
 			}
-			if err := s.Store.Release(ctx, id, 0, c.ID); err != nil {
+			if err := s.Store.Release(ctx, id, 0, c.ID, s.now()); err != nil {
 				return err
 			}
 			rep.SlotsFreed++

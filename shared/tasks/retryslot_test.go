@@ -19,14 +19,14 @@ type reserveBeforeRelease struct {
 	armed   bool
 }
 
-func (s *reserveBeforeRelease) Release(ctx context.Context, runID string, attempt int, clusterID string) error {
+func (s *reserveBeforeRelease) Release(ctx context.Context, runID string, attempt int, clusterID string, at time.Time) error {
 	if s.armed {
 		s.armed = false
 		if err := s.reserve(); err != nil {
 			return err
 		}
 	}
-	return s.Store.Release(ctx, runID, attempt, clusterID)
+	return s.Store.Release(ctx, runID, attempt, clusterID, at)
 }
 
 // The next attempt's Reserve takes over the slot its ended attempt left; the ended attempt's Finish,

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -38,7 +39,8 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 		// FIFO is read before the clusters (a waiter served in between still counts as ahead, which
 		// is safe), and only its head: as many waiters as there can be free slots.
 		var ahead, free int
-		clusters, ahead, free, err = s.lookAhead(ctx, r.Pool, runID)
+		now := s.now()
+		clusters, ahead, free, err = s.lookAhead(ctx, r.Pool, runID, now)
 		if err != nil {
 			return err
 		}
@@ -58,7 +60,7 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 		if free <= ahead {
 			break
 		}
-		c, _ := core.ChooseCluster(clusters, runID)
+		c, _ := core.ChooseCluster(clusters, runID, now) // free > ahead ≥ 0: there is one
 		got, err := s.Store.Reserve(ctx, runID, r.Attempt, c.ID)
 		if sparkflow.IsCode(err, sparkflow.Conflict) {
 			continue // someone took the slot first; look again
@@ -119,7 +121,7 @@ func live(clusters []sparkflow.Cluster) int {
 // waiters are ahead of run (all of the head read when run is not in it) and the free slots. The head
 // read is as long as the pool's capacity was when last seen, and read again longer in the rare case
 // that the capacity grew past it and the answer depends on it.
-func (s *Service) lookAhead(ctx context.Context, pool, runID string) ([]sparkflow.Cluster, int, int, error) {
+func (s *Service) lookAhead(ctx context.Context, pool, runID string, now time.Time) ([]sparkflow.Cluster, int, int, error) {
 	limit := s.headHint(pool)
 	for {
 		head, err := s.Store.Waiters(ctx, pool, limit)
@@ -131,7 +133,7 @@ func (s *Service) lookAhead(ctx context.Context, pool, runID string) ([]sparkflo
 			return nil, 0, 0, err
 		}
 		capacity := 0
-		for _, c := range core.Eligible(clusters) {
+		for _, c := range core.Eligible(clusters, now) {
 			capacity += c.Capacity
 		}
 		s.setHeadHint(pool, capacity)
@@ -142,7 +144,7 @@ func (s *Service) lookAhead(ctx context.Context, pool, runID string) ([]sparkflo
 				break
 			}
 		}
-		free := core.FreeSlots(clusters)
+		free := core.FreeSlots(clusters, now)
 		if found || len(head) < limit || free <= ahead {
 			return clusters, ahead, free, nil
 		}
@@ -259,7 +261,7 @@ func (s *Service) grantRemoved(ctx context.Context, pool, runID, clusterID, own 
 	}
 	if ended {
 		s.Log.InfoContext(ctx, "slot of an ended run given back", "cluster_id", clusterID)
-		if err := s.Store.Release(ctx, runID, 0, clusterID); err != nil {
+		if err := s.Store.Release(ctx, runID, 0, clusterID, s.now()); err != nil {
 			return err
 		}
 		return s.Dispatch(ctx, pool)
@@ -287,7 +289,7 @@ func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
 		ended = r.Attempt - 1
 	}
 	if held := holder(clusters, r.ID); held != "" {
-		if err := s.Store.Release(ctx, r.ID, ended, held); err != nil {
+		if err := s.Store.Release(ctx, r.ID, ended, held, s.now()); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -15,7 +16,7 @@ import (
 )
 
 func (s *Store) CreateCluster(ctx context.Context, c sparkflow.Cluster) error {
-	c.Version, c.Reservations = 1, nil
+	c.Version, c.Reservations, c.FreedAt = 1, nil, nil // res and freed are attributes of their own
 	it := key("CLUSTER#" + c.ID)
 	it["data"], it["version"], it["cap"], it["ready"] = data(c), num(1), num(int64(c.Capacity)), &types.AttributeValueMemberBOOL{Value: c.State.Ready()}
 	it["g2pk"], it["g2sk"] = str("POOLC#"+c.Pool), str(c.ID)
@@ -29,10 +30,10 @@ func (s *Store) CreateCluster(ctx context.Context, c sparkflow.Cluster) error {
 }
 
 func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkflow.Cluster, error) {
-	res := c.Reservations
+	res, freed := c.Reservations, c.FreedAt
 	old := c.Version
 	c.Version++
-	c.Reservations = nil
+	c.Reservations, c.FreedAt = nil, nil
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key("CLUSTER#" + c.ID),
 		UpdateExpression:         aws.String("SET #d = :d, version = :v, cap = :cap, ready = :ready, g2pk = :g2"),
 		ConditionExpression:      aws.String("attribute_exists(pk) AND version = :old"),
@@ -40,7 +41,7 @@ func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkfl
 		ExpressionAttributeValues: map[string]types.AttributeValue{":d": data(c), ":v": num(c.Version), ":cap": num(int64(c.Capacity)),
 			":ready": &types.AttributeValueMemberBOOL{Value: c.State.Ready()}, ":g2": str("POOLC#" + c.Pool), ":old": num(old)},
 	})
-	c.Reservations = res
+	c.Reservations, c.FreedAt = res, freed
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		if _, gerr := s.GetCluster(ctx, c.ID); gerr != nil {
@@ -60,6 +61,12 @@ func clusterOf(item map[string]types.AttributeValue) (sparkflow.Cluster, error) 
 	if ss, ok := item["res"].(*types.AttributeValueMemberSS); ok {
 		c.Reservations = append(c.Reservations, ss.Value...)
 		sort.Strings(c.Reservations)
+	}
+	if n, ok := item["freed"].(*types.AttributeValueMemberN); ok {
+		if ns, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+			t := time.Unix(0, ns).UTC()
+			c.FreedAt = &t
+		}
 	}
 	return c, nil
 }
@@ -194,7 +201,7 @@ func (s *Store) Reserve(ctx context.Context, runID string, attempt int, clusterI
 	return "", classify("reserve", err)
 }
 
-func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterID string) error {
+func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterID string, at time.Time) error {
 	if attempt <= 0 {
 		attempt = math.MaxInt32 // any attempt
 	}
@@ -202,9 +209,11 @@ func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterI
 	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Delete: &types.Delete{TableName: &s.table, Key: key("RES#" + runID), ConditionExpression: aws.String(heldBefore),
 			ExpressionAttributeValues: held}},
-		{Update: &types.Update{TableName: &s.table, Key: key("CLUSTER#" + clusterID), UpdateExpression: aws.String("DELETE res :run"),
-			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":run": &types.AttributeValueMemberSS{Value: []string{runID}}}}},
+		// The cluster notes when a slot was last freed (its idle time starts again: core.Draining).
+		{Update: &types.Update{TableName: &s.table, Key: key("CLUSTER#" + clusterID), UpdateExpression: aws.String("DELETE res :run SET freed = :now"),
+			ConditionExpression: aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":run": &types.AttributeValueMemberSS{Value: []string{runID}},
+				":now": num(at.UnixNano())}}},
 	}})
 	if err == nil {
 		return nil

@@ -196,3 +196,98 @@ func elasticScenario(t *T, w World) {
 	}
 	must(t, b.DeletePool(ctx, p0, true))
 }
+
+// drainScenario: a cluster near its idle end takes no new run (core.Draining), so that EMR's
+// auto-termination never ends it under a run that reserved a slot but has not added its step. An
+// elastic pool of 0..2 (one slot, a 60 s idle timeout: the last 15 s drain) runs a first run on the
+// cluster its arrival launches; a second run submitted 47 s after that cluster's slot was freed is not
+// given it: it launches a second cluster and runs there, first time, while the first ends idle with
+// nothing held.
+func drainScenario(t *T, w World) {
+	ctx := context.Background()
+	b := w.Backend()
+	p := name("drain")
+	zero := 0
+	if _, err := b.CreatePool(ctx, sparkflow.Pool{Name: p, Tier: "tiny", Clusters: 2, MinClusters: &zero, StepConcurrency: 1, IdleTimeoutSeconds: 60}); err != nil {
+		t.Fatal(err)
+	}
+	tr := transform(t, w, p, sparkflow.Transform{Command: backendtest.Sh("true"), MaxAttempts: 1})
+	first := ended(t, w, submit(t, w, tr.Name).ID, 3*w.Wait())
+	if first.Status != sparkflow.RunSucceeded || first.ClusterID == "" {
+		t.Fatalf("the first run: %s on %q: %s", first.Status, first.ClusterID, first.Reason)
+	}
+	c1 := first.ClusterID
+	var idleSince time.Time
+	v := waitPool(t, w, p, "its cluster idle", func(v sparkflow.PoolView) bool {
+		for _, c := range v.ClusterRecords {
+			if since, ok := core.IdleSince(c); ok && c.ID == c1 {
+				idleSince = since
+				return c.IdleTimeoutSeconds == 60
+			}
+		}
+		return false
+	})
+	margin := core.DrainMargin(time.Minute)
+	into := time.Until(idleSince.Add(time.Minute - margin + 2*time.Second))
+	if into > time.Minute {
+		t.Fatalf("cluster %s idle since %v (now %v): the record's clock is off", c1, idleSince, time.Now())
+	}
+	time.Sleep(into) // 47 s after the slot was freed: 13 s before EMR ends the cluster
+	if v, _ = b.GetPool(ctx, p); len(v.ClusterRecords) != 1 || v.ClusterRecords[0].State.Ended() {
+		t.Fatalf("cluster %s ended before its idle timeout (%+v)", c1, v.ClusterRecords)
+	}
+	second := submit(t, w, tr.Name)
+	backendtest.Eventually(t, w.Wait(), "the second run waiting or placed", func() bool {
+		r, err := b.GetRun(ctx, second.ID)
+		return err == nil && (r.Status != sparkflow.RunQueued || r.ClusterID != "")
+	})
+	if r, _ := b.GetRun(ctx, second.ID); r.ClusterID == c1 {
+		t.Fatalf("a run submitted %s before cluster %s's idle end was given a slot on it", margin-2*time.Second, c1)
+	}
+	// Where EMR's auto-termination does not run by itself (the twin's EMR), it runs now.
+	if v, _ = b.GetPool(ctx, p); !endedOrEnd(t, w, v, c1) {
+		t.Fatalf("cluster %s could not be ended", c1)
+	}
+	r := ended(t, w, second.ID, 4*w.Wait())
+	if r.Status != sparkflow.RunSucceeded || r.ClusterID == c1 || r.Attempt != 1 {
+		t.Fatalf("the run submitted while %s drained: %s on %s after %d attempts (%s); want success on another cluster, first time", c1, r.Status, r.ClusterID, r.Attempt, r.Reason)
+	}
+	v = waitPool(t, w, p, "its first cluster ended", func(v sparkflow.PoolView) bool {
+		for _, c := range v.ClusterRecords {
+			if c.ID == c1 {
+				return c.State.Ended()
+			}
+		}
+		return false
+	})
+	for _, c := range v.ClusterRecords {
+		if c.ID == c1 && (len(c.Reservations) > 0 || !core.IdleEnded(sparkflow.Pool{IdleTimeoutSeconds: 60}, c)) {
+			t.Fatalf("the drained cluster ended %s (%s) holding %v; want an idle end with nothing held", c.State, c.Reason.Code, c.Reservations)
+		}
+	}
+	must(t, b.DeletePool(ctx, p, true))
+}
+
+// endedOrEnd ends cluster id as EMR's auto-termination does, unless it has ended already.
+func endedOrEnd(t *T, w World, v sparkflow.PoolView, id string) bool {
+	for _, c := range v.ClusterRecords {
+		if c.ID == id && c.State.Ended() {
+			return true
+		}
+	}
+	if err := w.EndIdle(id); err != nil {
+		// The home's own auto-termination may have got there first.
+		nv, gerr := w.Backend().GetPool(context.Background(), v.Name)
+		if gerr != nil {
+			return false
+		}
+		for _, c := range nv.ClusterRecords {
+			if c.ID == id && c.State.Ended() {
+				return true
+			}
+		}
+		t.Logf("end cluster %s: %v", id, err)
+		return false
+	}
+	return true
+}

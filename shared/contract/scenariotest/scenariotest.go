@@ -126,6 +126,7 @@ var Scenarios = []Scenario{
 	{"failed-starts-held-until-healed", "", failedStartsHeld},
 	{"idle-cluster-replaced-on-demand", "", idleOnDemand},
 	{"elastic-pool-scales-out-and-in", "", elasticScenario},
+	{"idle-cluster-drains-before-its-end", "", drainScenario},
 	{"metrics-count-and-measure", "metrics", metricsScenario},
 	{"backfill-paced-idempotent-cancelled", "", backfillScenario},
 	{"priorities-served-high-first", "", prioritiesScenario},

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) sparkflow.Store, opts ...Options)
 		{"ListRuns", testListRuns},
 		{"ReserveRelease", testReserveRelease},
 		{"ReserveConcurrent", testReserveConcurrent},
+		{"FreedAt", testFreedAt},
 		{"Waiters", testWaiters},
 		{"WaiterPriorities", testWaiterPriorities},
 		{"Rejected", testRejected},
@@ -319,9 +320,9 @@ func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	if len(c.Reservations) != 2 || c.Free() != 0 || !c.Holds("a") || !c.Holds("b") {
 		t.Fatalf("j-1 = %+v", c)
 	}
-	must(t, s.Release(ctx, "a", 1, "j-1"))
-	must(t, s.Release(ctx, "a", 1, "j-1")) // twice frees one
-	must(t, s.Release(ctx, "zzz", 1, "j-1"))
+	must(t, s.Release(ctx, "a", 1, "j-1", t0))
+	must(t, s.Release(ctx, "a", 1, "j-1", t0)) // twice frees one
+	must(t, s.Release(ctx, "zzz", 1, "j-1", t0))
 	c, err = s.GetCluster(ctx, "j-1")
 	must(t, err)
 	if len(c.Reservations) != 1 || !c.Holds("b") {
@@ -336,24 +337,24 @@ func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	if got != "j-1" {
 		t.Fatalf("the retry of run c got %s, want the slot its first attempt left on j-1", got)
 	}
-	must(t, s.Release(ctx, "c", 1, "j-1"))
+	must(t, s.Release(ctx, "c", 1, "j-1", t0))
 	if c, err = s.GetCluster(ctx, "j-1"); err != nil || !c.Holds("c") {
 		t.Fatalf("the late release of attempt 1 freed the slot attempt 2 took over: %+v %v", c, err)
 	}
 	// An older attempt asking again does not take the slot back.
 	got, err = s.Reserve(ctx, "c", 1, "j-2")
 	must(t, err)
-	must(t, s.Release(ctx, "c", 1, "j-1"))
+	must(t, s.Release(ctx, "c", 1, "j-1", t0))
 	if c, err = s.GetCluster(ctx, "j-1"); err != nil || !c.Holds("c") || got != "j-1" {
 		t.Fatalf("a late Reserve of attempt 1 took the slot back from attempt 2: got %s, %+v %v", got, c, err)
 	}
-	must(t, s.Release(ctx, "c", 2, "j-1"))
+	must(t, s.Release(ctx, "c", 2, "j-1", t0))
 	if c, err = s.GetCluster(ctx, "j-1"); err != nil || c.Holds("c") {
 		t.Fatalf("release of attempt 2 kept its slot: %+v %v", c, err)
 	}
 	_, err = s.Reserve(ctx, "c", 3, "j-1")
 	must(t, err)
-	must(t, s.Release(ctx, "c", 0, "j-1"))
+	must(t, s.Release(ctx, "c", 0, "j-1", t0))
 	if c, err = s.GetCluster(ctx, "j-1"); err != nil || c.Holds("c") {
 		t.Fatalf("release for any attempt kept the slot: %+v %v", c, err)
 	}

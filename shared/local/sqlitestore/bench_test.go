@@ -103,7 +103,7 @@ func BenchmarkReserveRelease(b *testing.B) {
 		if _, err := s.Reserve(ctx, id, 1, "j-1"); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Release(ctx, id, 1, "j-1"); err != nil {
+		if err := s.Release(ctx, id, 1, "j-1", time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 func (s *Store) CreateCluster(ctx context.Context, c sparkflow.Cluster) error {
-	c.Reservations = nil
+	c.Reservations, c.FreedAt = nil, nil // kept beside the record, as the store's Release sets them
 	c.Version = 1
 	_, err := s.wr.exec(ctx, `INSERT INTO clusters(id, pool, version, data) VALUES(?, ?, 1, ?)`, c.ID, c.Pool, marshal(c))
 	if sparkflow.IsCode(classify("", err), sparkflow.Conflict) {
@@ -21,12 +21,12 @@ func (s *Store) CreateCluster(ctx context.Context, c sparkflow.Cluster) error {
 }
 
 func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkflow.Cluster, error) {
-	res := c.Reservations
+	res, freed := c.Reservations, c.FreedAt
 	old := c.Version
 	c.Version++
-	c.Reservations = nil
+	c.Reservations, c.FreedAt = nil, nil
 	r, err := s.wr.exec(ctx, `UPDATE clusters SET data = ?, version = ? WHERE id = ? AND version = ?`, marshal(c), c.Version, c.ID, old)
-	c.Reservations = res
+	c.Reservations, c.FreedAt = res, freed
 	if err != nil {
 		return c, classify("update cluster", err)
 	}
@@ -66,7 +66,18 @@ func (s *Store) GetCluster(ctx context.Context, id string) (sparkflow.Cluster, e
 		return c, classify("get cluster", err)
 	}
 	c.Reservations, err = s.reservations(ctx, s.r, id)
-	return c, classify("get cluster reservations", err)
+	if err != nil {
+		return c, classify("get cluster reservations", err)
+	}
+	var at int64
+	err = s.r.queryRow(ctx, `SELECT at FROM freed WHERE cluster_id = ?`, id).Scan(&at)
+	if err == nil {
+		t := time.Unix(0, at).UTC()
+		c.FreedAt = &t
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return c, classify("get cluster freed", err)
+	}
+	return c, nil
 }
 
 func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Cluster, error) {
@@ -99,10 +110,34 @@ func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Clus
 	if err := rows.Err(); err != nil {
 		return nil, classify("list reservations", err)
 	}
+	fq, fargs := `SELECT cluster_id, at FROM freed`, []any{}
+	if pool != "" {
+		fq, fargs = `SELECT f.cluster_id, f.at FROM freed f JOIN clusters c ON c.id = f.cluster_id WHERE c.pool = ?`, []any{pool}
+	}
+	frows, err := s.r.query(ctx, fq, fargs...)
+	if err != nil {
+		return nil, classify("list freed", err)
+	}
+	defer frows.Close()
+	freed := map[string]time.Time{}
+	for frows.Next() {
+		var cid string
+		var at int64
+		if err := frows.Scan(&cid, &at); err != nil {
+			return nil, classify("list freed", err)
+		}
+		freed[cid] = time.Unix(0, at).UTC()
+	}
+	if err := frows.Err(); err != nil {
+		return nil, classify("list freed", err)
+	}
 	for i := range cs {
 		cs[i].Reservations = held[cs[i].ID]
 		if cs[i].Reservations == nil {
 			cs[i].Reservations = []string{}
+		}
+		if t, ok := freed[cs[i].ID]; ok {
+			cs[i].FreedAt = &t
 		}
 	}
 	return cs, nil
@@ -113,8 +148,11 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	if err := affected("cluster", id, res, err); err != nil {
 		return err
 	}
-	_, err = s.wr.exec(ctx, `DELETE FROM reservations WHERE cluster_id = ?`, id)
-	return classify("delete reservations", err)
+	if _, err = s.wr.exec(ctx, `DELETE FROM reservations WHERE cluster_id = ?`, id); err != nil {
+		return classify("delete reservations", err)
+	}
+	_, err = s.wr.exec(ctx, `DELETE FROM freed WHERE cluster_id = ?`, id)
+	return classify("delete cluster freed", err)
 }
 
 // Reserve checks and takes the slot in one atomic write (its reads are inside it, on the writer).
@@ -172,7 +210,18 @@ func (s *Store) Reserve(ctx context.Context, runID string, attempt int, clusterI
 	return got, nil
 }
 
-func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterID string) error {
-	_, err := s.wr.exec(ctx, `DELETE FROM reservations WHERE run_id = ? AND cluster_id = ? AND (? = 0 OR attempt <= ?)`, runID, clusterID, attempt, attempt)
+// Release frees the slot and notes when (the cluster's FreedAt: its idle time starts again).
+func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterID string, at time.Time) error {
+	err := s.wr.do(ctx, func(x execer) error {
+		res, err := x.exec(ctx, `DELETE FROM reservations WHERE run_id = ? AND cluster_id = ? AND (? = 0 OR attempt <= ?)`, runID, clusterID, attempt, attempt)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		_, err = x.exec(ctx, `INSERT INTO freed(cluster_id, at) VALUES(?, ?) ON CONFLICT(cluster_id) DO UPDATE SET at = excluded.at`, clusterID, at.UnixNano())
+		return err
+	})
 	return classify("release", err)
 }

@@ -82,7 +82,7 @@ func TestReservationsOfADatabaseBeforeAttempts(t *testing.T) {
 	if got, err := s.Reserve(ctx, "r1", 1, "j-1"); err != nil || got != "j-1" {
 		t.Fatalf("Reserve of the run holding the old slot = %s, %v", got, err)
 	}
-	if err := s.Release(ctx, "r1", 0, "j-1"); err != nil {
+	if err := s.Release(ctx, "r1", 0, "j-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := s.GetCluster(ctx, "j-1"); err != nil || len(c.Reservations) != 0 {

@@ -109,6 +109,7 @@ CREATE INDEX IF NOT EXISTS clusters_pool ON clusters(pool);
 CREATE TABLE IF NOT EXISTS reservations (run_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0);
 DROP INDEX IF EXISTS reservations_cluster;
 CREATE INDEX IF NOT EXISTS reservations_cluster_at ON reservations(cluster_id, at, run_id);
+CREATE TABLE IF NOT EXISTS freed (cluster_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS transforms (name TEXT PRIMARY KEY, pool TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
   id TEXT PRIMARY KEY, transform TEXT NOT NULL, pool TEXT NOT NULL, status TEXT NOT NULL,

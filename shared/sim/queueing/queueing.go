@@ -184,7 +184,7 @@ func sparkflowWait(cfg Config, jobs []job) float64 {
 	warm := len(jobs) / 10
 	start := func(k int, now float64) {
 		id := fmt.Sprint(k)
-		c, _ := core.ChooseCluster(clusters, id)
+		c, _ := core.ChooseCluster(clusters, id, time.Time{})
 		i := index[c.ID]
 		clusters[i].Reservations = append(clusters[i].Reservations, id)
 		heap.Push(h, end{at: now + jobs[k].size, cluster: i, run: id})
@@ -198,7 +198,7 @@ func sparkflowWait(cfg Config, jobs []job) float64 {
 		if next < len(jobs) && (h.Len() == 0 || jobs[next].at <= (*h)[0].at) {
 			k := next
 			next++
-			if len(fifo) == 0 && core.FreeSlots(clusters) > 0 {
+			if len(fifo) == 0 && core.FreeSlots(clusters, time.Time{}) > 0 {
 				start(k, jobs[k].at)
 			} else {
 				fifo = append(fifo, k)
@@ -213,7 +213,7 @@ func sparkflowWait(cfg Config, jobs []job) float64 {
 				break
 			}
 		}
-		for len(fifo) > 0 && core.FreeSlots(clusters) > 0 {
+		for len(fifo) > 0 && core.FreeSlots(clusters, time.Time{}) > 0 {
 			k := fifo[0]
 			fifo = fifo[1:]
 			start(k, e.at)

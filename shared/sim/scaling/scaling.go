@@ -272,11 +272,11 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 		heap.Push(h, event{at: now + cfg.IdleTimeout.Seconds(), kind: evIdle, cluster: i, gen: idleGen[i]})
 	}
 	grant := func() {
-		for len(fifo) > 0 && core.FreeSlots(view()) > 0 {
+		for len(fifo) > 0 && core.FreeSlots(view(), at(now)) > 0 {
 			k := fifo[0]
 			fifo = fifo[1:]
 			id := fmt.Sprint(k)
-			c, _ := core.ChooseCluster(view(), id)
+			c, _ := core.ChooseCluster(view(), id, at(now))
 			i, _ := strconv.Atoi(strings.TrimPrefix(c.ID, "j-"))
 			clusters[i].Reservations = append(clusters[i].Reservations, id)
 			clusters[i].State = sparkflow.ClusterRunning
@@ -291,8 +291,13 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 		pool.Status = plan.Status
 		for n := 0; n < plan.Launch; n++ {
 			i := len(clusters)
+			kept := n < plan.LaunchKept
+			idle := 0
+			if !kept {
+				idle = pool.IdleTimeoutSeconds
+			}
 			clusters = append(clusters, sparkflow.Cluster{ID: fmt.Sprintf("j-%d", i), Pool: "p", State: sparkflow.ClusterStarting, Capacity: cfg.Slots,
-				Reservations: []string{}, CreatedAt: at(now), Kept: n < plan.LaunchKept})
+				Reservations: []string{}, CreatedAt: at(now), Kept: kept, IdleTimeoutSeconds: idle})
 			idleGen = append(idleGen, 0)
 			upSince = append(upSince, now)
 			live = append(live, i)
@@ -323,7 +328,7 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 		case evReady:
 			c := &clusters[e.cluster]
 			ready := at(now)
-			c.State, c.ReadyAt = sparkflow.ClusterWaiting, &ready
+			c.State, c.ReadyAt, c.StateTime = sparkflow.ClusterWaiting, &ready, ready
 			grant()
 			armIdle(e.cluster)
 			heal() // the cluster's state-change event
@@ -336,8 +341,10 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 					break
 				}
 			}
+			freed := at(now)
+			c.FreedAt = &freed
 			if len(c.Reservations) == 0 {
-				c.State = sparkflow.ClusterWaiting
+				c.State, c.StateTime = sparkflow.ClusterWaiting, freed
 			}
 			grant()
 			armIdle(e.cluster)
