@@ -124,7 +124,8 @@ bench-scheduling:
 	$(GO) run ./cmd/sparkflow-sim -queueing
 
 ## bench-scaling: an elastic pool's cluster-hours and waits over 30 simulated days, against the same
-## pool fixed at its maximum and the clairvoyant bound (virtual clock, SparkFlow's own decisions)
+## pool fixed at its maximum, the clairvoyant bound and the best clairvoyant schedule (virtual clock,
+## SparkFlow's own decisions; about 2 minutes)
 bench-scaling:
 	$(GO) run ./cmd/sparkflow-sim -scaling
 

@@ -68,6 +68,13 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView, costLine string) {
 	if p.StartSamples > 0 {
 		row(tw, "Start-up:", fmt.Sprintf("%s from launch to ready (the median of its newest %d clusters)", (time.Duration(p.StartSeconds*float64(time.Second))).Round(time.Second), p.StartSamples))
 	}
+	if p.MinClusters != nil {
+		if p.SlotSeconds > 0 {
+			row(tw, "Slot time:", fmt.Sprintf("%s a run on average (its newest runs; runs that a slot freed within a start-up serves launch no cluster)", (time.Duration(p.SlotSeconds*float64(time.Second))).Round(time.Second)))
+		} else {
+			row(tw, "Slot time:", "not measured yet (the reconciler measures it from ended runs): every run that waits beyond the free slots counts for a launch")
+		}
+	}
 	if p.MaxQueue > 0 {
 		row(tw, "Max queue:", p.MaxQueue)
 	}

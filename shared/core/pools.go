@@ -106,8 +106,9 @@ func PlanPool(p sparkflow.Pool, clusters []sparkflow.Cluster, waiting int, now t
 	}
 	if p.MinClusters != nil {
 		// Runs the ready clusters' free slots can take now need no launch (they are being granted:
-		// a cluster that just became ready has its waiters dispatched on the same event).
-		waiting = max(waiting-FreeSlots(clusters, now), 0)
+		// a cluster that just became ready has its waiters dispatched on the same event), nor do
+		// those a slot freed sooner than a new cluster could start will take.
+		waiting = max(waiting-FreeSlots(clusters, now)-SoonFreed(p, clusters), 0)
 		return planElastic(p, waiting, now, plan, live, ready, starting, kept)
 	}
 	// The missing clusters are explained by the latest endings: those EMR ended for idleness wait

@@ -41,7 +41,11 @@ type Pool struct {
 	// MinClusters, when set, makes the pool elastic: that many clusters are kept (launched without the
 	// idle timeout, replaced when lost), and up to Clusters more are launched when runs wait for a slot,
 	// each ending after IdleTimeoutSeconds idle. Unset, all Clusters are launched with the pool.
-	MinClusters        *int     `json:"minClusters,omitempty"`
+	MinClusters *int `json:"minClusters,omitempty"`
+	// SlotSeconds is how long a run of the pool holds its slot, on average over its newest ended runs
+	// (measured by the reconciler; 0: not yet). An elastic pool launches no cluster for the waiting
+	// runs that slots freed sooner than a cluster starts will take (core.SoonFreed).
+	SlotSeconds        float64  `json:"slotSeconds,omitempty"`
 	ReleaseLabel       string   `json:"releaseLabel"`
 	Applications       []string `json:"applications"`
 	LogURI             string   `json:"logUri,omitempty"`

@@ -80,6 +80,9 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 		return rep, err
 	}
 	for _, p := range pools {
+		if err := s.measureSlotTime(ctx, p); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+			return rep, err
+		}
 		if err := s.Heal(ctx, p.Name); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
 			return rep, err
 		}
@@ -359,4 +362,40 @@ func (s *Service) reconcileGates(ctx context.Context, active []sparkflow.Run, re
 		}
 	}
 	return nil
+}
+
+// measureSlotTime keeps an elastic pool's slot time (core.SlotTime over its transforms' newest ended
+// runs) up to date, for its scale-out (core.SoonFreed). One indexed read per transform, every
+// reconcile pass; a write only when the figure moved by a tenth.
+func (s *Service) measureSlotTime(ctx context.Context, p sparkflow.Pool) error {
+	if p.MinClusters == nil || p.Status == sparkflow.PoolDeleting {
+		return nil
+	}
+	ts, err := s.Store.ListTransforms(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	var runs []sparkflow.Run
+	for _, t := range ts {
+		rs, err := s.Store.ListRuns(ctx, sparkflow.RunFilter{Transform: t.Name, Limit: core.SlotSamples})
+		if err != nil {
+			return err
+		}
+		runs = append(runs, rs...)
+	}
+	took, n := core.SlotTime(runs)
+	if n == 0 || !core.SlotTimeChanged(p, took) {
+		return nil
+	}
+	_, err = s.mutatePool(ctx, p.Name, func(p *sparkflow.Pool) bool {
+		if !core.SlotTimeChanged(*p, took) {
+			return false
+		}
+		p.SlotSeconds = took.Seconds()
+		return true
+	})
+	if err == nil {
+		s.Log.InfoContext(ctx, "pool slot time measured", "pool", p.Name, "slot_seconds", took.Seconds(), "runs", n)
+	}
+	return err
 }

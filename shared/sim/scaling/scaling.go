@@ -21,9 +21,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
@@ -41,6 +43,11 @@ type Config struct {
 	// coefficient of variation of 3 (default exponential).
 	MeanJob     time.Duration
 	HeavyTailed bool
+	// AnyWait: the pool launches for every run that waits beyond the free slots (the rule before
+	// pools measured their slot time). By default it measures its runs' slot time as the reconciler
+	// does (core.SlotTime, every 5 minutes) and launches only for the runs that would wait longer
+	// than a start-up (core.SoonFreed).
+	AnyWait bool
 	// PeakLoad is the offered load in working hours as a share of the fixed pool's slots (default
 	// 0.7); the night runs at a tenth of it, and a nightly burst brings BurstRuns runs in 10 minutes
 	// at 02:00 (default: the fixed pool's slots × 2).
@@ -171,9 +178,9 @@ func Run(cfg Config) (Result, error) {
 	res := Result{Config: cfg, Runs: len(jobs), Bound: (work/float64(cfg.Slots) + cfg.StartUp.Seconds()) / 3600 / days}
 	min := cfg.MinClusters
 	var trace []Point
-	res.Elastic = simulate(cfg, jobs, &min, &trace)
+	res.Elastic = simulate(cfg, jobs, &min, nil, &trace)
 	res.Trace = trace
-	res.Fixed = simulate(cfg, jobs, nil, nil)
+	res.Fixed = simulate(cfg, jobs, nil, nil, nil)
 	return res, nil
 }
 
@@ -183,8 +190,12 @@ const (
 	evStepEnd
 	evIdle
 	evReconcile
+	evSchedule
 	evArrival
 )
+
+// scheduleEvery is how often a scheduled pool looks at its schedule.
+const scheduleEvery = 60.0
 
 type event struct {
 	at      float64
@@ -218,7 +229,11 @@ const reconcileEvery = 300.0
 // simulate runs the pool: elastic with min (MinClusters set), or fixed at MaxClusters (min nil,
 // every cluster launched at once and never idle-ended). trace, when given, gets the cluster count
 // after every change.
-func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
+//
+// With target set instead (min nil), the pool follows a schedule that knows the future: target(t)
+// clusters at time t, each launched a start-up ahead so that it is ready when due, and ended as soon
+// as it is idle and not due (no idle timeout).
+func simulate(cfg Config, jobs []job, min *int, target func(float64) int, trace *[]Point) Policy {
 	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return epoch.Add(time.Duration(s * float64(time.Second))) }
 	pool := sparkflow.Pool{Name: "p", Clusters: cfg.MaxClusters, MinClusters: min, StepConcurrency: cfg.Slots, Status: sparkflow.PoolCreating}
@@ -235,6 +250,9 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 		pol      Policy
 		now      float64
 		upSince  []float64
+		held     []sparkflow.Run // the newest ended runs' slot times, for the reconciler's measure
+		granted  = map[int]float64{}
+		up       float64 // cluster-seconds
 	)
 	end := float64(cfg.Days) * day
 	record := func() {
@@ -282,16 +300,14 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 			clusters[i].State = sparkflow.ClusterRunning
 			idleGen[i]++ // busy: an armed idle end does nothing
 			waits = append(waits, now-jobs[k].at)
+			granted[k] = now
 			heap.Push(h, event{at: now + jobs[k].size, kind: evStepEnd, cluster: i, job: k})
 		}
 	}
-	heal := func() {
-		cs := view()
-		plan := core.PlanPool(pool, cs, len(fifo), at(now))
-		pool.Status = plan.Status
-		for n := 0; n < plan.Launch; n++ {
+	launch := func(n, keptN int) {
+		for k := 0; k < n; k++ {
 			i := len(clusters)
-			kept := n < plan.LaunchKept
+			kept := k < keptN
 			idle := 0
 			if !kept {
 				idle = pool.IdleTimeoutSeconds
@@ -304,17 +320,56 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 			pol.Launches++
 			heap.Push(h, event{at: now + cfg.StartUp.Seconds(), kind: evReady, cluster: i})
 		}
-		if plan.Launch > 0 {
+		if n > 0 {
 			pol.MaxLive = max(pol.MaxLive, len(live))
 			record()
 		}
 	}
-	up := 0.0 // cluster-seconds
+	endCluster := func(i int) {
+		c := &clusters[i]
+		ended := at(now)
+		c.State, c.Reason, c.EndedAt = sparkflow.ClusterTerminated, sparkflow.StateReason{Code: "ALL_STEPS_COMPLETED"}, &ended
+		up += math.Min(now, end) - math.Min(upSince[i], end)
+		for j, l := range live {
+			if l == i {
+				live = append(live[:j:j], live[j+1:]...)
+				break
+			}
+		}
+		record()
+	}
+	// retire ends the scheduled pool's idle clusters beyond what is due now and a start-up on.
+	retire := func() {
+		if target == nil {
+			return
+		}
+		excess := len(live) - max(target(now), target(now+cfg.StartUp.Seconds()))
+		for j := len(live) - 1; j >= 0 && excess > 0; j-- {
+			if c := clusters[live[j]]; c.State == sparkflow.ClusterWaiting && len(c.Reservations) == 0 {
+				endCluster(live[j])
+				excess--
+			}
+		}
+	}
+	heal := func() {
+		if target != nil {
+			launch(max(target(now+cfg.StartUp.Seconds())-len(live), 0), 0)
+			retire()
+			return
+		}
+		cs := view()
+		plan := core.PlanPool(pool, cs, len(fifo), at(now))
+		pool.Status = plan.Status
+		launch(plan.Launch, plan.LaunchKept)
+	}
 	heal()
 	for k := range jobs {
 		heap.Push(h, event{at: jobs[k].at, kind: evArrival, job: k})
 	}
 	heap.Push(h, event{at: reconcileEvery, kind: evReconcile})
+	if target != nil {
+		heap.Push(h, event{at: 0, kind: evSchedule})
+	}
 	for h.Len() > 0 {
 		e := heap.Pop(h).(event)
 		now = e.at
@@ -343,28 +398,36 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 			}
 			freed := at(now)
 			c.FreedAt = &freed
+			reserved := at(granted[e.job])
+			delete(granted, e.job)
+			held = append(held, sparkflow.Run{Status: sparkflow.RunSucceeded, ReservedAt: &reserved, EndedAt: &freed})
+			if len(held) > 2*core.SlotSamples {
+				held = append(held[:0:0], held[len(held)-core.SlotSamples:]...)
+			}
 			if len(c.Reservations) == 0 {
 				c.State, c.StateTime = sparkflow.ClusterWaiting, freed
 			}
 			grant()
 			armIdle(e.cluster)
+			retire()
 		case evIdle:
 			c := &clusters[e.cluster]
 			if e.gen != idleGen[e.cluster] || c.State != sparkflow.ClusterWaiting || len(c.Reservations) > 0 {
 				continue
 			}
-			ended := at(now)
-			c.State, c.Reason, c.EndedAt = sparkflow.ClusterTerminated, sparkflow.StateReason{Code: "ALL_STEPS_COMPLETED"}, &ended
-			up += math.Min(now, end) - math.Min(upSince[e.cluster], end)
-			for j, i := range live {
-				if i == e.cluster {
-					live = append(live[:j:j], live[j+1:]...)
-					break
+			endCluster(e.cluster)
+			heal() // the cluster's end event
+		case evSchedule:
+			heal()
+			if now+scheduleEvery < end || len(fifo) > 0 {
+				heap.Push(h, event{at: now + scheduleEvery, kind: evSchedule})
+			}
+		case evReconcile:
+			if min != nil && !cfg.AnyWait {
+				if took, n := core.SlotTime(held); n > 0 && core.SlotTimeChanged(pool, took) {
+					pool.SlotSeconds = took.Seconds()
 				}
 			}
-			record()
-			heal() // the cluster's end event
-		case evReconcile:
 			heal()
 			if now+reconcileEvery < end || len(fifo) > 0 {
 				heap.Push(h, event{at: now + reconcileEvery, kind: evReconcile})
@@ -385,4 +448,67 @@ func simulate(cfg Config, jobs []job, min *int, trace *[]Point) Policy {
 		pol.P95Wait = waits[int(0.95*float64(len(waits)-1))]
 	}
 	return pol
+}
+
+// Schedule is a pool that knows the future of this trace's shape: Day clusters in working hours,
+// Night the rest of the day, and Burst more for the nightly burst (02:00–02:40), each launched a
+// start-up ahead of when it is due and ended as soon as it is idle and not due. No rule that reacts
+// to the queue can do better on a trace this regular; it is the reference the elastic pool's
+// cluster-hours are weighed against at a given wait.
+type Schedule struct{ Day, Night, Burst int }
+
+func (s Schedule) clusters(t float64) int {
+	h := math.Mod(t, day) / 3600
+	switch {
+	case h >= 9 && h < 18:
+		return s.Day
+	case h >= 2 && h < 2+40.0/60:
+		return s.Night + s.Burst
+	}
+	return s.Night
+}
+
+// BestSchedule is the Schedule with the fewest cluster-hours (never more than MaxClusters at once)
+// whose mean wait is at most maxWait seconds, with its figures; ok is false when none is.
+func BestSchedule(cfg Config, maxWait float64) (best Schedule, pol Policy, ok bool) {
+	cfg.defaults()
+	jobs := arrivals(cfg)
+	type found struct {
+		s  Schedule
+		p  Policy
+		ok bool
+	}
+	var pairs [][2]int
+	for night := 0; night <= cfg.MaxClusters; night++ {
+		for burst := 0; night+burst <= cfg.MaxClusters; burst++ {
+			pairs = append(pairs, [2]int{night, burst})
+		}
+	}
+	out := make([]found, len(pairs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, nb := range pairs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			// More day clusters cost more and wait less: the first that meets the wait is this
+			// night's and burst's best.
+			for d := 1; d <= cfg.MaxClusters; d++ {
+				s := Schedule{Day: d, Night: nb[0], Burst: nb[1]}
+				if p := simulate(cfg, jobs, nil, s.clusters, nil); p.MeanWait <= maxWait {
+					out[i] = found{s, p, true}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, f := range out { // in the pairs' order: the same answer on every machine
+		if f.ok && (!ok || f.p.ClusterHours < pol.ClusterHours) {
+			best, pol, ok = f.s, f.p, true
+		}
+	}
+	return best, pol, ok
 }

@@ -56,3 +56,28 @@ func TestSameSeedSameFigures(t *testing.T) {
 		t.Fatalf("two runs of one seed differ: %+v / %+v", a.Elastic, b.Elastic)
 	}
 }
+
+// TestBestScheduleMeetsItsWait: the best clairvoyant schedule keeps the mean wait it was asked for,
+// costs no less than the bound, and no more than the fixed pool; asked for the fixed pool's own
+// wait, it still saves (the nights), and a looser wait never costs more.
+func TestBestScheduleMeetsItsWait(t *testing.T) {
+	c := Config{MinClusters: 1, MaxClusters: 4, Slots: 2, Days: 3, Seed: 5}
+	r, err := Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, p, ok := BestSchedule(c, 2*r.Fixed.MeanWait)
+	if !ok {
+		t.Fatalf("no schedule of at most %d clusters waits ≤ 2 × the fixed pool's %.0f s", c.MaxClusters, r.Fixed.MeanWait)
+	}
+	if p.MeanWait > 2*r.Fixed.MeanWait || p.ClusterHours < r.Bound || p.ClusterHours > r.Fixed.ClusterHours {
+		t.Fatalf("best schedule %+v: %.1f cluster-hours a day at %.0f s; bound %.1f, fixed %.1f at %.0f s", s, p.ClusterHours, p.MeanWait, r.Bound, r.Fixed.ClusterHours, r.Fixed.MeanWait)
+	}
+	if s.Day < 1 || s.Night+s.Burst > c.MaxClusters || p.MaxLive > c.MaxClusters {
+		t.Fatalf("best schedule %+v peaked at %d clusters, over the maximum %d", s, p.MaxLive, c.MaxClusters)
+	}
+	_, loose, _ := BestSchedule(c, 4*r.Fixed.MeanWait+60)
+	if loose.ClusterHours > p.ClusterHours {
+		t.Fatalf("a looser wait cost more: %.1f > %.1f cluster-hours a day", loose.ClusterHours, p.ClusterHours)
+	}
+}
