@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,17 +46,30 @@ func money(v float64, currency string) string {
 	return fmt.Sprintf("%.2f %s", v, currency)
 }
 
-// rateOf is the catalogue and the hourly rate of pool p's clusters (ok false when it cannot tell).
-func (g *globals) rateOf(ctx context.Context, p sparkflow.PoolView) (*cost.Catalogue, sparkflow.Tier, cost.Rate, bool) {
+// rateOf is the catalogue and the hourly rates of pool p's clusters (ok false when it cannot tell).
+func (g *globals) rateOf(ctx context.Context, p sparkflow.PoolView) (*cost.Catalogue, sparkflow.Tier, cost.Rates, bool) {
 	c, region, err := g.pricing(ctx, "")
 	if err != nil {
-		return nil, sparkflow.Tier{}, cost.Rate{}, false
+		return nil, sparkflow.Tier{}, cost.Rates{}, false
 	}
 	t, ok := cost.TierFinder(ctx, g.backend())(p)
 	if !ok {
-		return nil, sparkflow.Tier{}, cost.Rate{}, false
+		return nil, sparkflow.Tier{}, cost.Rates{}, false
 	}
-	return c, t, c.ClusterRate(t, region), true
+	return c, t, c.PoolRates(t, p.ClusterRecords, region), true
+}
+
+// rateText says what a rate is: a cluster's EMR instances, or its tier's (an estimate).
+func rateText(r cost.Rate, tier, currency string) string {
+	if r.FromEMR {
+		var in []string
+		for typ, n := range r.Types {
+			in = append(in, n+" "+typ)
+		}
+		sort.Strings(in)
+		return fmt.Sprintf("a %s/h cluster in %s (its instances, as EMR lists them: %s)", money(r.PerHour, currency), r.Region, strings.Join(in, ", "))
+	}
+	return fmt.Sprintf("a %s/h %s cluster in %s (estimate from the tier)", money(r.PerHour, currency), tier, r.Region)
 }
 
 // runCost says what a run cost (its share of its cluster over its time), or "" when it cannot tell.
@@ -67,29 +81,39 @@ func (g *globals) runCost(ctx context.Context, r sparkflow.Run) string {
 	if err != nil {
 		return ""
 	}
-	c, t, rate, ok := g.rateOf(ctx, p)
+	c, t, rates, ok := g.rateOf(ctx, p)
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("%s (estimate: 1 of %d slots of a %s/h %s cluster in %s, over the run's time)", money(cost.Run(r, rate, p.StepConcurrency, time.Now()), c.Currency),
-		max(p.StepConcurrency, 1), money(rate.PerHour, c.Currency), t.Name, rate.Region)
+	rate := rates.Of(r.ClusterID)
+	return fmt.Sprintf("%s (1 of %d slots of %s, over the run's time)", money(cost.Run(r, rate, p.StepConcurrency, time.Now()), c.Currency),
+		max(p.StepConcurrency, 1), rateText(rate, t.Name, c.Currency))
 }
 
 // poolCost says what a pool's clusters cost an hour now and so far, or "" when it cannot tell.
 func (g *globals) poolCost(ctx context.Context, p sparkflow.PoolView) string {
-	c, _, rate, ok := g.rateOf(ctx, p)
+	c, _, rates, ok := g.rateOf(ctx, p)
 	if !ok {
 		return ""
 	}
-	live, so := 0, 0.0
+	live, listed, perHour, so := 0, 0, 0.0, 0.0
 	for _, cl := range p.ClusterRecords {
+		rate := rates.Of(cl.ID)
 		if !cl.State.Ended() {
 			live++
+			perHour += rate.PerHour
+			if rate.FromEMR {
+				listed++
+			}
 		}
 		so += cost.Cluster(cl, rate, time.Now())
 	}
-	return fmt.Sprintf("%s/h now (%d clusters at %s/h, %s prices); %s so far for the clusters on record (estimate)",
-		money(float64(live)*rate.PerHour, c.Currency), live, money(rate.PerHour, c.Currency), rate.Region, money(so, c.Currency))
+	how := fmt.Sprintf("at %s/h each from the tier, %s prices: an estimate", money(rates.Tier.PerHour, c.Currency), rates.Tier.Region)
+	if listed > 0 {
+		how = fmt.Sprintf("%d priced from the instances EMR runs for them, %d from the tier, %s prices", listed, live-listed, rates.Tier.Region)
+	}
+	return fmt.Sprintf("%s/h now (%d clusters, %s); %s so far for the clusters on record",
+		money(perHour, c.Currency), live, how, money(so, c.Currency))
 }
 
 func newCostCmd(g *globals) *cobra.Command {

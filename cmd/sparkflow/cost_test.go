@@ -53,12 +53,12 @@ func TestCostOfRunsAndPools(t *testing.T) {
 		t.Errorf("cost by transform: %+v", tr)
 	}
 	show := cli(t, addr, "run", "show", run.ID)
-	if m := regexp.MustCompile(`Cost:\s+\$([0-9.]+) \(estimate: 1 of 2 slots`).FindStringSubmatch(show.stdout); m == nil {
+	if m := regexp.MustCompile(`Cost:\s+\$([0-9.]+) \(1 of 2 slots of a \$[0-9.]+/h tiny cluster in us-east-1 \(estimate from the tier\)`).FindStringSubmatch(show.stdout); m == nil {
 		t.Errorf("run show has no cost: %s", show.stdout)
 	} else if v, _ := strconv.ParseFloat(m[1], 64); math.Abs(v-want) > 0.005 {
 		t.Errorf("run show says %s, want %.2f", m[1], want)
 	}
-	if p := cli(t, addr, "pool", "show", "etl"); !strings.Contains(p.stdout, "/h now (1 clusters at $") {
+	if p := cli(t, addr, "pool", "show", "etl"); !strings.Contains(p.stdout, "/h now (1 clusters, at $") {
 		t.Errorf("pool show has no cost: %s", p.stdout)
 	}
 

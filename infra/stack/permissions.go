@@ -54,7 +54,8 @@ var (
 //	           ended otherwise) and CancelSteps of a step still going; resume waiters granted
 //	emr-events step/cluster/execution events: records, Heal (launch), clusterLost, Dispatch, Finish
 //	           (an execution that ended: ListSteps and CancelSteps, as finish); DescribeCluster of a
-//	           cluster that ended with no ready time on record (did it run, or fail to start?)
+//	           cluster that ended with no ready time on record (did it run, or fail to start?);
+//	           ListInstances of a cluster once ready (what it costs)
 //	reconcile  DescribeCluster, ListSteps; DescribeExecution; the same handlers; Heal; resumes resent;
 //	           CancelSteps of the step of a run it ends (its execution ended unseen)
 //	pool       create/delete/heal pools, put/delete transforms (and their schedules); a forced delete
@@ -64,7 +65,7 @@ var Permissions = map[string]Access{
 	names.FunctionReserve:   {Table: tableWrite, Resume: settle, Launch: true},
 	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
 	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Resume: settle},
-	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: settle, ConsumeEvents: true},
+	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps", "elasticmapreduce:ListInstances"}, Launch: true, Resume: settle, ConsumeEvents: true},
 	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: settle, DescribeRuns: true},
 	names.FunctionPool:      {Table: tableWrite, EMR: []string{"elasticmapreduce:TerminateJobFlows", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: []string{"states:SendTaskSuccess", "states:SendTaskFailure"}, Schedules: true},
 }

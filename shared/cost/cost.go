@@ -142,6 +142,63 @@ type Rate struct {
 	Region  string            `json:"region"`
 	Types   map[string]string `json:"types"`
 	Missing []string          `json:"missing,omitempty"`
+	// FromEMR: priced from the instances EMR says the cluster runs (Types then maps each priced type
+	// to its count and market, Missing lists the types the catalogue has no price for), not its tier.
+	FromEMR bool `json:"fromEMR,omitempty"`
+}
+
+// InstancesRate is what a cluster running these instances costs an hour in region: each on-demand
+// instance at EC2's and EMR's price, each spot one at EC2's less the spot discount plus EMR's.
+func (c *Catalogue) InstancesRate(in []sparkflow.InstanceCount, region string) Rate {
+	if c.regions[region] == nil {
+		region = DefaultRegion
+	}
+	prices := c.regions[region]
+	r := Rate{Region: region, Types: map[string]string{}, FromEMR: true}
+	for _, i := range in {
+		p, ok := prices[i.Type]
+		if !ok {
+			r.Missing = append(r.Missing, i.Type)
+			continue
+		}
+		ec2, market := p.EC2, "on-demand"
+		if i.Spot {
+			ec2, market = p.EC2*(1-c.SpotDiscount), "spot"
+		}
+		r.PerHour += float64(i.Count) * (ec2 + p.EMR)
+		k := i.Type
+		if i.Spot {
+			k += " (spot)"
+		}
+		r.Types[k] = fmt.Sprintf("%d %s", i.Count, market)
+	}
+	return r
+}
+
+// Rates prices one pool's clusters: a cluster whose instances EMR listed at those, the others at the
+// pool's tier (an estimate: the tier's first priced type of each fleet).
+type Rates struct {
+	Tier     Rate
+	Clusters map[string]Rate // by cluster id, the ones priced from EMR's instances
+}
+
+// PoolRates is the Rates of clusters of tier t in region.
+func (c *Catalogue) PoolRates(t sparkflow.Tier, clusters []sparkflow.Cluster, region string) Rates {
+	rs := Rates{Tier: c.ClusterRate(t, region), Clusters: map[string]Rate{}}
+	for _, cl := range clusters {
+		if len(cl.Instances) > 0 {
+			rs.Clusters[cl.ID] = c.InstancesRate(cl.Instances, region)
+		}
+	}
+	return rs
+}
+
+// Of is the rate of a cluster (the tier's when EMR did not list its instances, or it is unknown).
+func (rs Rates) Of(clusterID string) Rate {
+	if r, ok := rs.Clusters[clusterID]; ok {
+		return r
+	}
+	return rs.Tier
 }
 
 // ClusterRate is what a cluster of tier t costs an hour in region ("" or a region the catalogue has
@@ -203,8 +260,9 @@ func Run(run sparkflow.Run, r Rate, capacity int, now time.Time) float64 {
 	return hours(run.StartedAt, run.EndedAt, now) * r.PerHour / float64(max(capacity, 1))
 }
 
-// Window is what clusters cost within [from, to): each from its launch (or from) to its end (or to).
-func Window(clusters []sparkflow.Cluster, r Rate, from, to time.Time) float64 {
+// Window is what clusters cost within [from, to): each from its launch (or from) to its end (or to),
+// at its own rate.
+func Window(clusters []sparkflow.Cluster, rs Rates, from, to time.Time) float64 {
 	sum := 0.0
 	for _, c := range clusters {
 		start, end := c.CreatedAt, to
@@ -215,7 +273,7 @@ func Window(clusters []sparkflow.Cluster, r Rate, from, to time.Time) float64 {
 			start = from
 		}
 		if end.After(start) {
-			sum += end.Sub(start).Hours() * r.PerHour
+			sum += end.Sub(start).Hours() * rs.Of(c.ID).PerHour
 		}
 	}
 	return sum
@@ -252,7 +310,8 @@ func (c *Catalogue) Build(pools []sparkflow.PoolView, tierOf func(sparkflow.Pool
 	}
 	rep := Report{Since: since, Until: now, By: by, Currency: c.Currency}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("estimates from the price catalogue of %s (%s)", c.Date, c.Source))
-	rates := map[string]Rate{}
+	rates := map[string]Rates{}
+	fromEMR, fromTier := 0, 0
 	capacity := map[string]int{}
 	lines := map[string]*Line{}
 	line := func(k string) *Line {
@@ -267,7 +326,8 @@ func (c *Catalogue) Build(pools []sparkflow.PoolView, tierOf func(sparkflow.Pool
 			rep.Notes = append(rep.Notes, fmt.Sprintf("pool %s: tier %s is unknown here: not priced", p.Name, p.Tier))
 			continue
 		}
-		r := c.ClusterRate(t, region)
+		rs := c.PoolRates(t, p.ClusterRecords, region)
+		r := rs.Tier
 		if r.Region != region && region != "" {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("no prices for %s: %s's used", region, r.Region))
 			region = r.Region
@@ -275,19 +335,31 @@ func (c *Catalogue) Build(pools []sparkflow.PoolView, tierOf func(sparkflow.Pool
 		for _, m := range r.Missing {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("pool %s: no price for any instance type of its %s fleet: counted 0", p.Name, m))
 		}
-		rates[p.Name], capacity[p.Name] = r, p.StepConcurrency
+		for _, cl := range p.ClusterRecords {
+			er, ok := rs.Clusters[cl.ID]
+			if !ok {
+				fromTier++
+				continue
+			}
+			fromEMR++
+			for _, m := range er.Missing {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("cluster %s: no price for its %s instances: counted 0", cl.ID, m))
+			}
+		}
+		rates[p.Name], capacity[p.Name] = rs, p.StepConcurrency
 		if by == "pool" {
-			line(p.Name).ClusterCost = Window(p.ClusterRecords, r, since, now)
+			line(p.Name).ClusterCost = Window(p.ClusterRecords, rs, since, now)
 		}
 	}
 	for _, run := range runs {
 		if run.StartedAt == nil || run.StartedAt.Before(since) {
 			continue
 		}
-		r, ok := rates[run.Pool]
+		rs, ok := rates[run.Pool]
 		if !ok {
 			continue
 		}
+		r := rs.Of(run.ClusterID)
 		k := run.Pool
 		if by == "transform" {
 			k = run.Transform
@@ -296,6 +368,11 @@ func (c *Catalogue) Build(pools []sparkflow.PoolView, tierOf func(sparkflow.Pool
 		l.Runs++
 		l.RunHours += hours(run.StartedAt, run.EndedAt, now)
 		l.RunCost += Run(run, r, capacity[run.Pool], now)
+	}
+	if fromEMR > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("clusters priced from the instances EMR runs for them: %d; from their pool's tier: %d", fromEMR, fromTier))
+	} else if fromTier > 0 {
+		rep.Notes = append(rep.Notes, "clusters priced from their pool's tier (the first priced type of each fleet)")
 	}
 	for _, l := range lines {
 		rep.Lines = append(rep.Lines, *l)

@@ -61,7 +61,7 @@ func TestClusterRateRunAndWindow(t *testing.T) {
 	ended := t0.Add(2 * time.Hour)
 	cl := []sparkflow.Cluster{{CreatedAt: t0.Add(-time.Hour), EndedAt: &ended}, {CreatedAt: t0.Add(time.Hour)}}
 	// Window [t0, t0+3h): the first from t0 to its end (2 h), the second from t0+1h to t0+3h (2 h).
-	if got := Window(cl, r, t0, t0.Add(3*time.Hour)); !near(got, 4*want) {
+	if got := Window(cl, Rates{Tier: r}, t0, t0.Add(3*time.Hour)); !near(got, 4*want) {
 		t.Fatalf("window: %v, want %v", got, 4*want)
 	}
 	if got := Cluster(cl[0], r, t0.Add(10*time.Hour)); !near(got, 3*want) {
@@ -130,5 +130,46 @@ func TestReportByPoolAndTransform(t *testing.T) {
 	}
 	if _, err := c.Build(pools, tierOf, runs, "", "team", t0, now); !sparkflow.IsCode(err, sparkflow.Invalid) {
 		t.Fatalf("by team: %v", err)
+	}
+}
+
+// TestClustersArePricedFromTheInstancesEMRRuns: a cluster whose instances EMR listed is priced from
+// them (spot at the discount, a type without a price counted 0 and named), in the window, per run
+// and in the report's notes; the others of the pool at its tier.
+func TestClustersArePricedFromTheInstancesEMRRuns(t *testing.T) {
+	c := Default()
+	tiny, _ := tiers.Default().Get("tiny")
+	in := []sparkflow.InstanceCount{{Type: "m7g.xlarge", Count: 1}, {Type: "m7g.2xlarge", Count: 3, Spot: true}, {Type: "x9.huge", Count: 2}}
+	r := c.InstancesRate(in, "us-east-1")
+	want := (0.1632 + 0.0408) + 3*(0.3264*(1-0.6)+0.0816)
+	if !near(r.PerHour, want) || !r.FromEMR || len(r.Missing) != 1 || r.Missing[0] != "x9.huge" || r.Types["m7g.2xlarge (spot)"] != "3 spot" {
+		t.Fatalf("rate of EMR's instances: %+v, want %.5f an hour and x9.huge missing", r, want)
+	}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	listed := sparkflow.Cluster{ID: "j-emr", CreatedAt: t0, Instances: in, InstancesListed: true}
+	other := sparkflow.Cluster{ID: "j-tier", CreatedAt: t0}
+	rs := c.PoolRates(tiny, []sparkflow.Cluster{listed, other}, "")
+	tierRate := c.ClusterRate(tiny, "")
+	if !near(rs.Of("j-emr").PerHour, want) || !near(rs.Of("j-tier").PerHour, tierRate.PerHour) || !near(rs.Of("j-unknown").PerHour, tierRate.PerHour) {
+		t.Fatalf("rates: emr %v, tier %v, unknown %v", rs.Of("j-emr"), rs.Of("j-tier"), rs.Of("j-unknown"))
+	}
+	if got := Window([]sparkflow.Cluster{listed, other}, rs, t0, t0.Add(2*time.Hour)); !near(got, 2*want+2*tierRate.PerHour) {
+		t.Fatalf("window: %v, want %v", got, 2*want+2*tierRate.PerHour)
+	}
+	now := t0.Add(4 * time.Hour)
+	at := func(h float64) *time.Time { v := t0.Add(time.Duration(h * float64(time.Hour))); return &v }
+	pools := []sparkflow.PoolView{{Pool: sparkflow.Pool{Name: "etl", Tier: "tiny", StepConcurrency: 2}, ClusterRecords: []sparkflow.Cluster{listed, other}}}
+	runs := []sparkflow.Run{{Pool: "etl", Transform: "a", ClusterID: "j-emr", StartedAt: at(1), EndedAt: at(2)}, {Pool: "etl", Transform: "a", ClusterID: "j-tier", StartedAt: at(1), EndedAt: at(2)}}
+	tierOf := func(p sparkflow.PoolView) (sparkflow.Tier, bool) { return tiny, true }
+	rep, err := c.Build(pools, tierOf, runs, "", "pool", t0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := rep.Lines[0]; !near(l.RunCost, want/2+tierRate.PerHour/2) || !near(l.ClusterCost, 4*want+4*tierRate.PerHour) {
+		t.Fatalf("report: %+v", rep.Lines)
+	}
+	notes := strings.Join(rep.Notes, "\n")
+	if !strings.Contains(notes, "clusters priced from the instances EMR runs for them: 1; from their pool's tier: 1") || !strings.Contains(notes, "cluster j-emr: no price for its x9.huge instances") {
+		t.Fatalf("notes: %q", rep.Notes)
 	}
 }

@@ -167,3 +167,9 @@ func (SystemClock) Now() time.Time { return time.Now().UTC() }
 type StepPager interface {
 	ListStepsPages(ctx context.Context, clusterID string, maxPages int) (steps []StepInfo, pages int, err error)
 }
+
+// InstanceLister lists the instances a cluster runs (EMR's ListInstances), for what it costs. Only the
+// AWS home has one; without it clusters are priced by their tier.
+type InstanceLister interface {
+	Instances(ctx context.Context, clusterID string) ([]InstanceCount, error)
+}

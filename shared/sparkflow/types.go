@@ -117,8 +117,20 @@ type Cluster struct {
 	// WAITING they tell how near it is to its idle end (core.Draining).
 	IdleTimeoutSeconds int        `json:"idleTimeoutSeconds,omitempty"`
 	FreedAt            *time.Time `json:"freedAt,omitempty"`
+	// Instances are the instances EMR gave it, as EMR listed them once it was ready (AWS; priced by
+	// shared/cost instead of the tier's), and InstancesListed says that was asked (they may be none:
+	// the local clusters have none to list).
+	Instances       []InstanceCount `json:"instances,omitempty"`
+	InstancesListed bool            `json:"instancesListed,omitempty"`
 	// Version increases with every write; stores use it for optimistic locking.
 	Version int64 `json:"version"`
+}
+
+// InstanceCount is how many instances of one type and market a cluster runs.
+type InstanceCount struct {
+	Type  string `json:"type"`
+	Count int    `json:"count"`
+	Spot  bool   `json:"spot,omitempty"`
 }
 
 // Free is the number of slots not held by a run.

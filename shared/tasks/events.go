@@ -40,7 +40,12 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 		if err != nil {
 			return err
 		}
-		return s.HandleClusterChange(ctx, ch)
+		c, err := s.handleClusterChange(ctx, ch)
+		if err != nil {
+			return err
+		}
+		s.noteInstances(ctx, c)
+		return nil
 	case emrevent.StepDetailType:
 		ch, err := ev.Step(false)
 		if err != nil {
@@ -100,6 +105,12 @@ func reasonOf(ch emrevent.StepChange) string {
 // runs; a cluster that is lost ends the attempts of the runs on it (they retry elsewhere or fail, per
 // their policy) and is replaced; a pool being deleted goes when its last cluster is gone.
 func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterChange) error {
+	_, err := s.handleClusterChange(ctx, ch)
+	return err
+}
+
+// handleClusterChange is HandleClusterChange, and returns the cluster's record as it left it.
+func (s *Service) handleClusterChange(ctx context.Context, ch emrevent.ClusterChange) (sparkflow.Cluster, error) {
 	var eff core.ClusterEffect
 	c, err := s.mutateCluster(ctx, ch.ClusterID, func(c *sparkflow.Cluster) (bool, error) {
 		var next sparkflow.Cluster
@@ -110,12 +121,12 @@ func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterCh
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
 		created, err := s.adoptCluster(ctx, ch)
 		if err != nil || !created {
-			return err
+			return c, err
 		}
-		return s.HandleClusterChange(ctx, ch)
+		return s.handleClusterChange(ctx, ch)
 	}
 	if err != nil {
-		return err
+		return c, err
 	}
 	// A cluster that ended with no ready time recorded: ask EMR whether it was ever ready before the
 	// pool counts it as a failed start. If EMR does not answer, the error comes back after the rest
@@ -128,28 +139,52 @@ func (s *Service) HandleClusterChange(ctx context.Context, ch emrevent.ClusterCh
 	if !eff.Changed {
 		if learned {
 			if err := s.Heal(ctx, c.Pool); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
-				return err
+				return c, err
 			}
 		}
-		return learnErr
+		return c, learnErr
 	}
 	s.Log.InfoContext(ctx, "cluster state", "cluster_id", c.ID, "pool", c.Pool, "state", c.State, "reason", c.Reason.Code)
 	if eff.Ended {
 		for _, runID := range c.Reservations {
 			if err := s.clusterLost(ctx, runID, c); err != nil {
-				return err
+				return c, err
 			}
 		}
 	}
 	if eff.BecameReady || eff.Ended || c.State.Terminal() {
 		if err := s.Heal(ctx, c.Pool); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
-			return err
+			return c, err
 		}
 	}
 	if eff.BecameReady {
-		return s.Dispatch(ctx, c.Pool)
+		return c, s.Dispatch(ctx, c.Pool)
 	}
-	return learnErr
+	return c, learnErr
+}
+
+// noteInstances records, once, the instances EMR runs for a ready cluster (for what it costs), when
+// the home can list them. It is best-effort: a failure is logged and the cluster's next state event
+// asks again (until then it is priced by its tier).
+func (s *Service) noteInstances(ctx context.Context, c sparkflow.Cluster) {
+	if s.Instances == nil || !c.State.Ready() || c.InstancesListed {
+		return
+	}
+	in, err := s.Instances.Instances(ctx, c.ID)
+	if err == nil {
+		_, err = s.mutateCluster(ctx, c.ID, func(c *sparkflow.Cluster) (bool, error) {
+			if c.InstancesListed {
+				return false, nil
+			}
+			c.Instances, c.InstancesListed = in, true
+			return true, nil
+		})
+	}
+	if err != nil {
+		s.Log.WarnContext(ctx, "list the cluster's instances (it is priced by its tier until they are)", "cluster_id", c.ID, "err", err)
+		return
+	}
+	s.Log.InfoContext(ctx, "cluster instances", "cluster_id", c.ID, "instances", in)
 }
 
 // learnReadyAt asks EMR when a cluster that ended with no ready time recorded was first ready, and

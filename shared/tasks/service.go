@@ -21,13 +21,16 @@ import (
 	"github.com/sparkflow/sparkflow/shared/tiers"
 )
 
-// Service runs the tasks. All fields but Log and NewID are required.
+// Service runs the tasks. All fields but Log, NewID, Instances, Metrics and Schedules are required.
 type Service struct {
 	Store     sparkflow.Store
 	Clusters  sparkflow.Clusters
 	Callbacks sparkflow.Callbacks
 	Tiers     *tiers.Catalog
 	Clock     sparkflow.Clock
+	// Instances lists a ready cluster's instances (EMR's ListInstances) when its first state event
+	// after ready is handled, for what it costs; nil: clusters are priced by their tier.
+	Instances sparkflow.InstanceLister
 	Log       *slog.Logger
 	// Metrics receives the measurements of metrics.All (default: discarded).
 	Metrics metrics.Sink

@@ -31,6 +31,7 @@ type API interface {
 	ListSteps(context.Context, *emr.ListStepsInput, ...func(*emr.Options)) (*emr.ListStepsOutput, error)
 	CancelSteps(context.Context, *emr.CancelStepsInput, ...func(*emr.Options)) (*emr.CancelStepsOutput, error)
 	TerminateJobFlows(context.Context, *emr.TerminateJobFlowsInput, ...func(*emr.Options)) (*emr.TerminateJobFlowsOutput, error)
+	ListInstances(context.Context, *emr.ListInstancesInput, ...func(*emr.Options)) (*emr.ListInstancesOutput, error)
 }
 
 // Config holds a deployment's defaults; a pool's own settings win.
@@ -307,3 +308,45 @@ func (c *Clusters) Terminate(ctx context.Context, id string) error {
 	_, err := c.api.TerminateJobFlows(ctx, &emr.TerminateJobFlowsInput{JobFlowIds: []string{id}})
 	return classify("terminate "+id, err)
 }
+
+// maxInstancePages bounds the ListInstances pages read for one cluster (50 instances a page).
+const maxInstancePages = 20
+
+// Instances lists the instances a cluster runs now, counted by type and market (ListInstances, a
+// page of 50 at a time), for what the cluster costs.
+func (c *Clusters) Instances(ctx context.Context, id string) ([]sparkflow.InstanceCount, error) {
+	type key struct {
+		typ  string
+		spot bool
+	}
+	counts := map[key]int{}
+	var order []key
+	var marker *string
+	for page := 0; page < maxInstancePages; page++ {
+		out, err := c.api.ListInstances(ctx, &emr.ListInstancesInput{ClusterId: aws.String(id), Marker: marker,
+			InstanceStates: []types.InstanceState{types.InstanceStateRunning}})
+		if err != nil {
+			return nil, classify("list instances of "+id, err)
+		}
+		for _, in := range out.Instances {
+			k := key{aws.ToString(in.InstanceType), in.Market == types.MarketTypeSpot}
+			if k.typ == "" {
+				continue
+			}
+			if counts[k] == 0 {
+				order = append(order, k)
+			}
+			counts[k]++
+		}
+		if marker = out.Marker; marker == nil || *marker == "" {
+			break
+		}
+	}
+	res := make([]sparkflow.InstanceCount, 0, len(order))
+	for _, k := range order {
+		res = append(res, sparkflow.InstanceCount{Type: k.typ, Count: counts[k], Spot: k.spot})
+	}
+	return res, nil
+}
+
+var _ sparkflow.InstanceLister = (*Clusters)(nil)

@@ -66,10 +66,13 @@ func New(ctx context.Context) (*Handlers, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	sink := emf.New(os.Stdout, env(names.EnvStack))
 	flows := sfnworkflow.New(sfn.NewFromConfig(cfg), env(names.EnvStateMachine))
+	clusters := emrclusters.New(emr.NewFromConfig(cfg, emrclusters.CountCalls(sink)), emrclusters.Config{ServiceRole: env(names.EnvServiceRole), InstanceProfile: env(names.EnvInstanceProfile),
+		LogURI: env(names.EnvLogURI), SubnetIDs: subnets, Tags: map[string]string{names.StackTag: env(names.EnvStack)}})
 	svc := tasks.New(tasks.Service{
-		Store: dynamostore.New(dynamodb.NewFromConfig(cfg), env(names.EnvTable)).WithRetention(retention),
-		Clusters: emrclusters.New(emr.NewFromConfig(cfg, emrclusters.CountCalls(sink)), emrclusters.Config{ServiceRole: env(names.EnvServiceRole), InstanceProfile: env(names.EnvInstanceProfile),
-			LogURI: env(names.EnvLogURI), SubnetIDs: subnets, Tags: map[string]string{names.StackTag: env(names.EnvStack)}}),
+		Store:    dynamostore.New(dynamodb.NewFromConfig(cfg), env(names.EnvTable)).WithRetention(retention),
+		Clusters: clusters,
+		// Only the emr-events function handles cluster events (and has elasticmapreduce:ListInstances).
+		Instances:  clusters,
 		Callbacks:  flows,
 		Tiers:      catalog,
 		Log:        log,

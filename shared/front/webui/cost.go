@@ -17,19 +17,19 @@ import (
 type pricer struct {
 	cat    *cost.Catalogue
 	region string
-	rates  map[string]cost.Rate // by pool
-	slots  map[string]int       // by pool
+	rates  map[string]cost.Rates // by pool
+	slots  map[string]int        // by pool
 }
 
 func (u *UI) pricer(ctx context.Context, pools []sparkflow.PoolView) pricer {
-	p := pricer{cat: u.opt.Prices, region: u.opt.Region, rates: map[string]cost.Rate{}, slots: map[string]int{}}
+	p := pricer{cat: u.opt.Prices, region: u.opt.Region, rates: map[string]cost.Rates{}, slots: map[string]int{}}
 	if p.cat == nil {
 		p.cat = cost.Default()
 	}
 	tierOf := cost.TierFinder(ctx, u.b)
 	for _, pool := range pools {
 		if t, ok := tierOf(pool); ok {
-			p.rates[pool.Name], p.slots[pool.Name] = p.cat.ClusterRate(t, p.region), pool.StepConcurrency
+			p.rates[pool.Name], p.slots[pool.Name] = p.cat.PoolRates(t, pool.ClusterRecords, p.region), pool.StepConcurrency
 		}
 	}
 	return p
@@ -44,26 +44,26 @@ func dollars(v float64) string {
 
 // run is what a run cost ("" when its pool is not priced or it has not started).
 func (p pricer) run(r sparkflow.Run, now time.Time) string {
-	rate, ok := p.rates[r.Pool]
+	rates, ok := p.rates[r.Pool]
 	if !ok || r.StartedAt == nil {
 		return ""
 	}
-	return dollars(cost.Run(r, rate, p.slots[r.Pool], now))
+	return dollars(cost.Run(r, rates.Of(r.ClusterID), p.slots[r.Pool], now))
 }
 
 // perHour is what a pool's live clusters cost an hour now.
 func (p pricer) perHour(v sparkflow.PoolView) string {
-	rate, ok := p.rates[v.Name]
+	rates, ok := p.rates[v.Name]
 	if !ok {
 		return "—"
 	}
-	live := 0
+	perHour := 0.0
 	for _, c := range v.ClusterRecords {
 		if !c.State.Ended() {
-			live++
+			perHour += rates.Of(c.ID).PerHour
 		}
 	}
-	return dollars(float64(live)*rate.PerHour) + "/h"
+	return dollars(perHour) + "/h"
 }
 
 // costHours is how many hours a cost plot spans, by default.
@@ -87,7 +87,7 @@ func (u *UI) costPlot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := u.pricer(r.Context(), []sparkflow.PoolView{v})
-	rate, ok := p.rates[name]
+	rates, ok := p.rates[name]
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "no-store")
 	if !ok {
@@ -103,7 +103,7 @@ func (u *UI) costPlot(w http.ResponseWriter, r *http.Request) {
 		if to.After(now) {
 			to = now
 		}
-		buckets[i] = cost.Window(v.ClusterRecords, rate, from, to)
+		buckets[i] = cost.Window(v.ClusterRecords, rates, from, to)
 	}
 	writeCostPlot(w, name, buckets, end, p.cat.Date)
 }

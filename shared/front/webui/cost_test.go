@@ -71,7 +71,7 @@ func TestCostColumnAndPlot(t *testing.T) {
 		sum += v
 	}
 	p, _ := f.e.GetPool(ctx, "etl")
-	lo, hi := cost.Window(p.ClusterRecords, rate, before.Add(-3*time.Hour), before), cost.Window(p.ClusterRecords, rate, before.Add(-3*time.Hour), after)
+	lo, hi := cost.Window(p.ClusterRecords, cost.Rates{Tier: rate}, before.Add(-3*time.Hour), before), cost.Window(p.ClusterRecords, cost.Rates{Tier: rate}, before.Add(-3*time.Hour), after)
 	if sum <= 0 || sum < lo-1e-6 || sum > hi+1e-6 || math.IsNaN(sum) {
 		t.Fatalf("the bars add up to %v, want what the clusters cost since their launch: %v to %v", sum, lo, hi)
 	}
