@@ -91,8 +91,13 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView, costLine string) {
 	fmt.Fprintln(tw)
 	row(tw, "CLUSTER", "STATE", "REASON", "SLOTS", "UPTIME", "HOURS")
 	for _, c := range p.ClusterRecords {
-		up := display.Uptime(time.Now(), c)
-		row(tw, c.ID, c.State, display.OrDash(display.Truncate(strings.TrimSpace(c.Reason.Code+" "+c.Reason.Message), 50)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours)
+		now := time.Now()
+		up := display.Uptime(now, c)
+		why := strings.TrimSpace(c.Reason.Code + " " + c.Reason.Message)
+		if d := display.Drain(now, c); d != "" {
+			why = d
+		}
+		row(tw, c.ID, c.State, display.OrDash(display.Truncate(why, 60)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -61,6 +62,20 @@ func Uptime(now time.Time, c sparkflow.Cluster) string {
 		end = *c.EndedAt
 	}
 	return Duration(end.Sub(*c.ReadyAt))
+}
+
+// Drain says, for a cluster near its idle end (core.Draining), that it takes no new run and when EMR
+// ends it; "" for any other.
+func Drain(now time.Time, c sparkflow.Cluster) string {
+	if !core.Draining(c, now) {
+		return ""
+	}
+	since, _ := core.IdleSince(c)
+	left := since.Add(time.Duration(c.IdleTimeoutSeconds) * time.Second).Sub(now)
+	if left <= 0 {
+		return "draining: takes no new run; its idle timeout has passed (EMR ends it)"
+	}
+	return "draining: takes no new run; EMR ends it idle in " + Duration(left.Round(time.Second))
 }
 
 // Truncate cuts s to at most n characters, marking a cut with an ellipsis.

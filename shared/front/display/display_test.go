@@ -1,6 +1,7 @@
 package display
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -59,5 +60,19 @@ func TestStepStateOfAnEndedRunIsLastSeen(t *testing.T) {
 		if got := StepState(c.run); got != c.want {
 			t.Errorf("%s with step %q: %q, want %q", c.run.Status, c.run.StepState, got, c.want)
 		}
+	}
+}
+
+func TestDrainSaysWhenEMREndsTheCluster(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	c := sparkflow.Cluster{State: sparkflow.ClusterWaiting, IdleTimeoutSeconds: 600, StateTime: t0, Reservations: []string{}}
+	if got := Drain(t0.Add(500*time.Second), c); got != "" {
+		t.Fatalf("far from its idle end: %q", got)
+	}
+	if got, want := Drain(t0.Add(570*time.Second), c), "draining: takes no new run; EMR ends it idle in 30s"; got != want {
+		t.Fatalf("30 s before its idle end: %q, want %q", got, want)
+	}
+	if got := Drain(t0.Add(700*time.Second), c); !strings.Contains(got, "its idle timeout has passed") {
+		t.Fatalf("past its idle end: %q", got)
 	}
 }

@@ -78,6 +78,7 @@ func New(b sparkflow.Backend, opt Options) http.Handler {
 		"stepState": display.StepState,
 		"params":    display.Params,
 		"uptime":    func(c sparkflow.Cluster) string { return display.Uptime(opt.Now(), c) },
+		"drain":     func(c sparkflow.Cluster) string { return display.Drain(opt.Now(), c) },
 		"join":      strings.Join,
 		"lower":     func(s any) string { return strings.ToLower(fmt.Sprint(s)) },
 		"list":      func(v ...string) []string { return v },
