@@ -90,12 +90,14 @@ func (g *globals) runCost(ctx context.Context, r sparkflow.Run) string {
 		max(p.StepConcurrency, 1), rateText(rate, t.Name, c.Currency))
 }
 
-// poolCost says what a pool's clusters cost an hour now and so far, or "" when it cannot tell.
-func (g *globals) poolCost(ctx context.Context, p sparkflow.PoolView) string {
+// poolCost says what a pool's clusters cost an hour now and so far, and what each has cost so far
+// (by id), or "" and nil when it cannot tell.
+func (g *globals) poolCost(ctx context.Context, p sparkflow.PoolView) (string, map[string]string) {
 	c, _, rates, ok := g.rateOf(ctx, p)
 	if !ok {
-		return ""
+		return "", nil
 	}
+	each := map[string]string{}
 	live, listed, perHour, so := 0, 0, 0.0, 0.0
 	for _, cl := range p.ClusterRecords {
 		rate := rates.Of(cl.ID)
@@ -106,14 +108,16 @@ func (g *globals) poolCost(ctx context.Context, p sparkflow.PoolView) string {
 				listed++
 			}
 		}
-		so += cost.Cluster(cl, rate, time.Now())
+		one := cost.Cluster(cl, rate, time.Now())
+		so += one
+		each[cl.ID] = money(one, c.Currency)
 	}
 	how := fmt.Sprintf("at %s/h each from the tier, %s prices: an estimate", money(rates.Tier.PerHour, c.Currency), rates.Tier.Region)
 	if listed > 0 {
 		how = fmt.Sprintf("%d priced from the instances EMR runs for them, %d from the tier, %s prices", listed, live-listed, rates.Tier.Region)
 	}
 	return fmt.Sprintf("%s/h now (%d clusters, %s); %s so far for the clusters on record",
-		money(perHour, c.Currency), live, how, money(so, c.Currency))
+		money(perHour, c.Currency), live, how, money(so, c.Currency)), each
 }
 
 func newCostCmd(g *globals) *cobra.Command {

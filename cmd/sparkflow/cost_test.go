@@ -60,6 +60,8 @@ func TestCostOfRunsAndPools(t *testing.T) {
 	}
 	if p := cli(t, addr, "pool", "show", "etl"); !strings.Contains(p.stdout, "/h now (1 clusters, at $") {
 		t.Errorf("pool show has no cost: %s", p.stdout)
+	} else if !regexp.MustCompile(`(?m)^j-\S+\s+WAITING\s.*\$[0-9]+\.[0-9]{2}\s*$`).MatchString(p.stdout) {
+		t.Errorf("pool show's cluster has no cost of its own: %s", p.stdout)
 	}
 
 	// A price file doubling the tiny tier's types' prices doubles the run's cost.

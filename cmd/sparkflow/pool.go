@@ -40,14 +40,15 @@ func newPoolCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			costLine := g.poolCost(c.Context(), p)
-			return g.emit(c.OutOrStdout(), p, func(tw *tabwriter.Writer) { poolTable(tw, p, costLine) })
+			costLine, each := g.poolCost(c.Context(), p)
+			return g.emit(c.OutOrStdout(), p, func(tw *tabwriter.Writer) { poolTable(tw, p, costLine, each) })
 		},
 	}, newPoolImportCmd(g), newPoolDeleteCmd(g), newPoolHealCmd(g))
 	return cmd
 }
 
-func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView, costLine string) {
+// clusterCost is what each cluster has cost so far, by id (nil: not priced).
+func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView, costLine string, clusterCost map[string]string) {
 	row(tw, "Pool:", p.Name)
 	if p.CustomTier != nil {
 		row(tw, "Tier:", ownTier(p.Pool))
@@ -89,7 +90,7 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView, costLine string) {
 		row(tw, "Cost:", costLine)
 	}
 	fmt.Fprintln(tw)
-	row(tw, "CLUSTER", "STATE", "REASON", "SLOTS", "UPTIME", "HOURS")
+	row(tw, "CLUSTER", "STATE", "REASON", "SLOTS", "UPTIME", "HOURS", "COST")
 	for _, c := range p.ClusterRecords {
 		now := time.Now()
 		up := display.Uptime(now, c)
@@ -97,7 +98,7 @@ func poolTable(tw *tabwriter.Writer, p sparkflow.PoolView, costLine string) {
 		if d := display.Drain(now, c); d != "" {
 			why = d
 		}
-		row(tw, c.ID, c.State, display.OrDash(display.Truncate(why, 60)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours)
+		row(tw, c.ID, c.State, display.OrDash(display.Truncate(why, 60)), fmt.Sprintf("%d/%d", len(c.Reservations), c.Capacity), up, c.NormalizedInstanceHours, display.OrDash(clusterCost[c.ID]))
 	}
 }
 
@@ -189,7 +190,7 @@ func newPoolCreateCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v, "") })
+			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v, "", nil) })
 		},
 	}
 	cmd.Annotations = map[string]string{fieldFlags: "tier=--tier,clusters=--clusters,minClusters=--min-clusters,releaseLabel=--release-label,applications=--applications,logUri=--log-uri,stepConcurrency=--step-concurrency,idleTimeoutSeconds=--idle-timeout,maxQueue=--max-queue,network.subnetIds=--subnet,network.keyName=--key-name,network.securityGroups=--security-group,network.serviceRole=--service-role,network.instanceProfile=--instance-profile,tags=--tag"}

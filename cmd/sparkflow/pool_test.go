@@ -19,7 +19,7 @@ func TestPoolShowSaysWhyNothingLaunches(t *testing.T) {
 	show := func(v sparkflow.PoolView) string {
 		var b bytes.Buffer
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		poolTable(tw, v, "")
+		poolTable(tw, v, "", nil)
 		tw.Flush()
 		return b.String()
 	}

@@ -70,7 +70,7 @@ actions, a custom AMI, …) is listed before anything is created; --dry-run stop
 					return err
 				}
 			}
-			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v, "") })
+			return g.emit(c.OutOrStdout(), v, func(tw *tabwriter.Writer) { poolTable(tw, v, "", nil) })
 		},
 	}
 	f := cmd.Flags()

@@ -15,6 +15,8 @@ type clustersData struct {
 	Tiers []sparkflow.Tier
 	// PerHour is what each pool's live clusters cost an hour (an estimate), by pool.
 	PerHour map[string]string
+	// ClusterCost is what each cluster has cost so far (from EMR's instances, or its tier's), by id.
+	ClusterCost map[string]string
 }
 
 func (u *UI) clusters(w http.ResponseWriter, r *http.Request) {
@@ -24,10 +26,14 @@ func (u *UI) clusters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tiers, _ := u.b.Tiers(r.Context())
-	d := clustersData{Pools: ps, Tiers: tiers, PerHour: map[string]string{}}
+	d := clustersData{Pools: ps, Tiers: tiers, PerHour: map[string]string{}, ClusterCost: map[string]string{}}
 	prices := u.pricer(r.Context(), ps)
+	now := u.opt.Now()
 	for _, p := range ps {
 		d.PerHour[p.Name] = prices.perHour(p)
+		for _, c := range p.ClusterRecords {
+			d.ClusterCost[c.ID] = prices.cluster(p.Name, c, now)
+		}
 	}
 	u.render(w, r, http.StatusOK, "clusters", page{Title: "Clusters", Section: "clusters", Data: d})
 }

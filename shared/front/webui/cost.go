@@ -51,6 +51,15 @@ func (p pricer) run(r sparkflow.Run, now time.Time) string {
 	return dollars(cost.Run(r, rates.Of(r.ClusterID), p.slots[r.Pool], now))
 }
 
+// cluster is what a cluster of pool has cost so far ("—" when the pool is not priced).
+func (p pricer) cluster(pool string, c sparkflow.Cluster, now time.Time) string {
+	rates, ok := p.rates[pool]
+	if !ok {
+		return "—"
+	}
+	return dollars(cost.Cluster(c, rates.Of(c.ID), now))
+}
+
 // perHour is what a pool's live clusters cost an hour now.
 func (p pricer) perHour(v sparkflow.PoolView) string {
 	rates, ok := p.rates[v.Name]

@@ -47,6 +47,9 @@ func TestCostColumnAndPlot(t *testing.T) {
 	if _, page := f.get(t, "/clusters"); !strings.Contains(page, `<td class="cost">$`+strconv.FormatFloat(2*rate.PerHour, 'f', 2, 64)+`/h</td>`) {
 		t.Fatalf("the Clusters page does not show the pool's 2 clusters at %.2f/h", 2*rate.PerHour)
 	}
+	if _, page := f.get(t, "/clusters"); len(regexp.MustCompile(`(?s)<tr data-cluster="j-[^"]+">.*?<td class="cost">(&lt;\$0\.01|\$[0-9.]+)</td></tr>`).FindAllString(page, -1)) != 2 {
+		t.Fatal("the Clusters page does not show what each of the pool's 2 clusters has cost")
+	}
 	before := time.Now()
 	status, svg := f.get(t, "/cost.svg?pool=etl&hours=3")
 	after := time.Now()
