@@ -168,8 +168,10 @@ func backOff(plan *PoolPlan, launch int, now time.Time) int {
 
 // planElastic plans a pool with a minimum (MinClusters): the kept clusters are replaced until there
 // are MinClusters of them, whatever the work; beyond them, up to Clusters in all, as many are launched
-// as the waiting runs need (a cluster per StepConcurrency runs waiting beyond the free slots, less the
-// clusters starting). They end after the pool's idle timeout (EMR's auto-termination policy); the kept ones have none.
+// as the waiting runs need: a cluster per StepConcurrency of waiting, less the clusters starting
+// (PlanPool passes, as waiting, the runs that neither a free slot nor a slot freed within a start-up
+// will take). They end after the pool's idle timeout (EMR's auto-termination policy); the kept ones
+// have none.
 func planElastic(p sparkflow.Pool, waiting int, now time.Time, plan PoolPlan, live, ready, starting, kept int) PoolPlan {
 	room := max(p.Clusters-live, 0)
 	keep := min(max(*p.MinClusters-kept, 0), room)
