@@ -61,7 +61,7 @@ var (
 	PoolDegraded  = Def{"pool_degraded", Gauge, "Count", "1 while the pool is DEGRADED (a cluster lost or failing to start), else 0.", []string{"pool"}}
 	LaunchFailure = Def{"launch_failures", Counter, "Count", "Clusters of the pool that failed to launch or to start, by EMR's reason code.", []string{"pool", "reason"}}
 
-	ReconcilerRepairs = Def{"reconciler_repairs", Counter, "Count", "Changes the reconciler applied because no event had delivered them, by kind (step, cluster, execution, slot, orphan_step, lost_cluster_run).", []string{"kind"}}
+	ReconcilerRepairs = Def{"reconciler_repairs", Counter, "Count", "Changes the reconciler applied because no event had delivered them, by kind (step, cluster, execution, slot, orphan_step, lost_cluster_run, wait).", []string{"kind"}}
 	ResumeRetries     = Def{"resume_retries", Counter, "Count", "Workflow resumes (SendTaskSuccess) sent again because the first was lost.", nil}
 	RequestsRejected  = Def{"requests_rejected", Counter, "Count", "Run requests refused, by reason (invalid, not_found, conflict): on AWS those the intake kept as rejected records (a redelivery counts again), locally those the engine refused.", []string{"reason"}}
 

@@ -100,7 +100,7 @@ func (s *Service) recordRepairs(rep ReconcileReport) {
 		kind string
 		n    int
 	}{{"step", rep.StepsRepaired}, {"cluster", rep.ClustersFixed}, {"execution", rep.ExecutionsEnded},
-		{"slot", rep.SlotsFreed}, {"orphan_step", rep.OrphansCancelled}, {"lost_cluster_run", rep.LostClusterRuns}} {
+		{"slot", rep.SlotsFreed}, {"orphan_step", rep.OrphansCancelled}, {"lost_cluster_run", rep.LostClusterRuns}, {"wait", rep.WaitsRepaired}} {
 		if k.n > 0 {
 			s.Metrics.Record(metrics.ReconcilerRepairs, float64(k.n), k.kind)
 		}

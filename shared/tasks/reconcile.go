@@ -29,6 +29,9 @@ type ReconcileReport struct {
 	// LostClusterRuns: runs still on a cluster recorded as ended, whose attempts were ended again (a
 	// cluster-lost handler cut off midway leaves them waiting).
 	LostClusterRuns int `json:"lostClusterRuns"`
+	// WaitsRepaired: runs waiting for a slot whose grant was sent again, or whose lost FIFO place was
+	// given back (a Dispatch cut off midway).
+	WaitsRepaired int `json:"waitsRepaired"`
 	Skipped         int `json:"skipped"` // checks left for the next pass: budget spent
 	// GatesOpened: BLOCKED runs released or ended UPSTREAM_FAILED that no run's end had looked at
 	// (a lost wake-up); PlacesFreed: places of a transform held by runs that had ended.
@@ -65,6 +68,9 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 		return rep, err
 	}
 	s.endOnLostClusters(ctx, all, active, &rep)
+	if err := s.reconcileWaits(ctx, all, active, &rep); err != nil {
+		return rep, err
+	}
 	clusters, byCluster := core.ReconcileOrder(all, active)
 	attempts := make(map[string]int, len(active))
 	for _, r := range active {
@@ -90,8 +96,8 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 			return rep, err
 		}
 	}
-	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent+rep.ExecutionsEnded+rep.SlotsFreed+rep.OrphansCancelled+rep.LostClusterRuns+rep.GatesOpened+rep.PlacesFreed > 0 {
-		s.Log.InfoContext(ctx, "reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded, "slots_freed", rep.SlotsFreed, "orphans_cancelled", rep.OrphansCancelled, "lost_cluster_runs", rep.LostClusterRuns, "gates_opened", rep.GatesOpened, "places_freed", rep.PlacesFreed)
+	if rep.StepsRepaired+rep.ClustersFixed+rep.ResumesResent+rep.ExecutionsEnded+rep.SlotsFreed+rep.OrphansCancelled+rep.LostClusterRuns+rep.GatesOpened+rep.PlacesFreed+rep.WaitsRepaired > 0 {
+		s.Log.InfoContext(ctx, "reconciled", "calls", rep.Calls, "steps_repaired", rep.StepsRepaired, "clusters_fixed", rep.ClustersFixed, "resumes_resent", rep.ResumesResent, "executions_ended", rep.ExecutionsEnded, "slots_freed", rep.SlotsFreed, "orphans_cancelled", rep.OrphansCancelled, "lost_cluster_runs", rep.LostClusterRuns, "gates_opened", rep.GatesOpened, "places_freed", rep.PlacesFreed, "waits_repaired", rep.WaitsRepaired)
 	}
 	return rep, nil
 }
