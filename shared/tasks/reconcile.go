@@ -32,7 +32,7 @@ type ReconcileReport struct {
 	// WaitsRepaired: runs waiting for a slot whose grant was sent again, or whose lost FIFO place was
 	// given back (a Dispatch cut off midway).
 	WaitsRepaired int `json:"waitsRepaired"`
-	Skipped         int `json:"skipped"` // checks left for the next pass: budget spent
+	Skipped       int `json:"skipped"` // checks left for the next pass: budget spent
 	// GatesOpened: BLOCKED runs released or ended UPSTREAM_FAILED that no run's end had looked at
 	// (a lost wake-up); PlacesFreed: places of a transform held by runs that had ended.
 	GatesOpened int `json:"gatesOpened"`
