@@ -85,8 +85,12 @@ func (s *Service) Reconcile(ctx context.Context, budget int) (ReconcileReport, e
 	if err != nil {
 		return rep, err
 	}
+	transforms, err := s.elasticTransforms(ctx, pools)
+	if err != nil {
+		return rep, err
+	}
 	for _, p := range pools {
-		if err := s.measureSlotTime(ctx, p); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+		if err := s.measureSlotTime(ctx, p, transforms[p.Name]); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
 			return rep, err
 		}
 		if err := s.Heal(ctx, p.Name); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
@@ -370,16 +374,37 @@ func (s *Service) reconcileGates(ctx context.Context, active []sparkflow.Run, re
 	return nil
 }
 
+// elasticTransforms lists the transforms of the elastic pools among pools, by pool (one read, none
+// when no pool is elastic).
+func (s *Service) elasticTransforms(ctx context.Context, pools []sparkflow.Pool) (map[string][]sparkflow.Transform, error) {
+	elastic := map[string]bool{}
+	for _, p := range pools {
+		if p.MinClusters != nil {
+			elastic[p.Name] = true
+		}
+	}
+	if len(elastic) == 0 {
+		return nil, nil
+	}
+	ts, err := s.Store.ListTransforms(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	by := map[string][]sparkflow.Transform{}
+	for _, t := range ts {
+		if elastic[t.Pool] {
+			by[t.Pool] = append(by[t.Pool], t)
+		}
+	}
+	return by, nil
+}
+
 // measureSlotTime keeps an elastic pool's slot time (core.SlotTime over its transforms' newest ended
 // runs) up to date, for its scale-out (core.SoonFreed). One indexed read per transform, every
 // reconcile pass; a write only when the figure moved by a tenth.
-func (s *Service) measureSlotTime(ctx context.Context, p sparkflow.Pool) error {
+func (s *Service) measureSlotTime(ctx context.Context, p sparkflow.Pool, ts []sparkflow.Transform) error {
 	if p.MinClusters == nil || p.Status == sparkflow.PoolDeleting {
 		return nil
-	}
-	ts, err := s.Store.ListTransforms(ctx, p.Name)
-	if err != nil {
-		return err
 	}
 	var runs []sparkflow.Run
 	for _, t := range ts {
@@ -393,7 +418,7 @@ func (s *Service) measureSlotTime(ctx context.Context, p sparkflow.Pool) error {
 	if n == 0 || !core.SlotTimeChanged(p, took) {
 		return nil
 	}
-	_, err = s.mutatePool(ctx, p.Name, func(p *sparkflow.Pool) bool {
+	_, err := s.mutatePool(ctx, p.Name, func(p *sparkflow.Pool) bool {
 		if !core.SlotTimeChanged(*p, took) {
 			return false
 		}

@@ -56,9 +56,28 @@ func (s *Store) reservations(ctx context.Context, q *conn, clusterID string) ([]
 	return out, rows.Err()
 }
 
-func (s *Store) GetCluster(ctx context.Context, id string) (sparkflow.Cluster, error) {
+// clusterRow is how a cluster is read: its record and, beside it, when a slot of it was last freed.
+const clusterRow = `SELECT c.data, f.at FROM clusters c LEFT JOIN freed f ON f.cluster_id = c.id`
+
+func scanCluster(scan func(...any) error) (sparkflow.Cluster, error) {
 	var c sparkflow.Cluster
-	err := s.getDoc(ctx, &c, `SELECT data FROM clusters WHERE id = ?`, id)
+	var data string
+	var freed sql.NullInt64
+	if err := scan(&data, &freed); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal([]byte(data), &c); err != nil {
+		return c, err
+	}
+	if freed.Valid {
+		t := time.Unix(0, freed.Int64).UTC()
+		c.FreedAt = &t
+	}
+	return c, nil
+}
+
+func (s *Store) GetCluster(ctx context.Context, id string) (sparkflow.Cluster, error) {
+	c, err := scanCluster(s.r.queryRow(ctx, clusterRow+` WHERE c.id = ?`, id).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("cluster", id)
 	}
@@ -66,28 +85,29 @@ func (s *Store) GetCluster(ctx context.Context, id string) (sparkflow.Cluster, e
 		return c, classify("get cluster", err)
 	}
 	c.Reservations, err = s.reservations(ctx, s.r, id)
-	if err != nil {
-		return c, classify("get cluster reservations", err)
-	}
-	var at int64
-	err = s.r.queryRow(ctx, `SELECT at FROM freed WHERE cluster_id = ?`, id).Scan(&at)
-	if err == nil {
-		t := time.Unix(0, at).UTC()
-		c.FreedAt = &t
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return c, classify("get cluster freed", err)
-	}
-	return c, nil
+	return c, classify("get cluster reservations", err)
 }
 
 func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Cluster, error) {
-	q, args := `SELECT data FROM clusters ORDER BY id`, []any{}
+	q, args := clusterRow+` ORDER BY c.id`, []any{}
 	if pool != "" {
-		q, args = `SELECT data FROM clusters WHERE pool = ? ORDER BY id`, []any{pool}
+		q, args = clusterRow+` WHERE c.pool = ? ORDER BY c.id`, []any{pool}
 	}
-	cs, err := list[sparkflow.Cluster](ctx, s.r, q, args...)
+	crows, err := s.r.query(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return nil, classify("list clusters", err)
+	}
+	defer crows.Close()
+	cs := []sparkflow.Cluster{}
+	for crows.Next() {
+		c, err := scanCluster(crows.Scan)
+		if err != nil {
+			return nil, classify("list clusters", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := crows.Err(); err != nil {
+		return nil, classify("list clusters", err)
 	}
 	// Every reservation of the listed clusters in one read (the index orders them per cluster).
 	rq, rargs := `SELECT r.cluster_id, r.run_id FROM reservations r JOIN clusters c ON c.id = r.cluster_id ORDER BY r.cluster_id, r.at, r.run_id`, []any{}
@@ -110,34 +130,10 @@ func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Clus
 	if err := rows.Err(); err != nil {
 		return nil, classify("list reservations", err)
 	}
-	fq, fargs := `SELECT cluster_id, at FROM freed`, []any{}
-	if pool != "" {
-		fq, fargs = `SELECT f.cluster_id, f.at FROM freed f JOIN clusters c ON c.id = f.cluster_id WHERE c.pool = ?`, []any{pool}
-	}
-	frows, err := s.r.query(ctx, fq, fargs...)
-	if err != nil {
-		return nil, classify("list freed", err)
-	}
-	defer frows.Close()
-	freed := map[string]time.Time{}
-	for frows.Next() {
-		var cid string
-		var at int64
-		if err := frows.Scan(&cid, &at); err != nil {
-			return nil, classify("list freed", err)
-		}
-		freed[cid] = time.Unix(0, at).UTC()
-	}
-	if err := frows.Err(); err != nil {
-		return nil, classify("list freed", err)
-	}
 	for i := range cs {
 		cs[i].Reservations = held[cs[i].ID]
 		if cs[i].Reservations == nil {
 			cs[i].Reservations = []string{}
-		}
-		if t, ok := freed[cs[i].ID]; ok {
-			cs[i].FreedAt = &t
 		}
 	}
 	return cs, nil
