@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -131,90 +129,6 @@ func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflo
 		items = items[:f.Limit]
 	}
 	return decodeAll[sparkflow.Run](items)
-}
-
-func (s *Store) waiterKey(ctx context.Context, pool, runID string) (string, error) {
-	item, err := s.get(ctx, "WAITRUN#"+pool+"#"+runID)
-	if err != nil || item == nil {
-		return "", err
-	}
-	return item["wsk"].(*types.AttributeValueMemberS).Value, nil
-}
-
-func (s *Store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
-	for try := 0; try < 3; try++ {
-		wsk, err := s.waiterKey(ctx, w.Pool, w.RunID)
-		if err != nil {
-			return err
-		}
-		if wsk != "" {
-			_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table,
-				Key:                       map[string]types.AttributeValue{AttrPK: str("WAIT#" + w.Pool), AttrSK: str(wsk)},
-				UpdateExpression:          aws.String("SET tok = :t"),
-				ConditionExpression:       aws.String("attribute_exists(pk)"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(w.Token)}})
-			var failed *types.ConditionalCheckFailedException
-			if errors.As(err, &failed) {
-				continue // removed meanwhile (a grant won it): look again
-			}
-			return classify("enqueue", err)
-		}
-		// Place: acceptance time moved by the priority (sparkflow.QueueKey), then the time of this
-		// enqueue, then the run id.
-		wsk = fmt.Sprintf("%020d#%020d#%s", sparkflow.QueueKey(w.Since, w.Priority).UnixNano(), time.Now().UnixNano(), w.RunID)
-		idx := key("WAITRUN#" + w.Pool + "#" + w.RunID)
-		idx["wsk"] = str(wsk)
-		item := map[string]types.AttributeValue{AttrPK: str("WAIT#" + w.Pool), AttrSK: str(wsk), "run": str(w.RunID), "tok": str(w.Token), "since": num(w.Since.UnixNano())}
-		if w.Priority != "" {
-			item["prio"] = str(string(w.Priority))
-		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{TableName: &s.table, Item: idx, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-			{Put: &types.Put{TableName: &s.table, Item: item}},
-		}})
-		if _, ok := cancelled(err); ok {
-			continue // enqueued meanwhile: update its token instead
-		}
-		return classify("enqueue", err)
-	}
-	return sparkflow.Errorf(sparkflow.Transient, "enqueue %s: contended", w.RunID)
-}
-
-func (s *Store) Waiters(ctx context.Context, pool string, limit int) ([]sparkflow.Waiter, error) {
-	items, err := s.query(ctx, &dynamodb.QueryInput{KeyConditionExpression: aws.String("pk = :pk"), ConsistentRead: aws.Bool(true),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str("WAIT#" + pool)}, ScanIndexForward: aws.Bool(true)}, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]sparkflow.Waiter, 0, len(items))
-	for _, it := range items {
-		since, _ := strconv.ParseInt(it["since"].(*types.AttributeValueMemberN).Value, 10, 64)
-		w := sparkflow.Waiter{Pool: pool, RunID: it["run"].(*types.AttributeValueMemberS).Value,
-			Token: it["tok"].(*types.AttributeValueMemberS).Value, Since: time.Unix(0, since).UTC()}
-		if p, ok := it["prio"].(*types.AttributeValueMemberS); ok {
-			w.Priority = sparkflow.Priority(p.Value)
-		}
-		out = append(out, w)
-	}
-	return out, nil
-}
-
-func (s *Store) RemoveWaiter(ctx context.Context, pool, runID string) (bool, error) {
-	wsk, err := s.waiterKey(ctx, pool, runID)
-	if err != nil || wsk == "" {
-		return false, err
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: &s.table, Key: key("WAITRUN#" + pool + "#" + runID), ConditionExpression: aws.String("attribute_exists(pk)")}},
-		{Delete: &types.Delete{TableName: &s.table, Key: map[string]types.AttributeValue{AttrPK: str("WAIT#" + pool), AttrSK: str(wsk)}}},
-	}})
-	if _, ok := cancelled(err); ok {
-		return false, nil // another remover won
-	}
-	if err != nil {
-		return false, classify("remove waiter", err)
-	}
-	return true, nil
 }
 
 func (s *Store) PutRejected(ctx context.Context, r sparkflow.Rejected) error {

@@ -7,7 +7,8 @@
 //   - a cluster never holds more than its capacity: the run id joins the cluster's string set res in the
 //     same transaction, under size(res) < cap (guarded with attribute_not_exists, as a bare size() on a
 //     missing attribute errors);
-//   - of several dispatchers only one wins a waiter: its index item is deleted with attribute_exists.
+//   - of several dispatchers only one wins a waiter: its place in the FIFO is deleted with
+//     attribute_exists (fifo.go).
 //
 // Runs are listed through three indexes (all runs, one transform's, the active ones), newest first;
 // their keys are spread over RunShards partitions each, so that no index key takes every run's writes.

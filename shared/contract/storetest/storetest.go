@@ -290,12 +290,23 @@ func testListRuns(t *testing.T, s sparkflow.Store) {
 	check(sparkflow.RunFilter{Active: true}, "r4", "r3", "r2")
 }
 
+// waitingRun records w's run (accepted at w.Since, with w's priority), as every waiter's run is
+// recorded before it takes its place, then enqueues it.
+func waitingRun(t *testing.T, s sparkflow.Store, w sparkflow.Waiter) {
+	t.Helper()
+	r := run(w.RunID, "daily", w.Since)
+	r.Pool, r.Priority = w.Pool, w.Priority
+	_, err := s.CreateRun(context.Background(), r)
+	must(t, err)
+	must(t, s.Enqueue(context.Background(), w))
+}
+
 func testWaiters(t *testing.T, s sparkflow.Store) {
 	ctx := context.Background()
-	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "a", Token: "ta", Since: t0}))
-	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "b", Token: "tb", Since: t0.Add(time.Second)}))
-	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "c", Token: "tc", Since: t0.Add(time.Second)}))
-	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "other", RunID: "x", Token: "tx", Since: t0}))
+	waitingRun(t, s, sparkflow.Waiter{Pool: "etl", RunID: "a", Token: "ta", Since: t0})
+	waitingRun(t, s, sparkflow.Waiter{Pool: "etl", RunID: "b", Token: "tb", Since: t0.Add(time.Second)})
+	waitingRun(t, s, sparkflow.Waiter{Pool: "etl", RunID: "c", Token: "tc", Since: t0.Add(time.Second)})
+	waitingRun(t, s, sparkflow.Waiter{Pool: "other", RunID: "x", Token: "tx", Since: t0})
 	// Re-enqueueing a waiter updates its token and keeps its place.
 	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "a", Token: "ta2", Since: t0.Add(time.Hour)}))
 	ws, err := s.Waiters(ctx, "etl", 0)
@@ -323,6 +334,31 @@ func testWaiters(t *testing.T, s sparkflow.Store) {
 	if len(ws) != 2 || ws[0].RunID != "b" {
 		t.Fatalf("after remove Waiters = %+v", ws)
 	}
+	// A run that goes on to another attempt takes its place again: in acceptance order, ahead of
+	// the runs accepted after it, with the new token.
+	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "a", Token: "ta3", Since: t0}))
+	ws, err = s.Waiters(ctx, "etl", 0)
+	must(t, err)
+	if len(ws) != 3 || ws[0].RunID != "a" || ws[0].Token != "ta3" || ws[1].RunID != "b" {
+		t.Fatalf("after re-enqueueing a removed waiter Waiters = %+v", ws)
+	}
+	// A waiter whose run has no record (one that expired, say) is listed and removed all the same.
+	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "ghost", Token: "tg", Since: t0.Add(2 * time.Second)}))
+	ws, err = s.Waiters(ctx, "etl", 0)
+	must(t, err)
+	if len(ws) != 4 || ws[3].RunID != "ghost" {
+		t.Fatalf("with a waiter of no recorded run Waiters = %+v", ws)
+	}
+	removed, err = s.RemoveWaiter(ctx, "etl", "ghost")
+	must(t, err)
+	if !removed {
+		t.Fatal("RemoveWaiter of a waiter whose run has no record reported false")
+	}
+	ws, err = s.Waiters(ctx, "etl", 0)
+	must(t, err)
+	if len(ws) != 3 {
+		t.Fatalf("after removing the waiter of no recorded run Waiters = %+v", ws)
+	}
 }
 
 // The queue serves higher priority first, in acceptance order within a priority, and ages: a run is
@@ -340,7 +376,7 @@ func testWaiterPriorities(t *testing.T, s sparkflow.Store) {
 		{RunID: "high-too-late", Since: t0.Add(2*age + time.Minute), Priority: sparkflow.PriorityHigh},
 	} {
 		w.Pool, w.Token = "prio", "t-"+w.RunID
-		must(t, s.Enqueue(ctx, w))
+		waitingRun(t, s, w)
 	}
 	ws, err := s.Waiters(ctx, "prio", 0)
 	must(t, err)
