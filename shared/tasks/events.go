@@ -58,7 +58,9 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 }
 
 // HandleStepChange applies a step's state change to its run and, when the step has ended, resumes the
-// run's workflow with the outcome.
+// run's workflow with the outcome. A step that completed ends its run in the same write (a completed
+// step is a succeeded run whatever else happened: core.Conclude), and its slot is freed at once: the
+// workflow's Finish then finds the run ended and writes nothing (one run write fewer per run).
 func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) error {
 	runID, attempt, ok := core.ParseStepName(s.NamePrefix, ch.Name)
 	if !ok {
@@ -66,10 +68,20 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 	}
 	ctx = logs.With(ctx, "run_id", runID, "attempt", attempt, "step_id", ch.StepID, "cluster_id", ch.ClusterID)
 	var eff core.StepEffect
+	concluded := false
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		var next sparkflow.Run
 		next, eff = core.ApplyStep(*r, ch, attempt, s.now())
 		*r = next
+		concluded = false
+		if eff.Ended && ch.State == sparkflow.StepCompleted {
+			var verdict core.Verdict
+			token := r.Token
+			concluded = s.conclude(r, core.Outcome{StepState: ch.State}, false, &verdict)
+			// The token stays on the ended run: the workflow still waits on it (its Finish is to
+			// come), and a redelivery of this event resumes it again should this resume be lost.
+			r.Token = token
+		}
 		return eff.Changed, nil
 	})
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
@@ -83,13 +95,24 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 	if eff.Changed {
 		s.Log.InfoContext(ctx, "step state", "step_id", ch.StepID, "state", ch.State, "step_attempt", attempt)
 	}
+	outcome := core.Outcome{StepState: ch.State, Reason: reasonOf(ch)}
 	if eff.Ended {
-		return s.resume(ctx, r.Token, core.Outcome{StepState: ch.State, Reason: reasonOf(ch)})
+		// The workflow is resumed first: should the release below fail, its Finish releases.
+		if err := s.resume(ctx, r.Token, outcome); err != nil || !concluded {
+			return err
+		}
+		s.Log.InfoContext(ctx, "attempt finished", "status", r.Status, "retry", false)
+		return s.release(ctx, r)
 	}
-	if !eff.Changed && ch.State.Terminal() && !r.Status.Terminal() && attempt == r.Attempt && r.StepID == ch.StepID && r.StepState.Terminal() {
-		// A redelivered end event: its first handling recorded the end but its resume may have been
-		// lost. Resuming again is safe (a token used already is not an error).
-		return s.resume(ctx, r.Token, core.Outcome{StepState: r.StepState, Reason: reasonOf(ch)})
+	if !eff.Changed && ch.State.Terminal() && attempt == r.Attempt && r.StepID == ch.StepID && r.StepState.Terminal() &&
+		(!r.Status.Terminal() || (r.Status == sparkflow.RunSucceeded && ch.State == sparkflow.StepCompleted)) {
+		// A redelivered end event: its first handling recorded the end (and, for a completed step,
+		// the run's) but its resume may have been lost. Resuming again is safe (a token used already
+		// is not an error), and so is releasing again.
+		if err := s.resume(ctx, r.Token, core.Outcome{StepState: r.StepState, Reason: reasonOf(ch)}); err != nil || !r.Status.Terminal() {
+			return err
+		}
+		return s.release(ctx, r)
 	}
 	return nil
 }
