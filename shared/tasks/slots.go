@@ -19,7 +19,10 @@ type Grant struct {
 // in acceptance order: a run takes a free slot only if there are more free slots than runs ahead of it.
 // Idempotent: a run that holds a slot already is resumed with it.
 func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkflow.Fence) error {
-	// The token goes on the run before we look for a slot: a Dispatch that grants us a slot from now
+	if done, err := s.reserveAtOnce(ctx, runID, token, fence); done || err != nil {
+		return err
+	}
+	// No slot at first look. The token goes on the run before we look again: a Dispatch that grants us a slot from now
 	// on resumes this token, and one that granted it before left the slot for the look below to find.
 	// Only a newer invocation replaces it (a late duplicate must not make the live wait unreachable).
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
@@ -104,6 +107,75 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 		}
 	}
 	return nil
+}
+
+// reserveAtOnce is Reserve's first look, made before its token is recorded: when the run holds a
+// slot already or may take a free one, it takes it and records the token with the grant in one write
+// (one run write fewer than recording the token first), and resumes the workflow. It reports false
+// when the run must wait: Reserve then records the token and looks again, so that a Dispatch granting
+// the run a slot between this look and that write (and resuming no live token) is caught by the look
+// after it.
+func (s *Service) reserveAtOnce(ctx context.Context, runID, token string, fence sparkflow.Fence) (bool, error) {
+	r, err := s.Store.GetRun(ctx, runID)
+	if err != nil {
+		return true, err
+	}
+	if err := mayWait(r, fence); err != nil {
+		return true, err
+	}
+	ctx = scope(ctx, r)
+	now := s.now()
+	clusters, ahead, free, err := s.lookAhead(ctx, r.Pool, runID, now)
+	if err != nil {
+		return true, err
+	}
+	cluster := holder(clusters, runID)
+	if cluster == "" {
+		if free <= ahead {
+			return false, nil
+		}
+		c, _ := core.ChooseCluster(clusters, runID, now) // free > ahead ≥ 0: there is one
+		cluster = c.ID
+	}
+	got, err := s.Store.Reserve(ctx, runID, r.Attempt, cluster)
+	if sparkflow.IsCode(err, sparkflow.Conflict) {
+		return false, nil // taken first, or freed meanwhile and the cluster full: Reserve looks again
+	}
+	if err != nil {
+		return true, err
+	}
+	if _, err := s.Store.RemoveWaiter(ctx, r.Pool, runID); err != nil {
+		return true, err
+	}
+	ended := false
+	out, err := s.mutateRun(ctx, runID, func(x *sparkflow.Run) (bool, error) {
+		ended = false
+		if err := mayWait(*x, fence); err != nil {
+			ended = x.Status.Terminal() || x.CancelRequested
+			return false, err
+		}
+		if x.Attempt != r.Attempt {
+			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s went on to attempt %d while attempt %d reserved a slot", runID, x.Attempt, r.Attempt)
+		}
+		x.Token, x.Fence = token, fencePtr(fence)
+		applyGrant(x, got, s.now())
+		return true, nil
+	})
+	if err != nil {
+		if ended {
+			// It ended, or its cancel was asked, while the slot was being taken: the slot goes back.
+			if rerr := s.Store.Release(ctx, runID, r.Attempt, got, s.now()); rerr != nil {
+				return true, rerr
+			}
+			if derr := s.Dispatch(ctx, r.Pool); derr != nil {
+				return true, derr
+			}
+		}
+		// Otherwise a newer invocation or attempt took over: the slot is the run's for its Reserve.
+		return true, err
+	}
+	s.Log.InfoContext(scope(ctx, out), "slot granted", "cluster_id", got)
+	return true, s.resume(ctx, token, Grant{ClusterID: got})
 }
 
 // live counts the clusters that have not ended.
@@ -238,18 +310,8 @@ func (s *Service) grantRemoved(ctx context.Context, pool, runID, clusterID, own 
 			wrote = false
 			return false, nil
 		}
-		if r.ClusterID == clusterID && r.ReservedAt != nil {
-			wrote = false
-			return false, nil
-		}
-		wrote = true
-		now := s.now()
-		r.ClusterID, r.ReservedAt = clusterID, &now
-		if r.Status == sparkflow.RunQueued {
-			r.SetStatus(sparkflow.RunWaiting, now, "")
-		}
-		r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: "slot on " + clusterID, Event: sparkflow.EventReserved, Cluster: clusterID})
-		return true, nil
+		wrote = applyGrant(r, clusterID, s.now())
+		return wrote, nil
 	})
 	if err != nil {
 		return err
@@ -272,6 +334,19 @@ func (s *Service) grantRemoved(ctx context.Context, pool, runID, clusterID, own 
 		s.Log.InfoContext(ctx, "slot granted", "cluster_id", clusterID)
 	}
 	return s.resume(ctx, token, Grant{ClusterID: clusterID})
+}
+
+// applyGrant records on r that it holds a slot on clusterID (false: it is recorded already).
+func applyGrant(r *sparkflow.Run, clusterID string, now time.Time) bool {
+	if r.ClusterID == clusterID && r.ReservedAt != nil {
+		return false
+	}
+	r.ClusterID, r.ReservedAt = clusterID, &now
+	if r.Status == sparkflow.RunQueued {
+		r.SetStatus(sparkflow.RunWaiting, now, "")
+	}
+	r.History = append(r.History, sparkflow.Transition{Status: r.Status, Attempt: r.Attempt, At: now, Note: "slot on " + clusterID, Event: sparkflow.EventReserved, Cluster: clusterID})
+	return true
 }
 
 // release frees the slot the run holds and dispatches the pool. A run that has ended leaves the FIFO;
