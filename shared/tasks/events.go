@@ -44,8 +44,7 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 		if err != nil {
 			return err
 		}
-		s.noteInstances(ctx, c)
-		return nil
+		return s.noteInstances(ctx, c)
 	case emrevent.StepDetailType:
 		ch, err := ev.Step(false)
 		if err != nil {
@@ -187,11 +186,12 @@ func (s *Service) handleClusterChange(ctx context.Context, ch emrevent.ClusterCh
 }
 
 // noteInstances records, once, the instances EMR runs for a ready cluster (for what it costs), when
-// the home can list them. It is best-effort: a failure is logged and the cluster's next state event
-// asks again (until then it is priced by its tier).
-func (s *Service) noteInstances(ctx context.Context, c sparkflow.Cluster) {
+// the home can list them. A transient failure (throttled, say) is returned, so that the event comes
+// back and asks again (a ready cluster may have no next state event for hours); any other is logged,
+// and the cluster's next state event asks again (until then it is priced by its tier).
+func (s *Service) noteInstances(ctx context.Context, c sparkflow.Cluster) error {
 	if s.Instances == nil || !c.State.Ready() || c.InstancesListed {
-		return
+		return nil
 	}
 	in, err := s.Instances.Instances(ctx, c.ID)
 	if err == nil {
@@ -203,11 +203,15 @@ func (s *Service) noteInstances(ctx context.Context, c sparkflow.Cluster) {
 			return true, nil
 		})
 	}
+	if sparkflow.IsCode(err, sparkflow.Transient) {
+		return err
+	}
 	if err != nil {
 		s.Log.WarnContext(ctx, "list the cluster's instances (it is priced by its tier until they are)", "cluster_id", c.ID, "err", err)
-		return
+		return nil
 	}
 	s.Log.InfoContext(ctx, "cluster instances", "cluster_id", c.ID, "instances", in)
+	return nil
 }
 
 // learnReadyAt asks EMR when a cluster that ended with no ready time recorded was first ready, and

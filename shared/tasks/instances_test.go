@@ -34,8 +34,8 @@ func (l *lister) Instances(ctx context.Context, id string) ([]sparkflow.Instance
 }
 
 // TestAReadyClustersInstancesAreListedOnce: once a cluster is ready its instances are recorded
-// from the home's lister, asked once per cluster however many state events follow; a failed
-// listing is asked again on the cluster's next event, and never fails the event.
+// from the home's lister, asked once per cluster however many state events follow; a listing that
+// failed for now (throttled) fails its event, which comes back and asks again.
 func TestAReadyClustersInstancesAreListedOnce(t *testing.T) {
 	e := openEngine(t, nil)
 	l := &lister{calls: map[string]int{}, fail: 1}
