@@ -35,26 +35,6 @@ func (s *runWrites) take() int {
 	return n
 }
 
-// resumed records the outputs sent to task tokens.
-type resumed struct {
-	mu   sync.Mutex
-	sent map[string]string
-}
-
-func (c *resumed) SendTaskSuccess(_ context.Context, token string, output []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sent[token] = string(output)
-	return nil
-}
-
-func (c *resumed) SendTaskFailure(_ context.Context, token, errName, cause string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sent[token] = "failure " + errName
-	return nil
-}
-
 // A run that finds a free slot at once is granted it, its Reserve token recorded, in one run write;
 // the event of its step's completion ends the run in one write and frees its slot; the workflow's
 // Finish after that writes nothing.
@@ -75,7 +55,7 @@ func TestAFreeSlotAndACompletedStepAreOneRunWriteEach(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &runWrites{Store: e.Store}
-	calls := &resumed{sent: map[string]string{}}
+	calls := &resumes{Callbacks: e.Service.Callbacks, sent: map[string]string{}}
 	svc := tasks.New(tasks.Service{Store: store, Clusters: e.Service.Clusters, Callbacks: calls, Tiers: e.Service.Tiers, NamePrefix: e.Service.NamePrefix})
 
 	if err := svc.Reserve(ctx, "x", "tok-reserve", sparkflow.Fence{Epoch: 1, Attempt: 1}); err != nil {
