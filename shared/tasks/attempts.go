@@ -23,8 +23,16 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 	// The token goes on the run (only a newer invocation replaces it), with the claim on adding the
 	// attempt's step: one invocation of an attempt may add it at a time, so that two (a retry and a
 	// late duplicate) never both add one.
-	mine, look := false, false
+	mine, look, completed := false, false, false
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+		completed = false
+		if r.Status == sparkflow.RunSucceeded && r.StepState == sparkflow.StepCompleted && (fence.Attempt == 0 || fence.Attempt == r.Attempt) {
+			// A retried Submit of an attempt whose step completed, and whose end event ended the
+			// run meanwhile (resuming the token of the try before): this try's token is resumed
+			// with the step's end, so that the workflow goes on to its Finish.
+			completed = true
+			return false, nil
+		}
 		if r.Status.Terminal() {
 			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s is %s", r.ID, r.Status)
 		}
@@ -48,6 +56,9 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 		return err
 	}
 	ctx = scope(ctx, r)
+	if completed {
+		return s.resume(ctx, token, core.Outcome{StepState: sparkflow.StepCompleted})
+	}
 	if r.CancelRequested {
 		return s.resume(ctx, token, core.Outcome{StepState: sparkflow.StepCancelled, Cause: core.CauseCancelled})
 	}

@@ -109,6 +109,14 @@ func TestAFreeSlotAndACompletedStepAreOneRunWriteEach(t *testing.T) {
 	if n := store.take(); n != 0 || res.Status != sparkflow.RunSucceeded || res.Retry {
 		t.Errorf("Finish after the event: %d run writes, result %+v; want none and SUCCEEDED", n, res)
 	}
+	// A retried Submit of the attempt (its first try's response lost) arriving after the event ended
+	// the run is resumed with the step's end, so that its workflow goes on to Finish.
+	if err := svc.Submit(ctx, "x", "tok-retried-submit", sparkflow.Fence{Epoch: 1, Attempt: 1, Task: sparkflow.FenceSubmit, Retry: 1}); err != nil {
+		t.Fatalf("a retried Submit after the run ended by its step: %v", err)
+	}
+	if err := json.Unmarshal([]byte(calls.sent["tok-retried-submit"]), &o); err != nil || o.StepState != sparkflow.StepCompleted || store.take() != 0 {
+		t.Fatalf("the retried Submit resumed %q; want the step's completion, and no write", calls.sent["tok-retried-submit"])
+	}
 	// A redelivery of the event changes nothing and resumes again (its first resume may be lost).
 	delete(calls.sent, "tok-submit")
 	if err := svc.HandleStepChange(ctx, emrevent.StepChange{ClusterID: cluster, StepID: "s-1", Name: name, State: sparkflow.StepCompleted, Time: time.Now()}); err != nil {
