@@ -194,8 +194,12 @@ func (b *benchEngine) burst(ctx context.Context, n, par int) (burstResult, error
 	if err != nil {
 		return burstResult{}, err
 	}
-	var last time.Time
-	failed := 0
+	last, failed := ended(runs)
+	return burstResult{acceptedPerS: float64(n) / accepted.Seconds(), completedPerS: float64(n) / last.Sub(start).Seconds(), failed: failed, runs: runs}, nil
+}
+
+// ended is when the last of runs ended, and how many did not succeed.
+func ended(runs []sparkflow.Run) (last time.Time, failed int) {
 	for _, r := range runs {
 		if r.Status != sparkflow.RunSucceeded {
 			failed++
@@ -204,7 +208,7 @@ func (b *benchEngine) burst(ctx context.Context, n, par int) (burstResult, error
 			last = *r.EndedAt
 		}
 	}
-	return burstResult{acceptedPerS: float64(n) / accepted.Seconds(), completedPerS: float64(n) / last.Sub(start).Seconds(), failed: failed, runs: runs}, nil
+	return last, failed
 }
 
 // phases says how long runs spent, median and p99, from acceptance to their slot, from the slot to
@@ -284,15 +288,8 @@ func (b *benchEngine) offered(ctx context.Context, rate int, d time.Duration) (r
 		return rateResult{}, err
 	}
 	var waits []float64
-	var last time.Time
-	failed := 0
+	last, failed := ended(runs)
 	for _, r := range runs {
-		if r.Status != sparkflow.RunSucceeded {
-			failed++
-		}
-		if r.EndedAt != nil && r.EndedAt.After(last) {
-			last = *r.EndedAt
-		}
 		for _, t := range r.History {
 			if t.Status == sparkflow.RunSubmitted {
 				waits = append(waits, float64(t.At.Sub(r.CreatedAt).Microseconds())/1000)
