@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -39,36 +40,96 @@ func (s *Store) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkfl
 	return c, nil
 }
 
-func (s *Store) reservations(ctx context.Context, q *conn, clusterID string) ([]string, error) {
-	rows, err := q.query(ctx, `SELECT run_id FROM reservations WHERE cluster_id = ? ORDER BY at, run_id`, clusterID)
-	if err != nil {
-		return nil, err
+// A cluster's row keeps, beside its record, the runs that hold its slots (held: run ids in the order
+// they reserved, one a line). The reservations table is the truth (one row a run, what Reserve and
+// Release check); held is its copy, written in the same transaction as every reservation's change and
+// rebuilt from the table when the database is opened, so that a listing of the clusters reads one row
+// a cluster instead of one a slot (a pool of 3 clusters × 64 slots is listed several times a run).
+
+func splitHeld(held string) []string {
+	if held == "" {
+		return []string{}
 	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return strings.Split(held, "\n")
 }
 
-// clusterRow is how a cluster is read: its record and, beside it, when a slot of it was last freed.
-const clusterRow = `SELECT c.data, f.at FROM clusters c LEFT JOIN freed f ON f.cluster_id = c.id`
+// hold appends runID to clusterID's held runs. Called in the writer, with the reservation's insert.
+func hold(ctx context.Context, x execer, clusterID, runID string) error {
+	_, err := x.exec(ctx, `UPDATE clusters SET held = CASE held WHEN '' THEN ? ELSE held || char(10) || ? END WHERE id = ?`, runID, runID, clusterID)
+	return err
+}
+
+// unhold removes runID from clusterID's held runs. Called in the writer, with the reservation's delete.
+func unhold(ctx context.Context, x execer, clusterID, runID string) error {
+	var held string
+	if err := x.queryRow(ctx, `SELECT held FROM clusters WHERE id = ?`, clusterID).Scan(&held); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	}
+	ids := splitHeld(held)
+	kept := ids[:0]
+	for _, id := range ids {
+		if id != runID {
+			kept = append(kept, id)
+		}
+	}
+	_, err := x.exec(ctx, `UPDATE clusters SET held = ? WHERE id = ?`, strings.Join(kept, "\n"), clusterID)
+	return err
+}
+
+// rebuildHeld writes every cluster's held runs from the reservations table (at Open: a database an
+// older SparkFlow wrote has reservations and no copy of them).
+func rebuildHeld(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	rows, err := tx.Query(`SELECT cluster_id, run_id FROM reservations ORDER BY cluster_id, at, run_id`)
+	if err != nil {
+		return err
+	}
+	held := map[string][]string{}
+	for rows.Next() {
+		var cid, rid string
+		if err := rows.Scan(&cid, &rid); err != nil {
+			rows.Close()
+			return err
+		}
+		held[cid] = append(held[cid], rid)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`UPDATE clusters SET held = '' WHERE held != ''`); err != nil {
+		return err
+	}
+	for cid, ids := range held {
+		if _, err := tx.Exec(`UPDATE clusters SET held = ? WHERE id = ?`, strings.Join(ids, "\n"), cid); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// clusterRow is how a cluster is read: its record, the runs holding its slots and when a slot of it
+// was last freed.
+const clusterRow = `SELECT c.data, c.held, f.at FROM clusters c LEFT JOIN freed f ON f.cluster_id = c.id`
 
 func scanCluster(scan func(...any) error) (sparkflow.Cluster, error) {
 	var c sparkflow.Cluster
-	var data string
+	var data, held string
 	var freed sql.NullInt64
-	if err := scan(&data, &freed); err != nil {
+	if err := scan(&data, &held, &freed); err != nil {
 		return c, err
 	}
 	if err := json.Unmarshal([]byte(data), &c); err != nil {
 		return c, err
 	}
+	c.Reservations = splitHeld(held)
 	if freed.Valid {
 		t := time.Unix(0, freed.Int64).UTC()
 		c.FreedAt = &t
@@ -84,8 +145,7 @@ func (s *Store) GetCluster(ctx context.Context, id string) (sparkflow.Cluster, e
 	if err != nil {
 		return c, classify("get cluster", err)
 	}
-	c.Reservations, err = s.reservations(ctx, s.r, id)
-	return c, classify("get cluster reservations", err)
+	return c, nil
 }
 
 func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Cluster, error) {
@@ -108,33 +168,6 @@ func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Clus
 	}
 	if err := crows.Err(); err != nil {
 		return nil, classify("list clusters", err)
-	}
-	// Every reservation of the listed clusters in one read (the index orders them per cluster).
-	rq, rargs := `SELECT r.cluster_id, r.run_id FROM reservations r JOIN clusters c ON c.id = r.cluster_id ORDER BY r.cluster_id, r.at, r.run_id`, []any{}
-	if pool != "" {
-		rq, rargs = `SELECT r.cluster_id, r.run_id FROM reservations r JOIN clusters c ON c.id = r.cluster_id WHERE c.pool = ? ORDER BY r.cluster_id, r.at, r.run_id`, []any{pool}
-	}
-	rows, err := s.r.query(ctx, rq, rargs...)
-	if err != nil {
-		return nil, classify("list reservations", err)
-	}
-	defer rows.Close()
-	held := map[string][]string{}
-	for rows.Next() {
-		var cid, rid string
-		if err := rows.Scan(&cid, &rid); err != nil {
-			return nil, classify("list reservations", err)
-		}
-		held[cid] = append(held[cid], rid)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, classify("list reservations", err)
-	}
-	for i := range cs {
-		cs[i].Reservations = held[cs[i].ID]
-		if cs[i].Reservations == nil {
-			cs[i].Reservations = []string{}
-		}
 	}
 	return cs, nil
 }
@@ -193,6 +226,9 @@ func (s *Store) Reserve(ctx context.Context, runID string, attempt int, clusterI
 		if _, err := x.exec(ctx, `INSERT INTO reservations(run_id, cluster_id, at, attempt) VALUES(?, ?, ?, ?)`, runID, clusterID, time.Now().UnixNano(), attempt); err != nil {
 			return classify("reserve", err)
 		}
+		if err := hold(ctx, x, clusterID, runID); err != nil {
+			return classify("reserve", err)
+		}
 		got = clusterID
 		return nil
 	})
@@ -215,6 +251,9 @@ func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterI
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
+		}
+		if err := unhold(ctx, x, clusterID, runID); err != nil {
+			return err
 		}
 		_, err = x.exec(ctx, `INSERT INTO freed(cluster_id, at) VALUES(?, ?) ON CONFLICT(cluster_id) DO UPDATE SET at = excluded.at`, clusterID, at.UnixNano())
 		return err

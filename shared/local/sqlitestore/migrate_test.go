@@ -3,7 +3,9 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +89,147 @@ func TestReservationsOfADatabaseBeforeAttempts(t *testing.T) {
 	}
 	if c, err := s.GetCluster(ctx, "j-1"); err != nil || len(c.Reservations) != 0 {
 		t.Fatalf("after the release: %+v %v", c, err)
+	}
+}
+
+// A database made before clusters kept a copy of their reservations lists them from the table: the
+// runs holding a cluster's slots, in the order they reserved, are there at once, and a full cluster
+// stays full.
+func TestHeldSlotsOfADatabaseBeforeTheirCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE clusters (id TEXT PRIMARY KEY, pool TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL)`,
+		`CREATE TABLE reservations (run_id TEXT PRIMARY KEY, cluster_id TEXT NOT NULL, at INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0)`,
+		`INSERT INTO clusters VALUES('j-1', 'etl', 1, '{"id":"j-1","pool":"etl","state":"WAITING","capacity":2,"version":1}')`,
+		`INSERT INTO clusters VALUES('j-2', 'etl', 1, '{"id":"j-2","pool":"etl","state":"WAITING","capacity":2,"version":1}')`,
+		`INSERT INTO reservations VALUES('late', 'j-1', 2, 1)`,
+		`INSERT INTO reservations VALUES('early', 'j-1', 1, 1)`,
+	} {
+		if _, err := old.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	s, err := sqlitestore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	cs, err := s.ListClusters(ctx, "etl")
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("ListClusters = %+v, %v", cs, err)
+	}
+	if got := cs[0].Reservations; len(got) != 2 || got[0] != "early" || got[1] != "late" || len(cs[1].Reservations) != 0 {
+		t.Fatalf("held after the migration: %v and %v; want [early late] and []", got, cs[1].Reservations)
+	}
+	if _, err := s.Reserve(ctx, "third", 1, "j-1"); !sparkflow.IsCode(err, sparkflow.Conflict) {
+		t.Fatalf("Reserve on the full cluster = %v; want a conflict", err)
+	}
+}
+
+// The clusters' copy of who holds their slots is the reservations table's, after any mix of
+// reservations and releases and after a reopen.
+func TestHeldSlotsMatchTheReservations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := sqlitestore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"j-1", "j-2"} {
+		if err := s.CreateCluster(ctx, sparkflow.Cluster{ID: id, Pool: "etl", State: sparkflow.ClusterWaiting, Capacity: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := map[string]string{} // run → cluster, as the test did it
+	for i := 0; i < 200; i++ {
+		run := fmt.Sprintf("r%d", i%13)
+		cl := []string{"j-1", "j-2"}[i%2]
+		if c, ok := held[run]; ok && i%3 != 0 {
+			if err := s.Release(ctx, run, 0, c, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			delete(held, run)
+			continue
+		}
+		got, err := s.Reserve(ctx, run, 1, cl)
+		if sparkflow.IsCode(err, sparkflow.Conflict) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		held[run] = got
+	}
+	check := func(when string) {
+		t.Helper()
+		cs, err := s.ListClusters(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range cs {
+			if len(c.Reservations) > c.Capacity {
+				t.Fatalf("%s: %s holds %v, over its %d slots", when, c.ID, c.Reservations, c.Capacity)
+			}
+			for _, r := range c.Reservations {
+				if held[r] != c.ID {
+					t.Fatalf("%s: %s lists %s, which holds %q", when, c.ID, r, held[r])
+				}
+				n++
+			}
+			one, err := s.GetCluster(ctx, c.ID)
+			if err != nil || strings.Join(one.Reservations, ",") != strings.Join(c.Reservations, ",") {
+				t.Fatalf("%s: GetCluster(%s) holds %v, ListClusters %v (%v)", when, c.ID, one.Reservations, c.Reservations, err)
+			}
+		}
+		if n != len(held) {
+			t.Fatalf("%s: the clusters list %d holders; %d runs hold a slot", when, n, len(held))
+		}
+	}
+	check("after the changes")
+	s.Close()
+	if s, err = sqlitestore.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check("after a reopen")
+}
+
+// A slot freed by an older SparkFlow (which knows only the reservations table) is free after the next
+// open: the copy is written again from the table.
+func TestHeldSlotsFreedByAnOlderVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := sqlitestore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.CreateCluster(ctx, sparkflow.Cluster{ID: "j-1", Pool: "etl", State: sparkflow.ClusterWaiting, Capacity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reserve(ctx, "r1", 1, "j-1"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`DELETE FROM reservations WHERE run_id = 'r1'`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if s, err = sqlitestore.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c, err := s.GetCluster(ctx, "j-1"); err != nil || len(c.Reservations) != 0 || c.Free() != 1 {
+		t.Fatalf("after the older version's release: %+v, %v; want its slot free", c, err)
 	}
 }

@@ -166,6 +166,14 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate the reservations in %s: %w", path, err)
 	}
+	if err := addColumn(db, "clusters", "held", "TEXT NOT NULL DEFAULT ''"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate the clusters in %s: %w", path, err)
+	}
+	if err := rebuildHeld(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read the reservations in %s: %w", path, err)
+	}
 	if path == ":memory:" {
 		// A memory database is private to its connection: it reads and writes on that one.
 		c := &conn{db: db, stmts: map[string]*sql.Stmt{}}
