@@ -15,6 +15,10 @@ func stepCommand(args []string) *exec.Cmd {
 	return cmd
 }
 
+// watchGroup and unwatchGroup: no reaper here.
+func watchGroup(pgid int, stepID string) {}
+func unwatchGroup(pgid int)              {}
+
 func signalGroup(pid int, sig syscall.Signal) { _ = syscall.Kill(-pid, sig) }
 
 func killLeftovers(pgid int, stepID string) int {

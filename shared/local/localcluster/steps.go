@@ -134,7 +134,7 @@ func (c *Clusters) startPending(cl *cluster) {
 // without the lock (a fork and exec take a while, and every other step's change waits for the lock).
 // Called with mu held.
 func (c *Clusters) start(cl *cluster, st *step) {
-	// The program must be there: the guard that runs it would only say so as an exit code.
+	// The program must be there (a failed start would say so only as an error of the spawn).
 	program := st.Args[0]
 	if strings.Contains(program, "/") && !filepath.IsAbs(program) && c.cfg.WorkDir != "" {
 		program = filepath.Join(c.cfg.WorkDir, program)
@@ -169,7 +169,7 @@ func (c *Clusters) run(cl *cluster, st *step) {
 		signalGroup(pid, syscall.SIGKILL)
 	default:
 		c.procs[st.ID] = cmd
-		st.Pgid = pid // the guard leads the group: its pid is the group's id
+		st.Pgid = pid // the command leads the group: its pid is the group's id
 		c.putStepOrLog(cl, st)
 		if st.State == sparkflow.StepRunning {
 			c.emitStep(cl, st)
@@ -182,6 +182,7 @@ func (c *Clusters) run(cl *cluster, st *step) {
 	}
 	c.mu.Unlock()
 	err = cmd.Wait()
+	unwatchGroup(pid)
 	stdout.Close()
 	stderr.Close()
 	c.mu.Lock()
@@ -242,6 +243,7 @@ func (c *Clusters) spawn(cl *cluster, st *step) (*exec.Cmd, *os.File, *os.File, 
 		stderr.Close()
 		return nil, nil, nil, fmt.Errorf("cannot start %q: %v", st.Args[0], err)
 	}
+	watchGroup(cmd.Process.Pid, st.ID)
 	return cmd, stdout, stderr, nil
 }
 
