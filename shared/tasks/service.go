@@ -46,10 +46,6 @@ type Service struct {
 	// process). It removes interleavings only: the simulation checks the logic without it.
 	SerialDispatch bool
 	turns          *sync.Map
-
-	// heads remembers each pool's capacity as last seen (pool name → int): how much of the FIFO's
-	// head a Reserve reads.
-	heads *sync.Map
 }
 
 // New returns a Service with a discarding logger and uuid run ids where those are left out.
@@ -71,7 +67,7 @@ func New(s Service) *Service {
 	if s.NamePrefix == "" {
 		s.NamePrefix = core.DefaultNamePrefix
 	}
-	s.heads, s.turns = &sync.Map{}, &sync.Map{}
+	s.turns = &sync.Map{}
 	return &s
 }
 

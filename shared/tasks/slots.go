@@ -189,12 +189,22 @@ func live(clusters []sparkflow.Cluster) int {
 	return n
 }
 
-// lookAhead reads the head of the pool's FIFO, then its clusters: it returns the clusters, how many
-// waiters are ahead of run (all of the head read when run is not in it) and the free slots. The head
-// read is as long as the pool's capacity was when last seen, and read again longer in the rare case
-// that the capacity grew past it and the answer depends on it.
+// lookAhead returns the pool's clusters, how many waiters are ahead of run and the free slots. It
+// reads the clusters first: with no slot free, the run is to wait whatever the FIFO holds (a slot
+// freed after this look is given by the Dispatch that follows its enqueue), and the FIFO is not read,
+// which is the common case under load. Otherwise it reads the head of the FIFO, then the clusters
+// again (a waiter served in between still counts as ahead, which is safe): the head as long as the
+// free slots (more waiters than that and the run waits), read again longer in the rare case that
+// more slots were freed meanwhile and the answer depends on it.
 func (s *Service) lookAhead(ctx context.Context, pool, runID string, now time.Time) ([]sparkflow.Cluster, int, int, error) {
-	limit := s.headHint(pool)
+	clusters, err := s.Store.ListClusters(ctx, pool)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	limit := core.FreeSlots(clusters, now)
+	if limit == 0 {
+		return clusters, 0, 0, nil
+	}
 	for {
 		head, err := s.Store.Waiters(ctx, pool, limit)
 		if err != nil {
@@ -204,11 +214,6 @@ func (s *Service) lookAhead(ctx context.Context, pool, runID string, now time.Ti
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		capacity := 0
-		for _, c := range core.Eligible(clusters, now) {
-			capacity += c.Capacity
-		}
-		s.setHeadHint(pool, capacity)
 		ahead, found := len(head), false
 		for i, w := range head {
 			if w.RunID == runID {
@@ -221,24 +226,6 @@ func (s *Service) lookAhead(ctx context.Context, pool, runID string, now time.Ti
 			return clusters, ahead, free, nil
 		}
 		limit = free
-	}
-}
-
-// headHint is how long a read of pool's FIFO head must be to decide a Reserve: the pool's capacity
-// as last seen (64 before it is known).
-func (s *Service) headHint(pool string) int {
-	if s.heads == nil {
-		return 64
-	}
-	if v, ok := s.heads.Load(pool); ok {
-		return max(v.(int), 1)
-	}
-	return 64
-}
-
-func (s *Service) setHeadHint(pool string, capacity int) {
-	if s.heads != nil {
-		s.heads.Store(pool, capacity)
 	}
 }
 
