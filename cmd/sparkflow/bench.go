@@ -20,19 +20,20 @@ import (
 
 // benchOptions are the load benchmark's knobs (sparkflow bench --help).
 type benchOptions struct {
-	burst     int
-	repeat    int
-	rate      int
-	rateFor   time.Duration
-	history   []int
-	histRuns  int
-	clusters  int
-	slots     int
-	clients   int
-	spawnRuns int
-	cases     string
-	dir       string
-	profile   string
+	burst        int
+	repeat       int
+	rate         int
+	rateFor      time.Duration
+	history      []int
+	histRuns     int
+	clusters     int
+	slots        int
+	clients      int
+	spawnRuns    int
+	cases        string
+	dir          string
+	profile      string
+	blockProfile string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -72,6 +73,7 @@ It prints a table and, last, one JSON line with every figure (see BENCHMARKS.md)
 	f.IntVar(&o.spawnRuns, "spawn-runs", 4000, "processes started to measure the spawn rate")
 	f.StringVar(&o.cases, "cases", "spawn,burst,rate,history,list", "the cases to run, comma-separated")
 	f.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the whole bench to this file (go tool pprof)")
+	f.StringVar(&o.blockProfile, "blockprofile", "", "write a profile of where goroutines waited (channels, locks, select; waits of 100 µs or more) to this file (go tool pprof)")
 	f.StringVar(&o.dir, "dir", "", "parent of the temporary data directories (default: the system's)")
 	return cmd
 }
@@ -127,6 +129,14 @@ func runBench(ctx context.Context, out, errw io.Writer, o benchOptions) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.blockProfile != "" {
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+		defer func() {
+			if err := writeProfile("block", o.blockProfile); err != nil {
+				fmt.Fprintf(errw, "bench: %v\n", err)
+			}
+		}()
 	}
 	rep := benchReport{Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), Commit: os.Getenv("SPARKFLOW_COMMIT")}
 	progress := func(format string, args ...any) { fmt.Fprintf(errw, "bench: "+format+"\n", args...) }
@@ -277,4 +287,17 @@ func spawnRate(n, par int) (float64, error) {
 		return 0, fmt.Errorf("spawn rate: %w", err)
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// writeProfile writes the named runtime profile (pprof.Lookup) to path.
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write the %s profile: %v", name, err)
+	}
+	return f.Close()
 }
