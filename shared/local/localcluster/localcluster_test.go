@@ -163,3 +163,82 @@ func TestAnIdleClusterEndsAfterItsIdleTimeout(t *testing.T) {
 		t.Fatalf("a kept cluster is %s after %s idle", s, time.Since(deadline.Add(-6*time.Second)))
 	}
 }
+
+// A step's log files: a stream it writes to is in its file, whole, when the step is reported ended;
+// a stream it never writes to has no file (making files is most of a short step's cost); and a
+// background process the step leaves holding its output neither keeps the step from ending nor
+// loses what it writes later; a log that cannot be written fails the step.
+func TestStepLogFiles(t *testing.T) {
+	ctx := context.Background()
+	c, err := localcluster.Open(localcluster.Config{Dir: t.TempDir(), ProvisionDelay: time.Millisecond, KillGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	id, _ := c.Launch(ctx, sparkflow.LaunchSpec{Name: "n", Pool: sparkflow.Pool{StepConcurrency: 2}})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if info, _ := c.Describe(ctx, id); info.State.Ready() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cluster not ready")
+		}
+	}
+	ended := func(step string) sparkflow.StepInfo {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			steps, _ := c.ListSteps(ctx, id)
+			for _, s := range steps {
+				if s.ID == step && s.State.Terminal() {
+					return s
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("step %s did not end: %+v", step, steps)
+			}
+		}
+	}
+	// 200 KiB: more than a pipe holds, so the copy runs while the step writes.
+	big, _ := c.AddStep(ctx, id, sparkflow.StepSpec{Name: "big", Args: sh(`i=0; while [ $i -lt 2048 ]; do printf '%0100d\n' $i; i=$((i+1)); done`)})
+	if s := ended(big); s.State != sparkflow.StepCompleted {
+		t.Fatalf("the writing step ended %s (%s)", s.State, s.Reason.Message)
+	}
+	out, err := os.ReadFile(filepath.Join(c.LogDir(id, big), "stdout"))
+	if err != nil || len(out) != 2048*101 || !strings.HasSuffix(string(out), "2047\n") {
+		t.Fatalf("its stdout: %d bytes, %v; want 2048 lines of 101 bytes", len(out), err)
+	}
+	if _, err := os.Stat(filepath.Join(c.LogDir(id, big), "stderr")); !os.IsNotExist(err) {
+		t.Fatalf("a stream never written to has a file (%v)", err)
+	}
+	// The background job holds stdout for 6 s, past the step's end and the log grace.
+	bg, _ := c.AddStep(ctx, id, sparkflow.StepSpec{Name: "bg", Args: sh(`(sleep 6; echo late) & echo early`)})
+	start := time.Now()
+	s := ended(bg)
+	if s.State != sparkflow.StepCompleted || time.Since(start) > 5500*time.Millisecond {
+		t.Fatalf("the step with a background job ended %s after %v; want COMPLETED before its job's 6 s", s.State, time.Since(start))
+	}
+	if out, _ := os.ReadFile(filepath.Join(c.LogDir(id, bg), "stdout")); string(out) != "early\n" {
+		t.Fatalf("its stdout at its end: %q", out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if out, _ := os.ReadFile(filepath.Join(c.LogDir(id, bg), "stdout")); string(out) == "early\nlate\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(filepath.Join(c.LogDir(id, bg), "stdout"))
+			t.Fatalf("what its background job wrote later is lost: %q", out)
+		}
+	}
+	// A log that cannot be written fails the step, saying so: its output is not lost silently.
+	steps := filepath.Dir(c.LogDir(id, "s-any"))
+	if err := os.RemoveAll(steps); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(steps, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lost, _ := c.AddStep(ctx, id, sparkflow.StepSpec{Name: "lost", Args: sh(`echo out`)})
+	if s := ended(lost); s.State != sparkflow.StepFailed || !strings.Contains(s.Reason.Message, "output was lost") || !strings.Contains(s.Reason.Message, "log directory") {
+		t.Fatalf("a step whose log cannot be made ended %s (%q); want FAILED saying its output was lost", s.State, s.Reason.Message)
+	}
+}

@@ -154,7 +154,7 @@ func (c *Clusters) start(cl *cluster, st *step) {
 // looked at once the process is there.
 func (c *Clusters) run(cl *cluster, st *step) {
 	defer c.wg.Done()
-	cmd, stdout, stderr, err := c.spawn(cl, st)
+	cmd, logs, err := c.spawn(cl, st)
 	c.mu.Lock()
 	if err != nil {
 		c.endStep(cl, st, sparkflow.StepFailed, err.Error())
@@ -183,8 +183,7 @@ func (c *Clusters) run(cl *cluster, st *step) {
 	c.mu.Unlock()
 	err = cmd.Wait()
 	unwatchGroup(pid)
-	stdout.Close()
-	stderr.Close()
+	logErr := waitLogs(logs)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -196,6 +195,8 @@ func (c *Clusters) run(cl *cluster, st *step) {
 		c.endStep(cl, st, sparkflow.StepCancelled, "cancelled by request")
 	case err != nil:
 		c.endStep(cl, st, sparkflow.StepFailed, exitMessage(err))
+	case logErr != nil:
+		c.endStep(cl, st, sparkflow.StepFailed, "the step's command succeeded but its output was lost: "+logErr.Error())
 	default:
 		c.endStep(cl, st, sparkflow.StepCompleted, "")
 	}
@@ -214,37 +215,122 @@ func (c *Clusters) afterStep(cl *cluster) {
 	c.startPending(cl)
 }
 
-// spawn starts a step's process with its log files (called without mu: it reads only what does not
-// change once the step is added).
-func (c *Clusters) spawn(cl *cluster, st *step) (*exec.Cmd, *os.File, *os.File, error) {
-	// The log files are made one step at a time: every step's directory is made in its cluster's
-	// steps directory, and steps starting at once would contend for that directory's lock in the
-	// kernel (which spins, burning more CPU than the work itself).
-	c.files.Lock()
-	err := os.MkdirAll(st.LogDir, 0o755)
-	if err != nil {
-		c.files.Unlock()
-		return nil, nil, nil, fmt.Errorf("cannot create log directory: %v", err)
+// spawn starts a step's process, its stdout and stderr going to pipes that stepLogs copy to its log
+// files (called without mu: it reads only what does not change once the step is added).
+func (c *Clusters) spawn(cl *cluster, st *step) (*exec.Cmd, []*stepLog, error) {
+	var logs []*stepLog
+	var ends []*os.File // the pipes' write ends, the process's own once it runs
+	closeAll := func() {
+		for _, w := range ends {
+			w.Close()
+		}
+		for _, l := range logs {
+			l.r.Close()
+		}
 	}
-	stdout, err1 := os.Create(filepath.Join(st.LogDir, "stdout"))
-	stderr, err2 := os.Create(filepath.Join(st.LogDir, "stderr"))
-	c.files.Unlock()
-	if err := errors.Join(err1, err2); err != nil {
-		stdout.Close()
-		stderr.Close()
-		return nil, nil, nil, fmt.Errorf("cannot create log files: %v", err)
+	for _, name := range []string{"stdout", "stderr"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("cannot make a pipe for its %s: %v", name, err)
+		}
+		logs = append(logs, &stepLog{c: c, dir: st.LogDir, name: name, r: r, done: make(chan struct{})})
+		ends = append(ends, w)
 	}
 	cmd := stepCommand(st.Args)
 	cmd.Dir = c.cfg.WorkDir
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Stdout, cmd.Stderr = ends[0], ends[1]
 	cmd.Env = append(os.Environ(), "SPARKFLOW_CLUSTER_ID="+cl.ID, "SPARKFLOW_STEP_ID="+st.ID, "SPARKFLOW_STEP_NAME="+st.Name)
 	if err := cmd.Start(); err != nil {
-		stdout.Close()
-		stderr.Close()
-		return nil, nil, nil, fmt.Errorf("cannot start %q: %v", st.Args[0], err)
+		closeAll()
+		return nil, nil, fmt.Errorf("cannot start %q: %v", st.Args[0], err)
 	}
 	watchGroup(cmd.Process.Pid, st.ID)
-	return cmd, stdout, stderr, nil
+	for _, w := range ends {
+		w.Close() // the process has its copies: a stream ends when the last of them closes
+	}
+	for _, l := range logs {
+		go l.copy()
+	}
+	return cmd, logs, nil
+}
+
+// stepLog copies one of a step's output streams from its pipe to its log file, which it makes at
+// the stream's first byte: a step that writes nothing (most writes to stderr, say) costs no file,
+// and making files is what a burst of short steps spends most of its time on (about 1 ms a file or
+// directory on a VM's ext4). Every byte the step wrote before its end is in the file when the step
+// is reported ended (see wait); what the engine's death leaves in a pipe is lost with the step.
+type stepLog struct {
+	c         *Clusters
+	dir, name string
+	r         *os.File
+	done      chan struct{} // closed at the stream's end (every process holding it closed it)
+	err       error         // why the log file could not be written, read after done
+}
+
+// logGrace is how long a step's end waits for its streams to end, once its process has: a stream a
+// background process the step started still holds is copied on after the step's end.
+const logGrace = 2 * time.Second
+
+func (l *stepLog) copy() {
+	defer close(l.done)
+	defer l.r.Close()
+	buf := make([]byte, 32<<10)
+	var f *os.File
+	for {
+		n, err := l.r.Read(buf)
+		if n > 0 && l.err == nil {
+			if f == nil {
+				f, l.err = l.c.makeLog(l.dir, l.name)
+			}
+			if f != nil {
+				if _, werr := f.Write(buf[:n]); werr != nil {
+					l.err = fmt.Errorf("cannot write its %s log: %v", l.name, werr)
+				}
+			}
+		}
+		if err != nil {
+			break // io.EOF: every holder of the stream closed it
+		}
+	}
+	if f != nil {
+		if err := f.Close(); err != nil && l.err == nil {
+			l.err = fmt.Errorf("cannot write its %s log: %v", l.name, err)
+		}
+	}
+}
+
+// waitLogs waits (up to logGrace) for a step's streams to end, and returns why one could not be
+// written, if so.
+func waitLogs(logs []*stepLog) error {
+	grace := time.NewTimer(logGrace)
+	defer grace.Stop()
+	var errs []error
+	for _, l := range logs {
+		select {
+		case <-l.done:
+			errs = append(errs, l.err)
+		case <-grace.C:
+			return errors.Join(errs...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// makeLog makes a step's log directory and one of its log files. Log files are made one at a time:
+// every step's directory is made in its cluster's steps directory, and steps starting at once would
+// contend for that directory's lock in the kernel (which spins, burning more CPU than the work).
+func (c *Clusters) makeLog(dir, name string) (*os.File, error) {
+	c.files.Lock()
+	defer c.files.Unlock()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create its log directory: %v", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create its %s log: %v", name, err)
+	}
+	return f, nil
 }
 
 func (c *Clusters) hasPending(cl *cluster) bool {
