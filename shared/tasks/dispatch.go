@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sparkflow/sparkflow/shared/core"
+	"github.com/sparkflow/sparkflow/shared/logs"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -24,50 +25,89 @@ func (s *Service) Dispatch(ctx context.Context, pool string) error {
 }
 
 // dispatchTurn serializes one process's dispatches of a pool (SerialDispatch): requests counts the
-// Dispatch calls, served the latest one a completed pass is known to cover.
+// Dispatch calls, served the latest one a completed pass is known to cover, and running says that a
+// pool's passes are under way (in the background).
 type dispatchTurn struct {
-	run              sync.Mutex
 	mu               sync.Mutex
 	requests, served uint64
+	running          bool
 }
 
 // passKey marks the context of a pool's dispatch pass.
 type passKey struct{ pool string }
 
-// serialDispatch runs one pass at a time per pool, and none for a caller whose request a pass that
-// began after it has covered already: under a burst, the Finish of every run asks for a dispatch, and
-// a few passes serve them all instead of each racing the others for the same waiters. A pass that
-// fails covers nothing, so a request is never lost.
+// dispatchRetries is how often a pool's background passes try again after failing (each after
+// dispatchBackoff × the tries so far) before they leave the requests to the next Dispatch (the
+// reconciler's, at the latest).
+const (
+	dispatchRetries = 5
+	dispatchBackoff = 50 * time.Millisecond
+)
+
+// serialDispatch asks for a pass over the pool and returns: the passes run in the background, one at
+// a time per pool, and each covers every request made before it began. Under a burst, the end of
+// every run asks for a dispatch; a few passes serve them all, instead of each racing the others for
+// the same waiters, and no caller (the handler of a step's end, on one of the event bus's lanes)
+// waits for the pool's turn. A pass that fails covers nothing: it is tried again, and a request left
+// uncovered is covered by the next Dispatch, so none is lost.
 func (s *Service) serialDispatch(ctx context.Context, pool string) error {
 	if ctx.Value(passKey{pool}) != nil {
 		// Asked from inside this pool's pass (a grant whose run had ended gives its slot back and
-		// dispatches): the pass holds the turn, so this one runs nested, without it.
+		// dispatches): the pass is running, so this one runs nested, in it.
 		return s.dispatch(ctx, pool)
 	}
-	ctx = context.WithValue(ctx, passKey{pool}, true)
 	v, _ := s.turns.LoadOrStore(pool, &dispatchTurn{})
 	t := v.(*dispatchTurn)
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.requests++
-	mine := t.requests
-	t.mu.Unlock()
-	t.run.Lock()
-	defer t.run.Unlock()
-	t.mu.Lock()
-	if t.served >= mine {
-		t.mu.Unlock()
-		return nil
+	if t.running {
+		return nil // the passes under way cover it: the next begins after this request
 	}
-	upto := t.requests // a pass that begins now sees every change made before these requests
-	t.mu.Unlock()
-	if err := s.dispatch(ctx, pool); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	t.served = max(t.served, upto)
-	t.mu.Unlock()
+	t.running = true
+	s.background.Add(1)
+	go s.dispatchPasses(pool, t)
 	return nil
 }
+
+// dispatchPasses runs a pool's passes while requests are uncovered.
+func (s *Service) dispatchPasses(pool string, t *dispatchTurn) {
+	defer s.background.Done()
+	base := s.Background
+	if base == nil {
+		base = context.Background()
+	}
+	ctx := context.WithValue(logs.With(base, "pool", pool), passKey{pool}, true)
+	for failures := 0; ; {
+		t.mu.Lock()
+		if t.served >= t.requests || ctx.Err() != nil || failures > dispatchRetries {
+			t.running = false
+			t.mu.Unlock()
+			return
+		}
+		upto := t.requests // a pass that begins now sees every change made before these requests
+		t.mu.Unlock()
+		if err := s.dispatch(ctx, pool); err != nil {
+			if ctx.Err() == nil {
+				s.Log.WarnContext(ctx, "dispatch failed; trying again", "err", err, "tries", failures+1)
+			}
+			failures++
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(failures) * dispatchBackoff):
+			}
+			continue
+		}
+		failures = 0
+		t.mu.Lock()
+		t.served = max(t.served, upto)
+		t.mu.Unlock()
+	}
+}
+
+// WaitBackground waits for the background work of SerialDispatch (once Background is cancelled,
+// it ends at once).
+func (s *Service) WaitBackground() { s.background.Wait() }
 
 func (s *Service) dispatch(ctx context.Context, pool string) error {
 	clusters, err := s.Store.ListClusters(ctx, pool)

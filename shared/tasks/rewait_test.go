@@ -62,6 +62,7 @@ func TestReconcilerRepairsAWaitWhoseDispatchWasCutOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	svc.WaitBackground() // the pass's dispatch (the local engine's run in the background)
 	var g struct{ ClusterID string }
 	if out, ok := rec.sent["tok-granted"]; !ok || json.Unmarshal([]byte(out), &g) != nil || g.ClusterID != cs[0].ID {
 		t.Fatalf("the cut-off grant was not sent again: %v", rec.sent)

@@ -46,6 +46,10 @@ type Service struct {
 	// process). It removes interleavings only: the simulation checks the logic without it.
 	SerialDispatch bool
 	turns          *sync.Map
+	// Background is the context of the work SerialDispatch does in the background (cancelled when
+	// the process stops; nil: never); background counts that work under way (WaitBackground).
+	Background context.Context
+	background *sync.WaitGroup
 }
 
 // New returns a Service with a discarding logger and uuid run ids where those are left out.
@@ -67,7 +71,7 @@ func New(s Service) *Service {
 	if s.NamePrefix == "" {
 		s.NamePrefix = core.DefaultNamePrefix
 	}
-	s.turns = &sync.Map{}
+	s.turns, s.background = &sync.Map{}, &sync.WaitGroup{}
 	return &s
 }
 

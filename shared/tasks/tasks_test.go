@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -454,7 +455,16 @@ func TestASerialDispatchOfARunThatEndedGivesTheSlotBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("the dispatch did not return: it waits for its own turn")
+		t.Fatal("the dispatch did not return")
+	}
+	// Its pass runs in the background: it must end, neither waiting for its own turn (it deadlocked)
+	// nor leaving the slot held.
+	passed := make(chan struct{})
+	go func() { svc.WaitBackground(); close(passed) }()
+	select {
+	case <-passed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dispatch pass did not end: it waits for its own turn")
 	}
 	cs, _ := e.Store.ListClusters(ctx, "p")
 	if len(cs) != 1 || cs[0].Holds("x") {
@@ -463,4 +473,97 @@ func TestASerialDispatchOfARunThatEndedGivesTheSlotBack(t *testing.T) {
 	if ws, _ := e.Store.Waiters(ctx, "p", 0); len(ws) != 0 {
 		t.Fatalf("the ended run is still in the FIFO: %+v", ws)
 	}
+}
+
+// failingWaiters fails the FIFO's reads while fail is above zero (a dispatch pass that fails).
+type failingWaiters struct {
+	sparkflow.Store
+	fail *atomic.Int32
+}
+
+func (f failingWaiters) Waiters(ctx context.Context, pool string, limit int) ([]sparkflow.Waiter, error) {
+	if f.fail.Add(-1) >= 0 {
+		return nil, sparkflow.Errorf(sparkflow.Transient, "the FIFO cannot be read just now")
+	}
+	return f.Store.Waiters(ctx, pool, limit)
+}
+
+// A serial dispatch runs its passes in the background and loses no request: many asked at once are
+// served by a few passes, a pass that fails is tried again, and requests left uncovered after the
+// retries are covered by the next Dispatch.
+func TestSerialDispatchesInTheBackgroundLoseNoRequest(t *testing.T) {
+	e := openEngine(t, nil)
+	readyPool(t, e, "p", 1) // one cluster of 2 slots
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for i, id := range []string{"a", "b"} {
+		since := now.Add(time.Duration(i) * time.Second)
+		r := sparkflow.Run{ID: id, Transform: "t", Pool: "p", Status: sparkflow.RunWaiting, Attempt: 1, MaxAttempts: 1, CreatedAt: since,
+			History: []sparkflow.Transition{{Status: sparkflow.RunWaiting, Attempt: 1, At: since}}}
+		if _, err := e.Store.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Store.Enqueue(ctx, sparkflow.Waiter{Pool: "p", RunID: id, Since: since}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail := &atomic.Int32{}
+	fail.Store(3) // fewer than the retries: the passes get through
+	svc := tasks.New(tasks.Service{Store: failingWaiters{e.Store, fail}, Clusters: e.Service.Clusters, Callbacks: e.Service.Callbacks,
+		Tiers: e.Service.Tiers, SerialDispatch: true})
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := svc.Dispatch(ctx, "p"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	svc.WaitBackground()
+	holds := func(id string) bool {
+		cs, _ := e.Store.ListClusters(ctx, "p")
+		return len(cs) == 1 && cs[0].Holds(id)
+	}
+	if !holds("a") || !holds("b") {
+		cs, _ := e.Store.ListClusters(ctx, "p")
+		t.Fatalf("after the dispatches (3 failed passes): %+v; want a and b holding the two slots", cs)
+	}
+	// Passes that keep failing give up; the requests stay, and the next Dispatch covers them.
+	if err := e.Store.Release(ctx, "b", 0, holderOf(t, e, "b"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.Enqueue(ctx, sparkflow.Waiter{Pool: "p", RunID: "b", Since: now.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(1000)
+	if err := svc.Dispatch(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	svc.WaitBackground()
+	if holds("b") {
+		t.Fatal("b was served while every read of the FIFO failed")
+	}
+	fail.Store(0)
+	if err := svc.Dispatch(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	svc.WaitBackground()
+	if !holds("b") {
+		t.Fatal("the Dispatch after the failed passes did not serve b")
+	}
+}
+
+func holderOf(t *testing.T, e *engine.Engine, runID string) string {
+	t.Helper()
+	cs, _ := e.Store.ListClusters(context.Background(), "p")
+	for _, c := range cs {
+		if c.Holds(runID) {
+			return c.ID
+		}
+	}
+	t.Fatalf("%s holds no slot", runID)
+	return ""
 }

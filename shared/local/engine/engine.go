@@ -184,6 +184,7 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	callbacks.Callbacks = e.flows
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.Service.Background = e.ctx // its dispatch passes end with the engine
 	e.bus.scope = e.Service.EventScope
 	e.bus.start(e.ctx, e.Service.HandleEvent)
 	if err := e.resume(); err != nil {
@@ -365,6 +366,7 @@ func (e *Engine) Close() error {
 	e.wg.Wait()
 	e.flows.Wait()
 	e.bus.close()
+	e.Service.WaitBackground()
 	e.Clusters.Close()
 	err := e.closeStore()
 	if e.logFile != nil {
