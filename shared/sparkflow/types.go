@@ -427,3 +427,43 @@ type SubmitClaim struct {
 	Fence Fence     `json:"fence"`
 	At    time.Time `json:"at"`
 }
+
+// Clone returns a deep copy of r: nothing the copy holds (maps, slices, pointed-to values) is shared
+// with r, so either may be changed without the other seeing it (a store keeping decoded runs hands
+// out clones). TestRunCloneSharesNothing checks that every field is covered.
+func (r Run) Clone() Run {
+	c := r
+	c.Params, c.Values = cloneMap(r.Params), cloneMap(r.Values)
+	c.After, c.WaitsFor, c.Dependents = cloneSlice(r.After), cloneSlice(r.WaitsFor), cloneSlice(r.Dependents)
+	c.History = cloneSlice(r.History)
+	c.ScheduledFor, c.ReleasedAt, c.ReservedAt = clonePtr(r.ScheduledFor), clonePtr(r.ReleasedAt), clonePtr(r.ReservedAt)
+	c.StartedAt, c.EndedAt = clonePtr(r.StartedAt), clonePtr(r.EndedAt)
+	c.Fence, c.Submitting = clonePtr(r.Fence), clonePtr(r.Submitting)
+	return c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func cloneSlice[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

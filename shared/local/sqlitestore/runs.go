@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,16 +28,34 @@ func (s *Store) CreateRun(ctx context.Context, r sparkflow.Run) (bool, error) {
 		return false, classify("create run", err)
 	}
 	n, _ := res.RowsAffected()
+	if n == 1 {
+		s.runs.put(r, 1)
+	}
 	return n == 1, nil
 }
 
+// GetRun reads the run's row version, and its document only when the run kept (runCache) is not of
+// that version.
 func (s *Store) GetRun(ctx context.Context, id string) (sparkflow.Run, error) {
-	var r sparkflow.Run
-	err := s.getDoc(ctx, &r, `SELECT data FROM runs WHERE id = ?`, id)
+	kept, want := s.runs.get(id)
+	var version int64
+	var data string
+	err := s.r.queryRow(ctx, `SELECT version, CASE version WHEN ? THEN '' ELSE data END FROM runs WHERE id = ?`, want, id).Scan(&version, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, notFound("run", id)
+		return sparkflow.Run{}, notFound("run", id)
 	}
-	return r, classify("get run", err)
+	if err != nil {
+		return sparkflow.Run{}, classify("get run", err)
+	}
+	if version == want {
+		return kept.Clone(), nil
+	}
+	var r sparkflow.Run
+	if err := json.Unmarshal([]byte(data), &r); err != nil {
+		return r, classify("get run", err)
+	}
+	s.runs.put(r, version)
+	return r, nil
 }
 
 func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
@@ -53,6 +72,7 @@ func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, 
 		}
 		return r, sparkflow.Errorf(sparkflow.Conflict, "run %s changed since version %d", r.ID, old)
 	}
+	s.runs.put(r, r.Version)
 	return r, nil
 }
 

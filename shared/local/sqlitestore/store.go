@@ -25,8 +25,9 @@ import (
 // anyway, and every rule a write enforces is checked inside its batch, in order), and a small pool of
 // reader connections beside it (WAL lets them read while it writes), each statement prepared once.
 type Store struct {
-	wr writer
-	r  *conn
+	wr   writer
+	r    *conn
+	runs runCache
 }
 
 // readers is the size of the reader pool.
