@@ -211,19 +211,30 @@ func (b Builder) StepEvent(at time.Time, clusterID, stepID, name string, state s
 // step event, its cluster's id for a cluster event, the detail's name otherwise ("" when the event
 // does not parse).
 func OrderKey(raw []byte) string {
+	key, _, _ := Order(raw)
+	return key
+}
+
+// Order is OrderKey, whether the event is a cluster's (its key a cluster id), and whether it is a
+// cluster's move to RUNNING or WAITING (busy or idle): the next such event of the same cluster says
+// all it says, so a queue that holds it unhandled may keep the later one in its place.
+func Order(raw []byte) (key string, cluster, busyOrIdle bool) {
 	var head struct {
-		Detail struct {
+		DetailType string `json:"detail-type"`
+		Detail     struct {
 			ClusterID string `json:"clusterId"`
 			StepID    string `json:"stepId"`
 			Name      string `json:"name"`
+			State     string `json:"state"`
 		} `json:"detail"`
 	}
 	_ = json.Unmarshal(raw, &head)
 	switch {
 	case head.Detail.StepID != "":
-		return head.Detail.StepID
+		return head.Detail.StepID, false, false
 	case head.Detail.ClusterID != "":
-		return head.Detail.ClusterID
+		s := sparkflow.ClusterState(head.Detail.State)
+		return head.Detail.ClusterID, true, head.DetailType == ClusterDetailType && (s == sparkflow.ClusterRunning || s == sparkflow.ClusterWaiting)
 	}
-	return head.Detail.Name
+	return head.Detail.Name, false, false
 }

@@ -37,12 +37,18 @@ type lane struct {
 }
 
 type queued struct {
-	ev []byte
-	at time.Time
+	ev  []byte
+	at  time.Time
+	key string // emrevent.Order's
+	// busyOrIdle: a cluster's move to RUNNING or WAITING, which a later one replaces while queued
+	busyOrIdle bool
 }
 
-// busWorkers is how many events are handled at once.
-const busWorkers = 16
+// busWorkers is how many step events are handled at once, and clusterLanes how many cluster events.
+const (
+	busWorkers   = 32
+	clusterLanes = 4
+)
 
 // busRetries is how often a failed delivery is tried again (EventBridge retries for up to 24 h; a
 // local engine that restarts is repaired by the reconciler instead).
@@ -50,7 +56,7 @@ const busRetries = 5
 
 func newBus(filter func([]byte) [][]byte, log *slog.Logger) *bus {
 	b := &bus{filter: filter, log: log}
-	for i := 0; i < busWorkers; i++ {
+	for i := 0; i < busWorkers+clusterLanes; i++ {
 		l := &lane{}
 		l.cond = sync.NewCond(&l.mu)
 		b.lanes = append(b.lanes, l)
@@ -58,11 +64,17 @@ func newBus(filter func([]byte) [][]byte, log *slog.Logger) *bus {
 	return b
 }
 
-// laneOf is the lane of an event: by its step id, or its cluster id (emrevent.OrderKey).
-func (b *bus) laneOf(ev []byte) *lane {
+// laneOf is the lane of an event: by its step id among the step lanes, or by its cluster id among
+// the cluster lanes (emrevent.Order). A cluster's events are one lane's, in order, and a burst of
+// them (a busy cluster goes RUNNING and WAITING as often as its running steps come down to none)
+// never makes a step's event wait behind them.
+func (b *bus) laneOf(key string, cluster bool) *lane {
 	h := fnv.New32a()
-	h.Write([]byte(emrevent.OrderKey(ev)))
-	return b.lanes[h.Sum32()%uint32(len(b.lanes))]
+	h.Write([]byte(key))
+	if cluster {
+		return b.lanes[busWorkers+int(h.Sum32()%clusterLanes)]
+	}
+	return b.lanes[h.Sum32()%busWorkers]
 }
 
 func (b *bus) publish(ev []byte) {
@@ -71,14 +83,32 @@ func (b *bus) publish(ev []byte) {
 		evs = b.filter(ev)
 	}
 	for _, e := range evs {
-		l := b.laneOf(e)
+		key, cluster, busyOrIdle := emrevent.Order(e)
+		l := b.laneOf(key, cluster)
 		l.mu.Lock()
-		if !l.closed {
-			l.queue = append(l.queue, queued{e, time.Now()})
+		if !l.closed && !(busyOrIdle && l.replace(key, e)) {
+			l.queue = append(l.queue, queued{ev: e, at: time.Now(), key: key, busyOrIdle: busyOrIdle})
 			l.cond.Signal()
 		}
 		l.mu.Unlock()
 	}
+}
+
+// replace puts ev, a cluster's move to RUNNING or WAITING, in the place of the cluster's last queued
+// event if that is one too (unhandled yet: the cluster's state went busy and idle again meanwhile),
+// and says whether it did. A busy cluster whose running steps often come down to none sends two such
+// events per step; the handler needs only the last. Called with l.mu held.
+func (l *lane) replace(key string, ev []byte) bool {
+	for i := len(l.queue) - 1; i >= 0; i-- {
+		if l.queue[i].key == key {
+			if !l.queue[i].busyOrIdle {
+				return false
+			}
+			l.queue[i].ev = ev
+			return true
+		}
+	}
+	return false
 }
 
 func (b *bus) start(ctx context.Context, handle func(context.Context, []byte) error) {

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 )
@@ -42,5 +44,79 @@ func TestBusBacklog(t *testing.T) {
 			t.Fatal("the backlog never emptied")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A cluster's events are handled in order on a lane of their own, and its moves to RUNNING and
+// WAITING that queue up unhandled behind one another leave only the last: a busy cluster's flapping
+// neither grows the queue nor holds up a step's events, and no other event of it is dropped.
+func TestBusClusterEvents(t *testing.T) {
+	b := newBus(nil, slog.New(slog.DiscardHandler))
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var handled []string
+	b.start(context.Background(), func(_ context.Context, ev []byte) error {
+		var e struct {
+			Detail struct{ ClusterID, StepID, State string }
+		}
+		if err := json.Unmarshal(ev, &e); err != nil {
+			return err
+		}
+		mu.Lock()
+		handled = append(handled, e.Detail.ClusterID+"/"+e.Detail.StepID+"/"+e.Detail.State)
+		first := len(handled) == 1
+		mu.Unlock()
+		if first {
+			<-release // the cluster's lane is busy with its first event
+		}
+		return nil
+	})
+	defer b.close()
+	cluster := func(state string) {
+		b.publish([]byte(fmt.Sprintf(`{"source":"aws.emr","detail-type":"EMR Cluster State Change","detail":{"clusterId":"j-1","state":%q}}`, state)))
+	}
+	cluster("RUNNING")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(handled)
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first event was not handled")
+		}
+	}
+	for _, s := range []string{"WAITING", "RUNNING", "WAITING", "TERMINATING", "RUNNING", "WAITING", "TERMINATED"} {
+		cluster(s)
+	}
+	// A step's event goes by while the cluster's lane waits.
+	b.publish([]byte(`{"source":"aws.emr","detail-type":"EMR Step Status Change","detail":{"stepId":"s-1","clusterId":"j-1","state":"COMPLETED"}}`))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(handled)
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the step's event waited behind the cluster's")
+		}
+	}
+	close(release)
+	want := []string{"j-1//RUNNING", "j-1/s-1/COMPLETED", "j-1//WAITING", "j-1//TERMINATING", "j-1//WAITING", "j-1//TERMINATED"}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		got := append([]string(nil), handled...)
+		mu.Unlock()
+		if len(got) >= len(want) {
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("handled %v, want %v", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %v, want %v", got, want)
+		}
 	}
 }
