@@ -80,6 +80,13 @@ func (st *store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run,
 func (st *store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {
 	return call(st.s, "store.ListRuns", false, func() ([]sparkflow.Run, error) { return st.inner.ListRuns(ctx, f) })
 }
+func (st *store) CreateRunOn(ctx context.Context, r sparkflow.Run, clusterID string) (bool, error) {
+	return call(st.s, fmt.Sprintf("store.CreateRunOn %s %s", short(r.ID), clusterID), true, func() (bool, error) { return st.inner.CreateRunOn(ctx, r, clusterID) })
+}
+func (st *store) UpdateRunSlot(ctx context.Context, r sparkflow.Run, ch sparkflow.SlotChange) (sparkflow.Run, error) {
+	op := fmt.Sprintf("store.UpdateRunSlot %s %s take %s free %s", short(r.ID), r.Status, ch.Take, ch.Free)
+	return call(st.s, op, true, func() (sparkflow.Run, error) { return st.inner.UpdateRunSlot(ctx, r, ch) })
+}
 func (st *store) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
 	return call(st.s, fmt.Sprintf("store.Reserve %s#%d %s", short(runID), attempt, clusterID), true, func() (string, error) { return st.inner.Reserve(ctx, runID, attempt, clusterID) })
 }

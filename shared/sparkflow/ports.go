@@ -2,6 +2,7 @@ package sparkflow
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -42,11 +43,22 @@ type Store interface {
 	UpdateRun(ctx context.Context, r Run) (Run, error)
 	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
 
+	// CreateRunOn is CreateRun of a run that takes, in the same atomic write, a slot of cluster for its
+	// attempt (r.Attempt): a run accepted while its pool has a slot free for it is created holding it.
+	// A cluster that is not ready or is full fails with ErrNoSlot and writes nothing; created=false
+	// (and no slot taken) when a run with that id exists already.
+	CreateRunOn(ctx context.Context, r Run, clusterID string) (created bool, err error)
+	// UpdateRunSlot is UpdateRun with a change of the run's slot made in the same atomic write (one
+	// write where UpdateRun and Reserve or Release would be two): see SlotChange. A stale version
+	// fails with Conflict and writes nothing.
+	UpdateRunSlot(ctx context.Context, r Run, ch SlotChange) (Run, error)
+
 	// Reserve gives a run's attempt a slot of cluster, atomically. If the run already holds a slot
 	// anywhere it returns that cluster's id, and a slot held for an earlier attempt is this attempt's
 	// from then on (a retry takes over the slot its ended attempt left); otherwise it adds the run to
 	// the cluster's reservations if the cluster is ready and has fewer than its capacity, or fails
-	// with Conflict.
+	// with Conflict (ErrNoSlot). The run's record must exist (NotFound otherwise): the reservation is
+	// kept with it.
 	Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error)
 	// Release frees run's slot on cluster if it is held for attempt or an earlier one (attempt 0: for
 	// any): the late release of an ended attempt leaves alone the slot a later attempt took over.
@@ -74,6 +86,30 @@ type Store interface {
 	PutRejected(ctx context.Context, r Rejected) error
 	ListRejected(ctx context.Context, limit int) ([]Rejected, error)
 }
+
+// SlotChange is the change of a run's slot that UpdateRunSlot writes with the run.
+//
+// Take: the run's attempt (the run's Attempt) takes a slot of this cluster. It fails with ErrNoSlot
+// when the cluster is not ready or is full, and with ErrHeld when the run holds a slot already, on
+// another cluster or for an earlier attempt (Reserve decides those); a slot of this cluster held for
+// this attempt already is no change. Either failure writes nothing.
+//
+// Free: the run's slot on this cluster, held for attempt FreeAttempt or an earlier one (0: any), is
+// freed, and the cluster's FreedAt set to At, as Release does; a slot not held so is no change (the run
+// is written all the same).
+type SlotChange struct {
+	Take        string
+	Free        string
+	FreeAttempt int
+	At          time.Time
+}
+
+// ErrNoSlot is the cause of a Conflict when a cluster is full or not ready; ErrHeld of one when the
+// run holds a slot already (SlotChange.Take).
+var (
+	ErrNoSlot = errors.New("no free slot")
+	ErrHeld   = errors.New("the run holds a slot already")
+)
 
 // Schedules keep a transform's schedule where it fires (EventBridge Scheduler; the local engine's
 // scheduler): Put creates, changes, pauses or removes it to match the transform; Delete removes it.

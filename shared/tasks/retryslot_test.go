@@ -46,6 +46,10 @@ func TestTheEndedAttemptsFinishLeavesTheSlotTheRetryTookOver(t *testing.T) {
 	}
 	first := cs[0].ID
 	// Another run on the first cluster, so that a fresh dispatch would pick the second.
+	other := sparkflow.Run{ID: "other", Transform: "t", Pool: "p", Status: sparkflow.RunRunning, Attempt: 1, MaxAttempts: 1, CreatedAt: time.Now().UTC(), History: []sparkflow.Transition{}}
+	if _, err := e.Store.CreateRun(ctx, other); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.Store.Reserve(ctx, "other", 1, first); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package dynamostore
 import (
 	"context"
 	"errors"
-	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -115,121 +114,10 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	}
 	if ss, ok := old["res"].(*types.AttributeValueMemberSS); ok {
 		for _, run := range ss.Value {
-			_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key("RES#" + run),
-				ConditionExpression: aws.String("cl = :c"), ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(id)}})
-			var ccf *types.ConditionalCheckFailedException
-			if err != nil && !errors.As(err, &ccf) {
-				return classify("delete reservation", err)
+			if err := s.dropReservation(ctx, run, id); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
-}
-
-// held returns the cluster on which run holds a slot ("" for none) and the attempt it holds it for
-// (0 for a reservation an older version wrote).
-func (s *Store) held(ctx context.Context, runID string) (string, int, error) {
-	item, err := s.get(ctx, "RES#"+runID)
-	if err != nil || item == nil {
-		return "", 0, err
-	}
-	attempt := 0
-	if n, ok := item["att"].(*types.AttributeValueMemberN); ok {
-		attempt, _ = strconv.Atoi(n.Value)
-	}
-	return item["cl"].(*types.AttributeValueMemberS).Value, attempt, nil
-}
-
-// heldBefore is the condition that a reservation is held on cluster :c for an attempt before :a.
-const heldBefore = "cl = :c AND (attribute_not_exists(att) OR att < :a)"
-
-func (s *Store) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
-	for try := 0; ; try++ {
-		held, heldFor, err := s.held(ctx, runID)
-		if err != nil || held == "" {
-			if err != nil {
-				return "", err
-			}
-			break
-		}
-		if heldFor >= attempt {
-			return held, nil
-		}
-		// A slot an ended attempt left: this attempt's from now on. One write, on a retry only.
-		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key("RES#" + runID),
-			UpdateExpression: aws.String("SET att = :a"), ConditionExpression: aws.String(heldBefore),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(held), ":a": num(int64(attempt))}})
-		var ccf *types.ConditionalCheckFailedException
-		if err == nil {
-			return held, nil
-		}
-		if !errors.As(err, &ccf) || try >= 2 {
-			return "", classify("reserve", err)
-		}
-		// Released or taken over meanwhile: look again.
-	}
-	res := key("RES#" + runID)
-	res["cl"] = str(clusterID)
-	res["att"] = num(int64(attempt))
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.table, Item: res, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Update: &types.Update{TableName: &s.table, Key: key("CLUSTER#" + clusterID),
-			UpdateExpression:          aws.String("ADD res :run"),
-			ConditionExpression:       aws.String("attribute_exists(pk) AND ready = :true AND (attribute_not_exists(res) OR size(res) < cap)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":run": &types.AttributeValueMemberSS{Value: []string{runID}}, ":true": &types.AttributeValueMemberBOOL{Value: true}}}},
-	}})
-	if err == nil {
-		return clusterID, nil
-	}
-	failed, ok := cancelled(err)
-	if !ok || len(failed) != 2 {
-		return "", classify("reserve", err)
-	}
-	if failed[0] {
-		return s.Reserve(ctx, runID, attempt, clusterID) // another reserver for this run won: the same answer
-	}
-	if failed[1] {
-		c, gerr := s.GetCluster(ctx, clusterID)
-		if gerr != nil {
-			return "", gerr
-		}
-		if !c.State.Ready() {
-			return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is %s, not ready", clusterID, c.State)
-		}
-		return "", sparkflow.Errorf(sparkflow.Conflict, "cluster %s is full (%d of %d slots held)", clusterID, len(c.Reservations), c.Capacity)
-	}
-	return "", classify("reserve", err)
-}
-
-func (s *Store) Release(ctx context.Context, runID string, attempt int, clusterID string, at time.Time) error {
-	if attempt <= 0 {
-		attempt = math.MaxInt32 // any attempt
-	}
-	held := map[string]types.AttributeValue{":c": str(clusterID), ":a": num(int64(attempt) + 1)}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: &s.table, Key: key("RES#" + runID), ConditionExpression: aws.String(heldBefore),
-			ExpressionAttributeValues: held}},
-		// The cluster notes when a slot was last freed (its idle time starts again: core.Draining).
-		{Update: &types.Update{TableName: &s.table, Key: key("CLUSTER#" + clusterID), UpdateExpression: aws.String("DELETE res :run SET freed = :now"),
-			ConditionExpression: aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":run": &types.AttributeValueMemberSS{Value: []string{runID}},
-				":now": num(at.UnixNano())}}},
-	}})
-	if err == nil {
-		return nil
-	}
-	failed, ok := cancelled(err)
-	if !ok || len(failed) != 2 {
-		return classify("release", err)
-	}
-	if failed[1] && !failed[0] {
-		// The cluster is gone; its reservation item is all that is left.
-		_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key("RES#" + runID),
-			ConditionExpression: aws.String(heldBefore), ExpressionAttributeValues: held})
-		var ccf *types.ConditionalCheckFailedException
-		if err != nil && !errors.As(err, &ccf) {
-			return classify("release", err)
-		}
-	}
-	return nil // not held there: releasing twice frees one
 }

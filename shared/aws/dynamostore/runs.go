@@ -67,10 +67,69 @@ func (s *Store) GetRun(ctx context.Context, id string) (sparkflow.Run, error) {
 	return getDoc[sparkflow.Run](ctx, s, "RUN#"+id, "run", id)
 }
 
+// UpdateRun writes the run's attributes in place (UpdateItem, not PutItem): the item also keeps the
+// run's reservation (slots.go), which a run's own write must leave as it is.
 func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
-	old := r.Version
-	r.Version++
-	return r, s.putVersioned(ctx, s.runItem(r), max(old, 1), "run", r.ID)
+	old := max(r.Version, 1)
+	r.Version = old + 1
+	u := s.runUpdate(r, old)
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key("RUN#" + r.ID),
+		UpdateExpression: u.expr(), ConditionExpression: aws.String(u.cond), ExpressionAttributeNames: u.names, ExpressionAttributeValues: u.values})
+	return r, s.runWriteErr(ctx, err, r.ID, old)
+}
+
+// runWriteErr classifies the error of a run's versioned write: NotFound for a run that is not there,
+// Conflict for one that changed since version old.
+func (s *Store) runWriteErr(ctx context.Context, err error, id string, old int64) error {
+	var ccf *types.ConditionalCheckFailedException
+	if err == nil || !errors.As(err, &ccf) {
+		return classify("update run", err)
+	}
+	cur, gerr := s.get(ctx, "RUN#"+id)
+	if gerr != nil {
+		return gerr
+	}
+	if cur == nil {
+		return sparkflow.Errorf(sparkflow.NotFound, "run %q not found", id)
+	}
+	return sparkflow.Errorf(sparkflow.Conflict, "run %s changed since version %d", id, old)
+}
+
+// update is an UpdateItem's expression being built: SET and REMOVE clauses, a condition, the
+// placeholders they use.
+type update struct {
+	set, remove []string
+	cond        string
+	names       map[string]string
+	values      map[string]types.AttributeValue
+}
+
+func (u *update) expr() *string {
+	e := "SET " + strings.Join(u.set, ", ")
+	if len(u.remove) > 0 {
+		e += " REMOVE " + strings.Join(u.remove, ", ")
+	}
+	return aws.String(e)
+}
+
+// runUpdate writes every attribute of the run's item that its record makes (runItem), on the
+// condition that the stored version is old.
+func (s *Store) runUpdate(r sparkflow.Run, old int64) *update {
+	u := &update{names: map[string]string{}, values: map[string]types.AttributeValue{":old": num(old)}, cond: "version = :old"}
+	for k, v := range s.runItem(r) {
+		if k == AttrPK || k == AttrSK {
+			continue
+		}
+		u.names["#"+k] = k
+		u.values[":"+k] = v
+		u.set = append(u.set, "#"+k+" = :"+k)
+	}
+	sort.Strings(u.set)
+	if r.Status.Terminal() {
+		u.names["#g3pk"], u.names["#g3sk"] = "g3pk", "g3sk"
+		u.remove = append(u.remove, "#g3pk", "#g3sk")
+	}
+	return u
 }
 
 func (s *Store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {

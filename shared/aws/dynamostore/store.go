@@ -1,12 +1,14 @@
 // Package dynamostore is the AWS home's Store: one DynamoDB table holding pools, clusters,
-// transforms, runs, reservations, the per-pool FIFO of waiting runs and rejected requests. Records are
+// transforms, runs (with their reservations), the per-pool FIFO of waiting runs and rejected requests. Records are
 // JSON documents with a version for optimistic locking; the rules that must hold under concurrency are
 // conditional writes and transactions:
 //
-//   - a run holds at most one slot: its reservation item RES#<run> is created with attribute_not_exists;
+//   - a run holds at most one slot: its reservation is kept on the run's own item (rcl, ratt), set
+//     under attribute_not_exists (slots.go);
 //   - a cluster never holds more than its capacity: the run id joins the cluster's string set res in the
 //     same transaction, under size(res) < cap (guarded with attribute_not_exists, as a bare size() on a
-//     missing attribute errors);
+//     missing attribute errors); the run's own write can join that transaction (CreateRunOn,
+//     UpdateRunSlot), so a grant or a run's end with its slot freed is one write of two items;
 //   - of several dispatchers only one wins a waiter: its place in the FIFO is deleted with
 //     attribute_exists (fifo.go).
 //

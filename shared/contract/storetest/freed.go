@@ -21,6 +21,7 @@ func testFreedAt(t *testing.T, s sparkflow.Store) {
 	if got.FreedAt != nil || got.IdleTimeoutSeconds != 600 {
 		t.Fatalf("a new cluster: freed %v, idle timeout %d; want none and 600", got.FreedAt, got.IdleTimeoutSeconds)
 	}
+	recorded(t, s, "a")
 	_, err = s.Reserve(ctx, "a", 1, "j-f")
 	must(t, err)
 	freed := t0.Add(90*time.Minute + 123456789) // nanoseconds kept

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -15,6 +16,9 @@ func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	must(t, s.CreateCluster(ctx, cluster("j-1", "etl", sparkflow.ClusterWaiting, 2)))
 	must(t, s.CreateCluster(ctx, cluster("j-2", "etl", sparkflow.ClusterWaiting, 2)))
 	must(t, s.CreateCluster(ctx, cluster("j-s", "etl", sparkflow.ClusterStarting, 2)))
+	recorded(t, s, "a", "b", "c")
+	_, err := s.Reserve(ctx, "unrecorded", 1, "j-1")
+	wantCode(t, err, sparkflow.NotFound)
 	got, err := s.Reserve(ctx, "a", 1, "j-1")
 	must(t, err)
 	if got != "j-1" {
@@ -30,6 +34,9 @@ func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	must(t, err)
 	_, err = s.Reserve(ctx, "c", 1, "j-1")
 	wantCode(t, err, sparkflow.Conflict)
+	if !errors.Is(err, sparkflow.ErrNoSlot) {
+		t.Fatalf("a full cluster's Reserve failed with %v, want ErrNoSlot", err)
+	}
 	_, err = s.Reserve(ctx, "c", 1, "j-s")
 	wantCode(t, err, sparkflow.Conflict)
 	_, err = s.Reserve(ctx, "c", 1, "j-none")
@@ -85,6 +92,9 @@ func testReserveConcurrent(t *testing.T, s sparkflow.Store) {
 	for _, id := range []string{"j-1", "j-2"} {
 		must(t, s.CreateCluster(ctx, cluster(id, "etl", sparkflow.ClusterRunning, capacity)))
 	}
+	for i := 0; i < 20; i++ {
+		recorded(t, s, fmt.Sprintf("run-%d", i))
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	held := map[string]string{}
@@ -124,5 +134,14 @@ func testReserveConcurrent(t *testing.T, s sparkflow.Store) {
 	}
 	if total != 2*capacity || len(held) != 2*capacity {
 		t.Fatalf("%d reservations for %d runs; want %d of each", total, len(held), 2*capacity)
+	}
+}
+
+// recorded creates minimal runs of these ids: a reservation is kept with its run's record.
+func recorded(t *testing.T, s sparkflow.Store, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		_, err := s.CreateRun(context.Background(), run(id, "daily", t0))
+		must(t, err)
 	}
 }

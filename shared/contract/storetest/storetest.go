@@ -37,6 +37,9 @@ func Run(t *testing.T, open func(t *testing.T) sparkflow.Store, opts ...Options)
 		{"ReserveRelease", testReserveRelease},
 		{"ReserveConcurrent", testReserveConcurrent},
 		{"FreedAt", testFreedAt},
+		{"CreateRunOn", testCreateRunOn},
+		{"UpdateRunSlot", testUpdateRunSlot},
+		{"SlotsConcurrent", testSlotsConcurrent},
 		{"Waiters", testWaiters},
 		{"WaiterPriorities", testWaiterPriorities},
 		{"Rejected", testRejected},
@@ -45,7 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) sparkflow.Store, opts ...Options)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if (tc.name == "ReserveConcurrent" || tc.name == "PlacesConcurrent") && opt.NoConcurrency != "" {
+			if (tc.name == "ReserveConcurrent" || tc.name == "PlacesConcurrent" || tc.name == "SlotsConcurrent") && opt.NoConcurrency != "" {
 				t.Skip(opt.NoConcurrency)
 			}
 			tc.fn(t, open(t))
@@ -125,6 +128,7 @@ func testClusters(t *testing.T, s sparkflow.Store) {
 	_, err = s.GetCluster(ctx, "j-9")
 	wantCode(t, err, sparkflow.NotFound)
 	// UpdateCluster is optimistic and keeps reservations.
+	recorded(t, s, "run-a")
 	_, err = s.Reserve(ctx, "run-a", 1, "j-2")
 	must(t, err)
 	c2, err := s.GetCluster(ctx, "j-2")

@@ -81,6 +81,7 @@ func TestReservationsOfADatabaseBeforeAttempts(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
+	recordRuns(t, s, "r1")
 	if got, err := s.Reserve(ctx, "r1", 1, "j-1"); err != nil || got != "j-1" {
 		t.Fatalf("Reserve of the run holding the old slot = %s, %v", got, err)
 	}
@@ -127,6 +128,7 @@ func TestHeldSlotsOfADatabaseBeforeTheirCopy(t *testing.T) {
 	if got := cs[0].Reservations; len(got) != 2 || got[0] != "early" || got[1] != "late" || len(cs[1].Reservations) != 0 {
 		t.Fatalf("held after the migration: %v and %v; want [early late] and []", got, cs[1].Reservations)
 	}
+	recordRuns(t, s, "third")
 	if _, err := s.Reserve(ctx, "third", 1, "j-1"); !sparkflow.IsCode(err, sparkflow.Conflict) {
 		t.Fatalf("Reserve on the full cluster = %v; want a conflict", err)
 	}
@@ -147,6 +149,9 @@ func TestHeldSlotsMatchTheReservations(t *testing.T) {
 		}
 	}
 	held := map[string]string{} // run → cluster, as the test did it
+	for i := 0; i < 13; i++ {
+		recordRuns(t, s, fmt.Sprintf("r%d", i))
+	}
 	for i := 0; i < 200; i++ {
 		run := fmt.Sprintf("r%d", i%13)
 		cl := []string{"j-1", "j-2"}[i%2]
@@ -213,6 +218,7 @@ func TestHeldSlotsFreedByAnOlderVersion(t *testing.T) {
 	if err := s.CreateCluster(ctx, sparkflow.Cluster{ID: "j-1", Pool: "etl", State: sparkflow.ClusterWaiting, Capacity: 1}); err != nil {
 		t.Fatal(err)
 	}
+	recordRuns(t, s, "r1")
 	if _, err := s.Reserve(ctx, "r1", 1, "j-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -231,5 +237,18 @@ func TestHeldSlotsFreedByAnOlderVersion(t *testing.T) {
 	defer s.Close()
 	if c, err := s.GetCluster(ctx, "j-1"); err != nil || len(c.Reservations) != 0 || c.Free() != 1 {
 		t.Fatalf("after the older version's release: %+v, %v; want its slot free", c, err)
+	}
+}
+
+// recordRuns creates minimal runs of these ids (a reservation is kept with its run's record).
+func recordRuns(t *testing.T, s *sqlitestore.Store, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		now := time.Now().UTC()
+		r := sparkflow.Run{ID: id, Transform: "t", Pool: "etl", Attempt: 1, CreatedAt: now, UpdatedAt: now}
+		r.SetStatus(sparkflow.RunQueued, now, "")
+		if _, err := s.CreateRun(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
