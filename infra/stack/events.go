@@ -31,19 +31,27 @@ func NewEvents(scope constructs.Construct, id string, queue, dlq awssqs.Queue, r
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	target := awseventstargets.NewSqsQueue(queue, &awseventstargets.SqsQueueProps{
 		DeadLetterQueue: dlq, RetryAttempts: jsii.Number(EventRetryAttempts), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24))})
-	rule := func(name, detailType string) awsevents.Rule {
+	rule := func(name, detailType string, states []string) awsevents.Rule {
+		// Cluster events carry the cluster's name, step events the step's: both start with the
+		// stack's prefix, so another stack's clusters never reach this one.
+		detail := map[string]any{"name": []any{map[string]any{"prefix": namePrefix + ":"}}}
+		if states != nil {
+			detail["state"] = states
+		}
 		return awsevents.NewRule(c, jsii.String(name), &awsevents.RuleProps{
-			Description: jsii.String("SparkFlow: " + detailType + " of this stack's clusters"),
-			// Cluster events carry the cluster's name, step events the step's: both start with the
-			// stack's prefix, so another stack's clusters never reach this one.
-			EventPattern: &awsevents.EventPattern{Source: jsii.Strings(emrevent.Source), DetailType: jsii.Strings(detailType),
-				Detail: &map[string]any{"name": []any{map[string]any{"prefix": namePrefix + ":"}}}},
-			Targets: &[]awsevents.IRuleTarget{target},
+			Description:  jsii.String("SparkFlow: " + detailType + " of this stack's clusters"),
+			EventPattern: &awsevents.EventPattern{Source: jsii.Strings(emrevent.Source), DetailType: jsii.Strings(detailType), Detail: &detail},
+			Targets:      &[]awsevents.IRuleTarget{target},
 		})
 	}
+	var stepStates []string
+	for _, st := range emrevent.HandledStepStates {
+		stepStates = append(stepStates, string(st))
+	}
 	return &Events{
-		Cluster: rule("ClusterStateChange", emrevent.ClusterDetailType),
-		Step:    rule("StepStatusChange", emrevent.StepDetailType),
+		Cluster: rule("ClusterStateChange", emrevent.ClusterDetailType, nil),
+		// Only the step states that change a run (not PENDING): fewer events to handle.
+		Step: rule("StepStatusChange", emrevent.StepDetailType, stepStates),
 		// A run's execution that fails, times out or is stopped from outside without finishing its run:
 		// the handler ends the run with the reason and frees its slot.
 		Execution: awsevents.NewRule(c, jsii.String("RunExecutionEnded"), &awsevents.RuleProps{

@@ -116,12 +116,17 @@ func TestEventRulesAreExactWithRetriesAndDLQ(t *testing.T) {
 	tmpl, doc := synth(t)
 	res := doc["Resources"].(map[string]any)
 	// Only this stack's clusters and steps: their names start with its prefix.
-	for _, dt := range []string{"EMR Cluster State Change", "EMR Step Status Change"} {
-		tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
-			"EventPattern": map[string]any{"source": []any{"aws.emr"}, "detail-type": []any{dt},
-				"detail": map[string]any{"name": []any{map[string]any{"prefix": "sparkflow/SparkFlowTest:"}}}},
-		})
-	}
+	name := []any{map[string]any{"prefix": "sparkflow/SparkFlowTest:"}}
+	tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
+		"EventPattern": map[string]any{"source": []any{"aws.emr"}, "detail-type": []any{"EMR Cluster State Change"},
+			"detail": assertions.Match_ObjectEquals(&map[string]any{"name": name})},
+	})
+	// Of the steps', only the states that change a run: a PENDING event changes nothing.
+	tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{
+		"EventPattern": map[string]any{"source": []any{"aws.emr"}, "detail-type": []any{"EMR Step Status Change"},
+			"detail": assertions.Match_ObjectEquals(&map[string]any{"name": name,
+				"state": []any{"RUNNING", "CANCEL_PENDING", "COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED"}})},
+	})
 	tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{"ScheduleExpression": "rate(5 minutes)"})
 	// The run state machine's executions that end without finishing their run reach the handler.
 	tmpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]any{

@@ -33,11 +33,12 @@ func DrainMargin(idle time.Duration) time.Duration {
 	return min(time.Minute, idle/4)
 }
 
-// IdleSince is when the cluster last became idle as its record tells: it is WAITING (EMR runs none of
-// its steps) and holds no slot, since the later of its move to WAITING and its last freed slot. ok is
-// false for a cluster that is busy or not ready.
+// IdleSince is when the cluster last became idle as its record tells: it is ready and holds no slot,
+// since the later of its last recorded state change (it became ready), its ready time and its last
+// freed slot (a completed step's slot is freed from the step's end as EMR dates it, so EMR's idle
+// clock starts no earlier than this). ok is false for a cluster that is busy or not ready.
 func IdleSince(c sparkflow.Cluster) (since time.Time, ok bool) {
-	if c.State != sparkflow.ClusterWaiting || len(c.Reservations) > 0 {
+	if !c.State.Ready() || len(c.Reservations) > 0 {
 		return time.Time{}, false
 	}
 	since = c.StateTime

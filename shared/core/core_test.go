@@ -160,7 +160,7 @@ func TestApplyCluster(t *testing.T) {
 	}{
 		{"duplicate", ready, ev(sparkflow.ClusterWaiting, 10), sparkflow.ClusterWaiting, ClusterEffect{}},
 		{"stale lower rank", ready, ev(sparkflow.ClusterStarting, 5), sparkflow.ClusterWaiting, ClusterEffect{}},
-		{"ready flips to running", ready, ev(sparkflow.ClusterRunning, 20), sparkflow.ClusterRunning, ClusterEffect{Changed: true}},
+		{"a ready cluster's move to RUNNING is not recorded", ready, ev(sparkflow.ClusterRunning, 20), sparkflow.ClusterWaiting, ClusterEffect{}},
 		{"older same-rank event ignored", ready, ev(sparkflow.ClusterRunning, 9), sparkflow.ClusterWaiting, ClusterEffect{}},
 		{"lost", ready, ev(sparkflow.ClusterTerminatedWithErrors, 30), sparkflow.ClusterTerminatedWithErrors, ClusterEffect{Changed: true, Ended: true}},
 		{"terminating then terminated ends once", sparkflow.Cluster{State: sparkflow.ClusterTerminating, StateTime: at(1)}, ev(sparkflow.ClusterTerminated, 2), sparkflow.ClusterTerminated, ClusterEffect{Changed: true}},
@@ -212,6 +212,40 @@ func TestApplyStep(t *testing.T) {
 				t.Fatalf("got %s/%s %+v, want %s/%s %+v", got.Status, got.StepState, eff, tc.wantStatus, tc.wantStep, tc.eff)
 			}
 		})
+	}
+}
+
+// Submit records the run SUBMITTED before it adds the step, without its id: the step's first event
+// records the id, on the run and on the attempt's SUBMITTED transition (where a later attempt's look
+// for the step of this one finds it), leaving the history it was given as it was.
+func TestApplyStepNamesTheStepSubmitAdded(t *testing.T) {
+	r := sparkflow.Run{ID: "r", Attempt: 1, Status: sparkflow.RunWaiting, ClusterID: "j-1", History: []sparkflow.Transition{}}
+	r.SetStatus(sparkflow.RunSubmitted, t0, "submitting its step to j-1")
+	r.StepState = sparkflow.StepPending
+	given := r.History
+	got, eff := ApplyStep(r, emrevent.StepChange{ClusterID: "j-1", StepID: "s-7", State: sparkflow.StepPending, Time: t0}, 1, t0)
+	if eff.Changed || got.StepID != "" {
+		t.Fatalf("a PENDING event after Submit changed the run: %+v, step %q", eff, got.StepID)
+	}
+	got, eff = ApplyStep(r, emrevent.StepChange{ClusterID: "j-1", StepID: "s-7", State: sparkflow.StepRunning, Time: t0}, 1, t0)
+	if !eff.Changed || got.StepID != "s-7" || got.Status != sparkflow.RunRunning {
+		t.Fatalf("after RUNNING: %+v, step %q, %s", eff, got.StepID, got.Status)
+	}
+	if step, cluster := got.AttemptStep(1); step != "s-7" || cluster != "j-1" {
+		t.Fatalf("the attempt's step is %q on %q", step, cluster)
+	}
+	got.Attempt = 2 // gone on: its first attempt's step is found in its history
+	if step, _ := got.AttemptStep(1); step != "s-7" {
+		t.Fatalf("after the run went on, attempt 1's step is %q, want s-7", step)
+	}
+	if given[len(given)-1].Step != "" {
+		t.Fatal("ApplyStep wrote into the history it was given")
+	}
+	// A terminal event as the first: named as well.
+	got, _ = ApplyStep(r, emrevent.StepChange{ClusterID: "j-1", StepID: "s-8", State: sparkflow.StepFailed, Time: t0}, 1, t0)
+	got.Attempt = 2
+	if step, _ := got.AttemptStep(1); step != "s-8" {
+		t.Fatalf("named by a FAILED event, attempt 1's step is %q, want s-8", step)
 	}
 }
 

@@ -22,6 +22,11 @@ func ApplyCluster(c sparkflow.Cluster, ch emrevent.ClusterChange) (sparkflow.Clu
 	if c.State.Terminal() || ch.State == c.State {
 		return c, ClusterEffect{}
 	}
+	if c.State.Ready() && ch.State.Ready() {
+		// RUNNING and WAITING of a ready cluster follow its steps: SparkFlow knows from its slots
+		// which clusters are busy (Cluster.Shown, IdleSince), and does not write each move.
+		return c, ClusterEffect{}
+	}
 	if ch.State.Rank() < c.State.Rank() {
 		return c, ClusterEffect{}
 	}
@@ -82,6 +87,9 @@ func ApplyStep(r sparkflow.Run, ch emrevent.StepChange, attempt int, now time.Ti
 		// The step exists, so the submit happened even if its record did not land yet.
 		r.SetStatus(sparkflow.RunSubmitted, now, "step "+ch.StepID+" on "+ch.ClusterID)
 		r.History[len(r.History)-1].Step, r.History[len(r.History)-1].Cluster = ch.StepID, ch.ClusterID
+	} else if r.StepID == "" {
+		// Submit recorded the run SUBMITTED before it added the step: its first event names it.
+		r.History = NameStep(r.History, r.Attempt, ch.StepID, ch.ClusterID)
 	}
 	r.StepID = ch.StepID
 	if r.ClusterID == "" {
@@ -111,6 +119,22 @@ func ApplyStep(r sparkflow.Run, ch emrevent.StepChange, attempt int, now time.Ti
 		}
 	}
 	return r, eff
+}
+
+// NameStep returns history with the step (and its cluster) on the attempt's SUBMITTED transition, so
+// that the attempt's step is found after the run has gone on (Run.AttemptStep). A copy: the history
+// given is left as it is.
+func NameStep(history []sparkflow.Transition, attempt int, stepID, clusterID string) []sparkflow.Transition {
+	out := append([]sparkflow.Transition(nil), history...)
+	for i := len(out) - 1; i >= 0; i-- {
+		if t := &out[i]; t.Attempt == attempt && t.Status == sparkflow.RunSubmitted && t.Event == "" {
+			if t.Step == "" {
+				t.Step, t.Cluster = stepID, clusterID
+			}
+			break
+		}
+	}
+	return out
 }
 
 // Outcome is how one attempt ended; it is the output that resumes a workflow waiting on a step.

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -30,19 +31,32 @@ func ReconcileOrder(clusters []sparkflow.Cluster, active []sparkflow.Run) ([]spa
 // ClusterDrifted reports whether EMR's view of a cluster is ahead of SparkFlow's record: a state
 // change whose event was lost (or has not arrived yet).
 func ClusterDrifted(c sparkflow.Cluster, info sparkflow.ClusterInfo) bool {
+	if c.State.Ready() && info.State.Ready() {
+		return false // RUNNING and WAITING are not recorded (ApplyCluster)
+	}
 	return info.State != c.State && info.State.Rank() >= c.State.Rank()
 }
 
 // StepDrifts returns the steps of runs whose EMR state is ahead of the run's record of it, in the
-// runs' order: the step changes an event failed to deliver.
-func StepDrifts(runs []sparkflow.Run, steps []sparkflow.StepInfo) []sparkflow.StepInfo {
+// runs' order: the step changes an event failed to deliver. A run whose step's id is not recorded yet
+// (its first event records it) is matched by the step's name (prefix: the home's name prefix).
+func StepDrifts(prefix string, runs []sparkflow.Run, steps []sparkflow.StepInfo) []sparkflow.StepInfo {
 	byID := make(map[string]sparkflow.StepInfo, len(steps))
+	byAttempt := map[string]sparkflow.StepInfo{}
 	for _, st := range steps {
 		byID[st.ID] = st
+		if id, attempt, ok := ParseStepName(prefix, st.Name); ok {
+			if k := fmt.Sprintf("%s#%d", id, attempt); byAttempt[k].ID == "" {
+				byAttempt[k] = st // the newest, should there be two
+			}
+		}
 	}
 	var out []sparkflow.StepInfo
 	for _, r := range runs {
 		st, ok := byID[r.StepID]
+		if r.StepID == "" {
+			st, ok = byAttempt[fmt.Sprintf("%s#%d", r.ID, r.Attempt)]
+		}
 		if !ok || st.State == r.StepState || st.State.Rank() < r.StepState.Rank() {
 			continue
 		}

@@ -39,7 +39,8 @@ func TestDrifts(t *testing.T) {
 		drifted     bool
 	}{
 		{sparkflow.ClusterStarting, sparkflow.ClusterWaiting, true},
-		{sparkflow.ClusterWaiting, sparkflow.ClusterRunning, true},
+		{sparkflow.ClusterWaiting, sparkflow.ClusterRunning, false}, // ready either way: not recorded
+		{sparkflow.ClusterRunning, sparkflow.ClusterTerminated, true},
 		{sparkflow.ClusterWaiting, sparkflow.ClusterWaiting, false},
 		{sparkflow.ClusterTerminating, sparkflow.ClusterRunning, false},
 	} {
@@ -52,15 +53,21 @@ func TestDrifts(t *testing.T) {
 		{ID: "b", StepID: "s-2", StepState: sparkflow.StepCompleted},
 		{ID: "c", StepID: "s-3", StepState: sparkflow.StepPending},
 		{ID: "d", StepID: "s-4", StepState: sparkflow.StepRunning},
+		// Steps whose ids are not recorded yet (their first event records them): found by name.
+		{ID: "e", Attempt: 2, StepState: sparkflow.StepPending},
+		{ID: "f", Attempt: 2, StepState: sparkflow.StepPending},
 	}
 	steps := []sparkflow.StepInfo{
-		{ID: "s-1", State: sparkflow.StepCompleted}, // ahead: repaired
-		{ID: "s-2", State: sparkflow.StepRunning},   // behind the record: left
-		{ID: "s-3", State: sparkflow.StepPending},   // equal: left
+		{ID: "s-1", State: sparkflow.StepCompleted},                                  // ahead: repaired
+		{ID: "s-2", State: sparkflow.StepRunning},                                    // behind the record: left
+		{ID: "s-3", State: sparkflow.StepPending},                                    // equal: left
+		{ID: "s-5", Name: StepName("sf", "e", 2, "t"), State: sparkflow.StepRunning}, // e's, by name: repaired
+		{ID: "s-6", Name: StepName("sf", "f", 1, "t"), State: sparkflow.StepFailed},  // f's earlier attempt: left
+		{ID: "s-7", Name: StepName("other", "f", 2, "t"), State: sparkflow.StepFailed},
 	}
-	got := StepDrifts(runs, steps)
-	if len(got) != 1 || got[0].ID != "s-1" {
-		t.Fatalf("drifts %+v, want s-1 only", got)
+	got := StepDrifts("sf", runs, steps)
+	if len(got) != 2 || got[0].ID != "s-1" || got[1].ID != "s-5" {
+		t.Fatalf("drifts %+v, want s-1 and s-5", got)
 	}
 }
 

@@ -21,6 +21,11 @@ const (
 	StepDetailType    = "EMR Step Status Change"
 )
 
+// HandledStepStates are the step states whose events change a run: a PENDING event changes nothing
+// (Submit records its step PENDING), so the AWS home's rule does not deliver it.
+var HandledStepStates = []sparkflow.StepState{sparkflow.StepRunning, sparkflow.StepCancelPending, sparkflow.StepCompleted,
+	sparkflow.StepCancelled, sparkflow.StepFailed, sparkflow.StepInterrupted}
+
 // Event is the EventBridge envelope.
 type Event struct {
 	Version    string          `json:"version"`

@@ -101,6 +101,13 @@ func (p pessimist) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Ru
 	return p.Store.UpdateRun(ctx, r)
 }
 
+func (p pessimist) UpdateRunSlot(ctx context.Context, r sparkflow.Run, ch sparkflow.SlotChange) (sparkflow.Run, error) {
+	if r.Status == sparkflow.RunSucceeded {
+		r.Status, r.Reason = sparkflow.RunFailed, "sabotaged"
+	}
+	return p.Store.UpdateRunSlot(ctx, r, ch)
+}
+
 // The schedules that found a class of bug (each with its fix undone; README, "What it found") keep
 // every invariant with the fixes in: a fix that regresses breaks its schedule again.
 func TestTheSchedulesThatFoundBugsStayFixed(t *testing.T) {

@@ -50,3 +50,24 @@ func TestRunCloneSharesNothing(t *testing.T) {
 		t.Fatalf("the clone of an empty run: %+v", empty.Clone())
 	}
 }
+
+// A ready cluster is shown RUNNING while runs hold its slots and WAITING otherwise, whatever EMR's
+// last move between the two (not recorded); a cluster not ready is shown as it is.
+func TestClusterShown(t *testing.T) {
+	for _, tc := range []struct {
+		state ClusterState
+		held  []string
+		want  ClusterState
+	}{
+		{ClusterWaiting, nil, ClusterWaiting},
+		{ClusterWaiting, []string{"r"}, ClusterRunning},
+		{ClusterRunning, nil, ClusterWaiting},
+		{ClusterRunning, []string{"r"}, ClusterRunning},
+		{ClusterStarting, nil, ClusterStarting},
+		{ClusterTerminated, []string{"r"}, ClusterTerminated},
+	} {
+		if got := (Cluster{State: tc.state, Reservations: tc.held}).Shown(); got != tc.want {
+			t.Errorf("%s holding %v is shown %s, want %s", tc.state, tc.held, got, tc.want)
+		}
+	}
+}

@@ -67,7 +67,7 @@ type Store interface {
 	Release(ctx context.Context, runID string, attempt int, clusterID string, at time.Time) error
 
 	// Enqueue adds run to its pool's FIFO, or updates the token of a run already there (keeping its
-	// place).
+	// place); an empty token, or the token there, writes nothing for a run already there.
 	Enqueue(ctx context.Context, w Waiter) error
 	// Waiters lists the pool's FIFO, oldest first, at most limit (0: all).
 	Waiters(ctx context.Context, pool string, limit int) ([]Waiter, error)

@@ -136,6 +136,20 @@ type InstanceCount struct {
 // Free is the number of slots not held by a run.
 func (c Cluster) Free() int { return c.Capacity - len(c.Reservations) }
 
+// Shown is the state to show of the cluster: a ready cluster is RUNNING while runs hold its slots and
+// WAITING when none does. (EMR moves a ready cluster between the two with every step it starts or
+// ends; SparkFlow does not record those moves, which would be two writes a run for runs that come
+// one at a time, and knows from its slots which clusters run its steps.)
+func (c Cluster) Shown() ClusterState {
+	if !c.State.Ready() {
+		return c.State
+	}
+	if len(c.Reservations) > 0 {
+		return ClusterRunning
+	}
+	return ClusterWaiting
+}
+
 // Holds reports whether run holds a slot of the cluster.
 func (c Cluster) Holds(runID string) bool {
 	for _, r := range c.Reservations {

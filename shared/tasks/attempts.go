@@ -13,12 +13,14 @@ import (
 	"github.com/sparkflow/sparkflow/shared/workflow"
 )
 
-// Submit is the second task of an attempt (called with a task token): it adds the attempt's step to
-// the cluster the run holds and records the step id and the token that the step's end resumes. One EMR
-// call (AddJobFlowSteps) per attempt: only a Submit that may follow another invocation's try (a retry,
-// a duplicate, a restarted engine's, one after an add that may or may not have happened) looks for a
-// step of the attempt's name first (AddJobFlowSteps has no idempotency token). A step found already
-// ended resumes the workflow at once.
+// Submit is the second task of an attempt (called with a task token): it records the token that the
+// step's end resumes, with its claim on adding the step and the run SUBMITTED, then adds the attempt's
+// step to the cluster the run holds. One run write and one EMR call (AddJobFlowSteps) per attempt: the
+// step's id is recorded by its first event (ApplyStep; the reconciler finds it by its name should its
+// events be lost), and only a Submit that may follow another invocation's try (a retry, a duplicate, a
+// restarted engine's, one after an add that may or may not have happened) looks for a step of the
+// attempt's name first (AddJobFlowSteps has no idempotency token). A step found already ended resumes
+// the workflow at once.
 func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkflow.Fence) error {
 	// The token goes on the run (only a newer invocation replaces it), with the claim on adding the
 	// attempt's step: one invocation of an attempt may add it at a time, so that two (a retry and a
@@ -46,8 +48,17 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 		look = r.Submitting != nil || fence.Retry > 0 || fence.Attempt == 0
 		if r.StepID == "" && !r.CancelRequested {
 			if !s.claimHeld(*r, fence) {
-				r.Submitting = &sparkflow.SubmitClaim{Fence: fence, At: s.now()}
+				now := s.now()
+				r.Submitting = &sparkflow.SubmitClaim{Fence: fence, At: now}
 				mine = true
+				if r.Status.Rank() < sparkflow.RunSubmitted.Rank() {
+					r.SetStatus(sparkflow.RunSubmitted, now, "submitting its step to "+r.ClusterID)
+					r.History[len(r.History)-1].Cluster = r.ClusterID
+				}
+				if r.StepState == "" {
+					// What EMR says of a step just added: its PENDING event then changes nothing.
+					r.StepState = sparkflow.StepPending
+				}
 			}
 		}
 		return true, nil
@@ -65,12 +76,15 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 	if r.ClusterID == "" || r.ReservedAt == nil {
 		return sparkflow.Errorf(sparkflow.Internal, "run %s reached submit without a slot", runID)
 	}
-	found, ended, err := s.placeStep(ctx, r, fence, mine, look)
+	found, added, ended, err := s.placeStep(ctx, r, fence, mine, look)
 	if err != nil {
 		return err
 	}
 	if ended != nil {
 		return s.resume(ctx, token, *ended)
+	}
+	if added {
+		return s.afterAdd(ctx, runID, *found, fence)
 	}
 	r, err = s.recordStep(ctx, runID, *found, fence)
 	ctx = logs.With(ctx, "step_id", found.ID, "run_id", runID, "cluster_id", r.ClusterID)
@@ -107,10 +121,35 @@ func (s *Service) Submit(ctx context.Context, runID, token string, fence sparkfl
 	return nil
 }
 
-// placeStep finds the attempt's step on the run's cluster or adds it. It returns the step, or the
-// outcome that ends the attempt at once (the transform is gone or cannot make a step, the cluster is
-// lost), or an error to retry.
-func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflow.Fence, mine, look bool) (*sparkflow.StepInfo, *core.Outcome, error) {
+// afterAdd is what follows the add of a step by the invocation that holds the claim: nothing is
+// written (the token was recorded with the claim; the step's first event records its id), but the run
+// is read again: an attempt that ended, or went on, or whose cancel was asked while the step was being
+// added must not have it work on. (A cancel asked after this read finds the step by its name: Cancel.)
+func (s *Service) afterAdd(ctx context.Context, runID string, step sparkflow.StepInfo, fence sparkflow.Fence) error {
+	r, err := s.Store.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	ctx = logs.With(ctx, "step_id", step.ID, "run_id", runID, "cluster_id", r.ClusterID)
+	switch {
+	case fence.Attempt != 0 && fence.Attempt != r.Attempt && !r.Status.Terminal():
+		if err := s.Clusters.CancelStep(ctx, r.ClusterID, step.ID); err != nil {
+			return fmt.Errorf("cancel the step of superseded attempt %d of run %s: %w", fence.Attempt, runID, err)
+		}
+	case r.CancelRequested || r.Status.Terminal():
+		// Its cancel was asked, or the run ended (its workflow stopped from outside, say), while the
+		// step was being added: the step must not work on.
+		if err := s.Clusters.CancelStep(ctx, r.ClusterID, step.ID); err != nil {
+			return fmt.Errorf("cancel the step just added to run %s, which ended or is cancelled: %w", runID, err)
+		}
+	}
+	return nil
+}
+
+// placeStep finds the attempt's step on the run's cluster or adds it. It returns the step (added:
+// this invocation added it), or the outcome that ends the attempt at once (the transform is gone or
+// cannot make a step, the cluster is lost), or an error to retry.
+func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflow.Fence, mine, look bool) (*sparkflow.StepInfo, bool, *core.Outcome, error) {
 	failed := func(reason string) *core.Outcome {
 		return &core.Outcome{StepState: sparkflow.StepFailed, Cause: core.CauseSubmitFailed, Reason: reason}
 	}
@@ -119,33 +158,33 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflo
 	}
 	t, err := s.Store.GetTransform(ctx, r.Transform)
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
-		return nil, failed("transform " + r.Transform + " was deleted"), nil
+		return nil, false, failed("transform " + r.Transform + " was deleted"), nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, false, nil, err
 	}
 	step, err := core.NamedStep(s.NamePrefix, t, r)
 	if err != nil {
-		return nil, failed(err.Error()), nil
+		return nil, false, failed(err.Error()), nil
 	}
 	if look {
 		steps, err := s.Clusters.ListSteps(ctx, r.ClusterID)
 		if sparkflow.IsCode(err, sparkflow.NotFound) {
-			return nil, lost("cluster not found"), nil
+			return nil, false, lost("cluster not found"), nil
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("list steps of %s: %w", r.ClusterID, err)
+			return nil, false, nil, fmt.Errorf("list steps of %s: %w", r.ClusterID, err)
 		}
 		for i := range steps {
 			if steps[i].Name == step.Name {
-				return &steps[i], nil, nil
+				return &steps[i], false, nil, nil
 			}
 		}
 	}
 	if !mine {
 		// Another invocation of this attempt holds the claim and may be adding the step now: wait
 		// for it (the workflow retries this error until the claim has expired).
-		return nil, nil, &workflow.Failure{Name: workflow.ErrorSubmitBusy, Cause: fmt.Sprintf("run %s: another invocation of attempt %d is adding its step", r.ID, r.Attempt)}
+		return nil, false, nil, &workflow.Failure{Name: workflow.ErrorSubmitBusy, Cause: fmt.Sprintf("run %s: another invocation of attempt %d is adding its step", r.ID, r.Attempt)}
 	}
 	id, err := s.Clusters.AddStep(ctx, r.ClusterID, step)
 	if err != nil {
@@ -159,6 +198,9 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflo
 			}
 			if definite {
 				r.Submitting = nil
+				if r.StepID == "" {
+					r.StepState = ""
+				}
 			} else {
 				r.Submitting = &sparkflow.SubmitClaim{Fence: fence} // expired: a claim of no one
 			}
@@ -169,14 +211,14 @@ func (s *Service) placeStep(ctx context.Context, r sparkflow.Run, fence sparkflo
 	}
 	switch {
 	case sparkflow.IsCode(err, sparkflow.Conflict) || sparkflow.IsCode(err, sparkflow.NotFound):
-		return nil, lost(err.Error()), nil
+		return nil, false, lost(err.Error()), nil
 	case sparkflow.IsCode(err, sparkflow.Invalid):
-		return nil, failed(err.Error()), nil
+		return nil, false, failed(err.Error()), nil
 	case err != nil:
-		return nil, nil, fmt.Errorf("add step to %s: %w", r.ClusterID, err)
+		return nil, false, nil, fmt.Errorf("add step to %s: %w", r.ClusterID, err)
 	}
 	s.Log.InfoContext(ctx, "step added", "run_id", r.ID, "cluster_id", r.ClusterID, "step_id", id)
-	return &sparkflow.StepInfo{ID: id, Name: step.Name, State: sparkflow.StepPending}, nil, nil
+	return &sparkflow.StepInfo{ID: id, Name: step.Name, State: sparkflow.StepPending}, true, nil, nil
 }
 
 // SubmitClaimLease is how long a Submit invocation's claim on adding its attempt's step holds: longer
@@ -206,13 +248,15 @@ func (s *Service) recordStep(ctx context.Context, runID string, found sparkflow.
 			// recorded for them both.)
 			return false, errSuperseded
 		}
-		r.StepID, r.Submitting = found.ID, nil
-		if found.LogURI != "" {
-			r.LogURI = found.LogURI
-		}
 		if r.Status.Rank() < sparkflow.RunSubmitted.Rank() {
 			r.SetStatus(sparkflow.RunSubmitted, s.now(), "step "+found.ID+" on "+r.ClusterID)
 			r.History[len(r.History)-1].Step, r.History[len(r.History)-1].Cluster = found.ID, r.ClusterID
+		} else if r.StepID == "" {
+			r.History = core.NameStep(r.History, r.Attempt, found.ID, r.ClusterID)
+		}
+		r.StepID, r.Submitting = found.ID, nil
+		if found.LogURI != "" {
+			r.LogURI = found.LogURI
 		}
 		if found.State.Rank() > r.StepState.Rank() || r.StepState == "" {
 			r.StepState = found.State

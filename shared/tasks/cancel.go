@@ -35,7 +35,22 @@ func (s *Service) Cancel(ctx context.Context, runID string) (sparkflow.Run, erro
 		return r, nil
 	}
 	if r.Status.Rank() >= sparkflow.RunSubmitted.Rank() || s.claimHeld(r, sparkflow.Fence{}) {
-		return r, nil // submit is under way: it sees the request and cancels its step
+		// Submit is under way: it reads the run after adding the step and cancels it, unless it read
+		// the run before this request was written; its step's id is recorded by the step's first
+		// event, which may not have come yet: the step is then looked for by its name.
+		if r.StepID == "" && r.Submitting != nil && r.ClusterID != "" && r.ReservedAt != nil {
+			st, err := s.attemptStep(ctx, r)
+			if err != nil {
+				return r, fmt.Errorf("look for the step of run %s to cancel it: %w", runID, err)
+			}
+			if st != nil && !st.State.Terminal() {
+				if err := s.Clusters.CancelStep(ctx, r.ClusterID, st.ID); err != nil && !sparkflow.IsCode(err, sparkflow.NotFound) {
+					return r, fmt.Errorf("cancel step %s of run %s: %w", st.ID, runID, err)
+				}
+				s.Log.InfoContext(ctx, "step cancel sent", "run_id", runID, "step_id", st.ID)
+			}
+		}
+		return r, nil
 	}
 	// No step: end it now and stop the waiting workflow.
 	token := r.Token

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -143,43 +144,19 @@ func (s *Service) dispatch(ctx context.Context, pool string) error {
 		}
 		relist := false
 		for _, w := range waiters {
-			r, err := s.Store.GetRun(ctx, w.RunID)
-			if sparkflow.IsCode(err, sparkflow.NotFound) || (err == nil && r.Status.Terminal()) {
-				if _, err := s.Store.RemoveWaiter(ctx, pool, w.RunID); err != nil {
-					return err
-				}
-				continue
-			}
-			if err != nil {
-				return err
-			}
 			c, ok := core.ChooseCluster(clusters, w.RunID, now)
 			if !ok {
 				return nil
 			}
-			got, err := s.Store.Reserve(ctx, w.RunID, r.Attempt, c.ID)
-			if sparkflow.IsCode(err, sparkflow.Conflict) {
-				relist = true // someone else took it; look again with fresh counts
-				break
-			}
+			used, changed, err := s.grantPick(ctx, pool, w, c.ID)
 			if err != nil {
 				return err
 			}
-			if got == c.ID {
+			if used {
 				clusters = withReservation(clusters, c.ID, w.RunID)
-			} else {
-				relist = true // it held a slot elsewhere already
 			}
-			won, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
-			if err != nil {
-				return err
-			}
-			if won {
-				if err := s.grantRemoved(ctx, pool, w.RunID, got, "", r.Attempt); err != nil {
-					return err
-				}
-			}
-			if relist {
+			if changed {
+				relist = true // someone else took the slot, or the run held one elsewhere: look again
 				break
 			}
 		}
@@ -224,7 +201,9 @@ func (s *Service) grantPage(ctx context.Context, pool string, clusters []sparkfl
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			changed[i], errs[i] = s.grantPick(ctx, pool, p.w, p.cluster)
+			var used bool
+			used, changed[i], errs[i] = s.grantPick(ctx, pool, p.w, p.cluster)
+			changed[i] = changed[i] || !used // a waiter that had ended leaves its planned slot free
 		}()
 	}
 	wg.Wait()
@@ -238,34 +217,72 @@ func (s *Service) grantPage(ctx context.Context, pool string, clusters []sparkfl
 	return plan, relist, nil
 }
 
-// grantPick gives waiter w the slot planned for it on cluster. changed: the plan did not hold (w had
-// ended or held a slot elsewhere, or the slot was taken).
-func (s *Service) grantPick(ctx context.Context, pool string, w sparkflow.Waiter, cluster string) (bool, error) {
+// grantPick gives waiter w the slot planned for it on cluster: the grant is written with the slot
+// taken (one write), the run leaves the FIFO, and the writer of the grant resumes the token it wrote
+// it over (the run's Reserve's, or none when its workflow has not reached Reserve yet: Reserve then
+// finds the grant). used: the slot went to w as planned; changed: the plan did not hold (the slot was
+// taken by someone else, or w held a slot already), and the caller reads the clusters again.
+func (s *Service) grantPick(ctx context.Context, pool string, w sparkflow.Waiter, cluster string) (used, changed bool, err error) {
+	wrote, gone := false, false
+	out, err := s.mutateRunSlot(ctx, w.RunID, func(r *sparkflow.Run) (bool, sparkflow.SlotChange, error) {
+		wrote, gone = false, r.Status.Terminal()
+		if gone || (r.ReservedAt != nil && r.ClusterID != "") {
+			return false, sparkflow.SlotChange{}, nil
+		}
+		applyGrant(r, cluster, s.now())
+		wrote = true
+		return true, sparkflow.SlotChange{Take: cluster}, nil
+	})
+	switch {
+	case sparkflow.IsCode(err, sparkflow.NotFound) || (err == nil && gone):
+		_, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
+		return false, false, err
+	case errors.Is(err, sparkflow.ErrNoSlot):
+		return false, true, nil
+	case errors.Is(err, sparkflow.ErrHeld) || (err == nil && !wrote):
+		// It holds a slot already (one its ended attempt left, or one granted meanwhile): taken over
+		// for its attempt by Reserve, and granted the way a Reserve's look grants it.
+		return s.grantHeld(ctx, pool, w, cluster)
+	case err != nil:
+		return false, false, err
+	}
+	if _, err := s.Store.RemoveWaiter(ctx, pool, w.RunID); err != nil {
+		return true, false, err
+	}
+	ctx = scope(ctx, out)
+	s.Log.InfoContext(ctx, "slot granted", "cluster_id", cluster)
+	return true, false, s.resume(ctx, out.Token, Grant{ClusterID: cluster})
+}
+
+// grantHeld grants waiter w the slot it holds already (or takes one of cluster for it): the store's
+// Reserve makes a slot its ended attempt left this attempt's, and the dispatcher that wins its FIFO
+// place records the grant and resumes it (grantRemoved).
+func (s *Service) grantHeld(ctx context.Context, pool string, w sparkflow.Waiter, cluster string) (used, changed bool, err error) {
 	r, err := s.Store.GetRun(ctx, w.RunID)
 	if sparkflow.IsCode(err, sparkflow.NotFound) || (err == nil && r.Status.Terminal()) {
 		_, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
-		return true, err
+		return false, false, err
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	got, err := s.Store.Reserve(ctx, w.RunID, r.Attempt, cluster)
 	if sparkflow.IsCode(err, sparkflow.Conflict) {
-		return true, nil
+		return false, true, nil
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	won, err := s.Store.RemoveWaiter(ctx, pool, w.RunID)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if won {
 		if err := s.grantRemoved(ctx, pool, w.RunID, got, "", r.Attempt); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
-	return got != cluster, nil
+	return got == cluster, got != cluster, nil
 }
 
 // dispatchPage is the most waiters one read of the FIFO's head returns; dispatchRelists bounds how

@@ -68,11 +68,12 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 	ctx = logs.With(ctx, "run_id", runID, "attempt", attempt, "step_id", ch.StepID, "cluster_id", ch.ClusterID)
 	var eff core.StepEffect
 	concluded := false
-	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
+	r, err := s.mutateRunSlot(ctx, runID, func(r *sparkflow.Run) (bool, sparkflow.SlotChange, error) {
 		var next sparkflow.Run
 		next, eff = core.ApplyStep(*r, ch, attempt, s.now())
 		*r = next
 		concluded = false
+		var slot sparkflow.SlotChange
 		if eff.Ended && ch.State == sparkflow.StepCompleted {
 			var verdict core.Verdict
 			token := r.Token
@@ -80,8 +81,17 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 			// The token stays on the ended run: the workflow still waits on it (its Finish is to
 			// come), and a redelivery of this event resumes it again should this resume be lost.
 			r.Token = token
+			if concluded && r.ClusterID != "" {
+				// The run's slot is freed in the same write, from when the step ended (EMR's time,
+				// whole seconds: never later than the truth, which the drain needs).
+				at := s.now()
+				if !ch.Time.IsZero() && ch.Time.Before(at) {
+					at = ch.Time
+				}
+				slot = sparkflow.SlotChange{Free: r.ClusterID, At: at}
+			}
 		}
-		return eff.Changed, nil
+		return eff.Changed, slot, nil
 	})
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
 		s.Log.WarnContext(ctx, "step event for an unknown run", "run_id", runID, "step_id", ch.StepID)
@@ -96,12 +106,12 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 	}
 	outcome := core.Outcome{StepState: ch.State, Reason: reasonOf(ch)}
 	if eff.Ended {
-		// The workflow is resumed first: should the release below fail, its Finish releases.
 		if err := s.resume(ctx, r.Token, outcome); err != nil || !concluded {
 			return err
 		}
 		s.Log.InfoContext(ctx, "attempt finished", "status", r.Status, "retry", false)
-		return s.release(ctx, r)
+		// Its slot was freed with the run's end: the pool's next waiter is served.
+		return s.released(ctx, r)
 	}
 	if !eff.Changed && ch.State.Terminal() && attempt == r.Attempt && r.StepID == ch.StepID && r.StepState.Terminal() &&
 		(!r.Status.Terminal() || (r.Status == sparkflow.RunSucceeded && ch.State == sparkflow.StepCompleted)) {

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"errors"
 
 	"github.com/sparkflow/sparkflow/shared/core"
 	"github.com/sparkflow/sparkflow/shared/metrics"
@@ -99,6 +100,22 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	} else {
 		r.SetStatus(sparkflow.RunQueued, now, "")
 	}
+	if r.Status == sparkflow.RunQueued {
+		g, created, granted, err := s.acceptWithSlot(ctx, r)
+		if err != nil {
+			return r, false, err
+		}
+		if granted {
+			if !created {
+				r, err = s.Store.GetRun(ctx, id)
+				return r, false, err
+			}
+			s.Metrics.Record(metrics.RunsAccepted, 1, g.Pool, g.Transform)
+			s.observeRun(ctx, r, g)
+			s.Log.InfoContext(scope(ctx, g), "run accepted, with a slot", "cluster_id", g.ClusterID)
+			return g, true, nil
+		}
+	}
 	created, err := s.Store.CreateRun(ctx, r)
 	if err != nil {
 		return r, false, err
@@ -119,6 +136,38 @@ func (s *Service) Accept(ctx context.Context, req sparkflow.RunRequest) (sparkfl
 	}
 	s.Log.InfoContext(scope(ctx, r), "run accepted")
 	return r, true, nil
+}
+
+// acceptWithSlot records a new run holding a slot when its pool has one free for it: more free slots
+// than runs waiting (the FIFO's head, read as Reserve reads it). The grant is written with the run's
+// record (one write of the run and its cluster), so the run never takes a place in the FIFO and its
+// Reserve, finding the grant, resumes at once without a write. granted is false when there is no slot
+// for it, or it was taken first: the run is then recorded as any and takes its place. created is
+// false when a run of that id was recorded already (a redelivered request).
+func (s *Service) acceptWithSlot(ctx context.Context, r sparkflow.Run) (g sparkflow.Run, created, granted bool, err error) {
+	now := s.now()
+	clusters, ahead, free, err := s.lookAhead(ctx, r.Pool, r.ID, now)
+	if err != nil || free <= ahead {
+		return r, false, false, err
+	}
+	c, ok := core.ChooseCluster(clusters, r.ID, now)
+	if !ok {
+		return r, false, false, nil
+	}
+	g = r
+	g.History = append([]sparkflow.Transition(nil), r.History...)
+	applyGrant(&g, c.ID, now)
+	created, err = s.Store.CreateRunOn(ctx, g, c.ID)
+	if errors.Is(err, sparkflow.ErrNoSlot) {
+		return r, false, false, nil // taken first (or the cluster went): the run waits as any
+	}
+	if err != nil {
+		return r, false, false, err
+	}
+	if created {
+		g.Version = 1
+	}
+	return g, created, true, nil
 }
 
 // fromSchedule completes a schedule's firing: its id is derived from the transform and the firing's

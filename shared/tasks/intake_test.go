@@ -2,9 +2,11 @@ package tasks_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/sparkflow/sparkflow/shared/local/engine"
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
 )
 
@@ -42,6 +44,7 @@ func TestARedeliveryLeavesNoStalePlaceWhenTheGrantComesBetween(t *testing.T) {
 	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}}); err != nil {
 		t.Fatal(err)
 	}
+	fillSlots(t, e, "p") // no slot is free: the run is accepted into the FIFO, not granted at once
 	store := &grantBeforeEnqueue{Store: e.Store}
 	svc := *e.Service
 	svc.Store = store
@@ -76,6 +79,7 @@ func TestARedeliveryKeepsTheFIFOPlaceOfALaterAttempt(t *testing.T) {
 	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}}); err != nil {
 		t.Fatal(err)
 	}
+	fillSlots(t, e, "p")
 	req := sparkflow.RunRequest{ID: "3c9d3f0e-2b7a-4f51-8d0c-6e1a2b3c4d5e", Transform: "t"}
 	if _, _, err := e.Service.Accept(ctx, req); err != nil {
 		t.Fatal(err)
@@ -98,5 +102,30 @@ func TestARedeliveryKeepsTheFIFOPlaceOfALaterAttempt(t *testing.T) {
 	}
 	if len(ws) != 1 || ws[0].RunID != req.ID {
 		t.Fatalf("the waiting run lost its FIFO place to a redelivery: %+v", ws)
+	}
+}
+
+// fillSlots takes every free slot of the pool's clusters for runs of its own (recorded, as a
+// reservation is kept with its run's record).
+func fillSlots(t *testing.T, e *engine.Engine, pool string) {
+	t.Helper()
+	ctx := context.Background()
+	cs, err := e.Store.ListClusters(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		for i := c.Free(); i > 0; i-- {
+			now := time.Now().UTC()
+			id := fmt.Sprintf("filler-%s-%d", c.ID, i)
+			r := sparkflow.Run{ID: id, Transform: "filler", Pool: pool, Attempt: 1, CreatedAt: now, UpdatedAt: now}
+			r.SetStatus(sparkflow.RunRunning, now, "")
+			if _, err := e.Store.CreateRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Store.Reserve(ctx, id, 1, c.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -94,7 +94,8 @@ func (s *Service) GetPool(ctx context.Context, name string) (sparkflow.PoolView,
 	if took, n := core.MeasuredStart(cs); n > 0 {
 		v.StartSeconds, v.StartSamples = took.Seconds(), n
 	}
-	for _, c := range cs {
+	v.ClusterRecords = make([]sparkflow.Cluster, len(cs))
+	for i, c := range cs {
 		if c.State.Ready() {
 			v.Ready++
 			v.SlotsTotal += c.Capacity
@@ -102,6 +103,8 @@ func (s *Service) GetPool(ctx context.Context, name string) (sparkflow.PoolView,
 		if !c.State.Terminal() {
 			v.SlotsUsed += len(c.Reservations)
 		}
+		v.ClusterRecords[i] = c
+		v.ClusterRecords[i].State = c.Shown()
 	}
 	return v, nil
 }

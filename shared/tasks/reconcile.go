@@ -158,7 +158,7 @@ func (s *Service) reconcileCluster(ctx context.Context, c sparkflow.Cluster, run
 		s.Log.WarnContext(ctx, "reconcile: list steps", "cluster_id", c.ID, "err", err)
 		return nil
 	}
-	for _, st := range core.StepDrifts(runs, steps) {
+	for _, st := range core.StepDrifts(s.NamePrefix, runs, steps) {
 		rep.StepsRepaired++
 		if err := s.HandleStepChange(ctx, emrevent.StepChange{ClusterID: c.ID, StepID: st.ID, Name: st.Name, State: st.State, Message: st.Reason.Message, Time: s.now()}); err != nil {
 			return err

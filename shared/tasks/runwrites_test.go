@@ -3,6 +3,9 @@ package tasks_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,116 +16,283 @@ import (
 	"github.com/sparkflow/sparkflow/shared/tasks"
 )
 
-// runWrites counts the writes of run records.
-type runWrites struct {
+// storeWrites records the store's writes by method: a call that changes nothing (RemoveWaiter of a
+// run not there) is not one.
+type storeWrites struct {
 	sparkflow.Store
 	mu     sync.Mutex
-	writes int
+	writes []string
 }
 
-func (s *runWrites) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
+func (s *storeWrites) note(what string) {
 	s.mu.Lock()
-	s.writes++
+	s.writes = append(s.writes, what)
 	s.mu.Unlock()
-	return s.Store.UpdateRun(ctx, r)
 }
 
-func (s *runWrites) take() int {
+// take returns the writes since the last take, in order.
+func (s *storeWrites) take() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.writes
-	s.writes = 0
-	return n
+	w := s.writes
+	s.writes = nil
+	return w
 }
 
-// A run that finds a free slot at once is granted it, its Reserve token recorded, in one run write;
-// the event of its step's completion ends the run in one write and frees its slot; the workflow's
-// Finish after that writes nothing.
-func TestAFreeSlotAndACompletedStepAreOneRunWriteEach(t *testing.T) {
+func (s *storeWrites) CreateRun(ctx context.Context, r sparkflow.Run) (bool, error) {
+	s.note("CreateRun")
+	return s.Store.CreateRun(ctx, r)
+}
+func (s *storeWrites) CreateRunOn(ctx context.Context, r sparkflow.Run, c string) (bool, error) {
+	s.note("CreateRunOn")
+	return s.Store.CreateRunOn(ctx, r, c)
+}
+func (s *storeWrites) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
+	s.note("UpdateRun")
+	return s.Store.UpdateRun(ctx, r)
+}
+func (s *storeWrites) UpdateRunSlot(ctx context.Context, r sparkflow.Run, ch sparkflow.SlotChange) (sparkflow.Run, error) {
+	s.note("UpdateRunSlot")
+	return s.Store.UpdateRunSlot(ctx, r, ch)
+}
+
+// Reserve is a write when it takes a slot (one held already is confirmed without one; a slot an ended
+// attempt left taken over for the next is a write this does not see).
+func (s *storeWrites) Reserve(ctx context.Context, runID string, attempt int, c string) (string, error) {
+	before, _ := s.Store.ListClusters(ctx, "")
+	got, err := s.Store.Reserve(ctx, runID, attempt, c)
+	if err == nil {
+		held := false
+		for _, cl := range before {
+			held = held || cl.Holds(runID)
+		}
+		if !held {
+			s.note("Reserve")
+		}
+	}
+	return got, err
+}
+func (s *storeWrites) Release(ctx context.Context, runID string, attempt int, c string, at time.Time) error {
+	s.note("Release")
+	return s.Store.Release(ctx, runID, attempt, c, at)
+}
+func (s *storeWrites) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
+	s.note("Enqueue")
+	return s.Store.Enqueue(ctx, w)
+}
+func (s *storeWrites) RemoveWaiter(ctx context.Context, pool, runID string) (bool, error) {
+	won, err := s.Store.RemoveWaiter(ctx, pool, runID)
+	if won {
+		s.note("RemoveWaiter")
+	}
+	return won, err
+}
+func (s *storeWrites) UpdateCluster(ctx context.Context, c sparkflow.Cluster) (sparkflow.Cluster, error) {
+	s.note("UpdateCluster")
+	return s.Store.UpdateCluster(ctx, c)
+}
+
+// emrCalls plays EMR for the task logic: it adds steps (running nothing) and counts the calls.
+type emrCalls struct {
+	sparkflow.Clusters
+	mu    sync.Mutex
+	calls []string
+	n     int
+}
+
+func (e *emrCalls) take() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.calls
+	e.calls = nil
+	return c
+}
+
+func (e *emrCalls) AddStep(ctx context.Context, clusterID string, step sparkflow.StepSpec) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls = append(e.calls, "AddJobFlowSteps")
+	e.n++
+	return fmt.Sprintf("s-%d", e.n), nil
+}
+
+func (e *emrCalls) ListSteps(ctx context.Context, clusterID string) ([]sparkflow.StepInfo, error) {
+	e.mu.Lock()
+	e.calls = append(e.calls, "ListSteps")
+	e.mu.Unlock()
+	return nil, nil
+}
+
+// TestTheWritesOfARunThatFindsAFreeSlot follows a run through the task logic, as its workflow and
+// EMR's events drive it, and checks what each step writes: accepted with a free slot, its record and
+// its slot are one write (on DynamoDB, one transaction of two items); its Reserve finds the grant and
+// writes nothing; its Submit records its token and claim in one write and makes one EMR call; the
+// step's PENDING event changes nothing, its RUNNING event is one write, its COMPLETED event ends the
+// run and frees its slot in one write (two items on DynamoDB); the workflow's Finish writes nothing.
+// Six DynamoDB write requests in all (counted on DynamoDB itself by the crosshome tests). No cluster
+// record is written: EMR's moves of a ready cluster between RUNNING and WAITING are not recorded.
+func TestTheWritesOfARunThatFindsAFreeSlot(t *testing.T) {
 	e := openEngine(t, nil)
 	readyPool(t, e, "p", 1)
 	ctx := context.Background()
 	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}, MaxAttempts: 2}); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UTC()
-	r := sparkflow.Run{ID: "x", Transform: "t", Pool: "p", Attempt: 1, MaxAttempts: 2, CreatedAt: now, UpdatedAt: now}
-	r.SetStatus(sparkflow.RunQueued, now, "")
-	if _, err := e.Store.CreateRun(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Store.Enqueue(ctx, sparkflow.Waiter{Pool: "p", RunID: "x", Since: now}); err != nil {
-		t.Fatal(err)
-	}
-	store := &runWrites{Store: e.Store}
+	store := &storeWrites{Store: e.Store}
+	emr := &emrCalls{Clusters: e.Service.Clusters}
 	calls := &resumes{Callbacks: e.Service.Callbacks, sent: map[string]string{}}
-	svc := tasks.New(tasks.Service{Store: store, Clusters: e.Service.Clusters, Callbacks: calls, Tiers: e.Service.Tiers, NamePrefix: e.Service.NamePrefix})
+	svc := tasks.New(tasks.Service{Store: store, Clusters: emr, Callbacks: calls, Tiers: e.Service.Tiers, NamePrefix: e.Service.NamePrefix})
+	step := func(what string, want string, fn func() error) {
+		t.Helper()
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := strings.Join(store.take(), " "); got != want {
+			t.Errorf("%s wrote [%s], want [%s]", what, got, want)
+		}
+	}
 
-	if err := svc.Reserve(ctx, "x", "tok-reserve", sparkflow.Fence{Epoch: 1, Attempt: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if n := store.take(); n != 1 {
-		t.Errorf("Reserve with a free slot wrote the run %d times, want 1", n)
-	}
-	got, err := e.Store.GetRun(ctx, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var grant tasks.Grant
-	if err := json.Unmarshal([]byte(calls.sent["tok-reserve"]), &grant); err != nil || grant.ClusterID == "" || grant.ClusterID != got.ClusterID || got.ReservedAt == nil || got.Token != "tok-reserve" {
-		t.Fatalf("after Reserve: resumed with %q, run %+v", calls.sent["tok-reserve"], got)
+	var r sparkflow.Run
+	step("Accept", "CreateRunOn", func() (err error) {
+		r, _, err = svc.Accept(ctx, sparkflow.RunRequest{ID: "0d6b7a1e-8f43-4c2a-9b5e-1f2a3b4c5d6e", Transform: "t"})
+		return err
+	})
+	if r.ClusterID == "" || r.ReservedAt == nil {
+		t.Fatalf("accepted with a free slot, the run holds none: %+v", r)
 	}
 	if ws, err := e.Store.Waiters(ctx, "p", 0); err != nil || len(ws) != 0 {
-		t.Fatalf("the granted run is still in the FIFO: %+v %v", ws, err)
+		t.Fatalf("a run granted at once took a FIFO place: %+v %v", ws, err)
 	}
-	cluster := got.ClusterID
-
-	// Its Submit, as recorded (the step and the token its end resumes).
-	got.Status, got.StepID, got.StepState, got.Token = sparkflow.RunRunning, "s-1", sparkflow.StepRunning, "tok-submit"
-	if _, err := e.Store.UpdateRun(ctx, got); err != nil {
-		t.Fatal(err)
+	cluster := r.ClusterID
+	step("Reserve", "", func() error {
+		return svc.Reserve(ctx, r.ID, "tok-reserve", sparkflow.Fence{Epoch: 1, Attempt: 1, Task: sparkflow.FenceReserve})
+	})
+	var grant tasks.Grant
+	if err := json.Unmarshal([]byte(calls.sent["tok-reserve"]), &grant); err != nil || grant.ClusterID != cluster {
+		t.Fatalf("Reserve resumed with %q, want its grant on %s", calls.sent["tok-reserve"], cluster)
 	}
-	name := core.StepName(e.Service.NamePrefix, "x", 1, "t")
-	if err := svc.HandleStepChange(ctx, emrevent.StepChange{ClusterID: cluster, StepID: "s-1", Name: name, State: sparkflow.StepCompleted, Time: time.Now()}); err != nil {
-		t.Fatal(err)
+	step("Submit", "UpdateRun", func() error {
+		return svc.Submit(ctx, r.ID, "tok-submit", sparkflow.Fence{Epoch: 1, Attempt: 1, Task: sparkflow.FenceSubmit})
+	})
+	if got := strings.Join(emr.take(), " "); got != "AddJobFlowSteps" {
+		t.Errorf("Submit called EMR: [%s], want [AddJobFlowSteps]", got)
 	}
-	if n := store.take(); n != 1 {
-		t.Errorf("the completed step's event wrote the run %d times, want 1", n)
+	got, _ := e.Store.GetRun(ctx, r.ID)
+	if got.Status != sparkflow.RunSubmitted || got.Token != "tok-submit" || got.StepState != sparkflow.StepPending {
+		t.Fatalf("after Submit the run is %s, token %q, step %s; want SUBMITTED, its token, PENDING", got.Status, got.Token, got.StepState)
 	}
-	got, _ = e.Store.GetRun(ctx, "x")
+	name := core.StepName(e.Service.NamePrefix, r.ID, 1, "t")
+	event := func(state sparkflow.StepState) func() error {
+		return func() error {
+			return svc.HandleStepChange(ctx, emrevent.StepChange{ClusterID: cluster, StepID: "s-1", Name: name, State: state, Time: time.Now()})
+		}
+	}
+	step("the PENDING event", "", event(sparkflow.StepPending))
+	step("the RUNNING event", "UpdateRun", event(sparkflow.StepRunning))
+	if got, _ = e.Store.GetRun(ctx, r.ID); got.Status != sparkflow.RunRunning || got.StepID != "s-1" || got.StartedAt == nil {
+		t.Fatalf("after the RUNNING event: %s, step %q, started %v; want RUNNING, its step's id recorded", got.Status, got.StepID, got.StartedAt)
+	}
+	step("the COMPLETED event", "UpdateRunSlot", event(sparkflow.StepCompleted))
+	got, _ = e.Store.GetRun(ctx, r.ID)
 	if got.Status != sparkflow.RunSucceeded || got.EndedAt == nil {
 		t.Fatalf("after the completed step's event the run is %s (ended %v), want SUCCEEDED", got.Status, got.EndedAt)
 	}
 	c, err := e.Store.GetCluster(ctx, cluster)
-	if err != nil || c.Holds("x") {
+	if err != nil || c.Holds(r.ID) {
 		t.Fatalf("the succeeded run still holds its slot: %+v %v", c.Reservations, err)
 	}
 	var o core.Outcome
 	if err := json.Unmarshal([]byte(calls.sent["tok-submit"]), &o); err != nil || o.StepState != sparkflow.StepCompleted {
 		t.Fatalf("the workflow was resumed with %q", calls.sent["tok-submit"])
 	}
+	var res any
+	step("Finish", "", func() error {
+		out, err := svc.FinishAttempt(ctx, r.ID, 1, o)
+		res = out
+		if err == nil && (out.Status != sparkflow.RunSucceeded || out.Retry) {
+			err = fmt.Errorf("result %+v, want SUCCEEDED", out)
+		}
+		return err
+	})
+	_ = res
+	if n := len(emr.take()); n != 0 {
+		t.Errorf("the events and Finish made %d EMR calls, want none", n)
+	}
 
-	res, err := svc.FinishAttempt(ctx, "x", 1, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := store.take(); n != 0 || res.Status != sparkflow.RunSucceeded || res.Retry {
-		t.Errorf("Finish after the event: %d run writes, result %+v; want none and SUCCEEDED", n, res)
-	}
 	// A retried Submit of the attempt (its first try's response lost) arriving after the event ended
 	// the run is resumed with the step's end, so that its workflow goes on to Finish.
-	if err := svc.Submit(ctx, "x", "tok-retried-submit", sparkflow.Fence{Epoch: 1, Attempt: 1, Task: sparkflow.FenceSubmit, Retry: 1}); err != nil {
-		t.Fatalf("a retried Submit after the run ended by its step: %v", err)
-	}
-	if err := json.Unmarshal([]byte(calls.sent["tok-retried-submit"]), &o); err != nil || o.StepState != sparkflow.StepCompleted || store.take() != 0 {
-		t.Fatalf("the retried Submit resumed %q; want the step's completion, and no write", calls.sent["tok-retried-submit"])
+	step("a retried Submit after the end", "", func() error {
+		return svc.Submit(ctx, r.ID, "tok-retried-submit", sparkflow.Fence{Epoch: 1, Attempt: 1, Task: sparkflow.FenceSubmit, Retry: 1})
+	})
+	if err := json.Unmarshal([]byte(calls.sent["tok-retried-submit"]), &o); err != nil || o.StepState != sparkflow.StepCompleted {
+		t.Fatalf("the retried Submit resumed %q; want the step's completion", calls.sent["tok-retried-submit"])
 	}
 	// A redelivery of the event changes nothing and resumes again (its first resume may be lost).
 	delete(calls.sent, "tok-submit")
-	if err := svc.HandleStepChange(ctx, emrevent.StepChange{ClusterID: cluster, StepID: "s-1", Name: name, State: sparkflow.StepCompleted, Time: time.Now()}); err != nil {
+	step("a redelivered COMPLETED event", "", event(sparkflow.StepCompleted))
+	if calls.sent["tok-submit"] == "" {
+		t.Error("a redelivered end event did not resume the workflow again")
+	}
+}
+
+// TestTheWritesOfARunThatWaits: a run accepted while its pool is full takes its FIFO place with its
+// record; its Reserve records its token and the run WAITING in one write (its place is there: no
+// write); the end of the run ahead frees the slot and its Dispatch grants the waiter, writing its
+// grant with the slot taken; then as a run that found a slot.
+func TestTheWritesOfARunThatWaits(t *testing.T) {
+	e := openEngine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}, MaxAttempts: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if n := store.take(); n != 0 || calls.sent["tok-submit"] == "" {
-		t.Errorf("a redelivered end event: %d run writes, resumed %q; want none and a resume", n, calls.sent["tok-submit"])
+	fillSlots(t, e, "p")
+	cs, _ := e.Store.ListClusters(ctx, "p")
+	holder := cs[0].Reservations[0]
+	store := &storeWrites{Store: e.Store}
+	calls := &resumes{Callbacks: e.Service.Callbacks, sent: map[string]string{}}
+	svc := tasks.New(tasks.Service{Store: store, Clusters: &emrCalls{Clusters: e.Service.Clusters}, Callbacks: calls, Tiers: e.Service.Tiers, NamePrefix: e.Service.NamePrefix})
+	step := func(what string, want string, fn func() error) {
+		t.Helper()
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := store.take()
+		sort.Strings(got)
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s wrote [%s], want [%s]", what, strings.Join(got, " "), want)
+		}
+	}
+	var r sparkflow.Run
+	step("Accept", "CreateRun Enqueue", func() (err error) {
+		r, _, err = svc.Accept(ctx, sparkflow.RunRequest{ID: "7a1c2e3f-4b5d-4e6f-8a9b-0c1d2e3f4a5b", Transform: "t"})
+		return err
+	})
+	step("Reserve", "Enqueue UpdateRun", func() error {
+		return svc.Reserve(ctx, r.ID, "tok-reserve", sparkflow.Fence{Epoch: 1, Attempt: 1, Task: sparkflow.FenceReserve})
+	})
+	if got, _ := e.Store.GetRun(ctx, r.ID); got.Status != sparkflow.RunWaiting || got.Token != "tok-reserve" {
+		t.Fatalf("waiting, the run is %s with token %q", got.Status, got.Token)
+	}
+	if ws, _ := e.Store.Waiters(ctx, "p", 0); len(ws) != 1 || ws[0].RunID != r.ID {
+		t.Fatalf("the FIFO holds %+v, want the waiting run", ws)
+	}
+	// The run ahead ends: its slot goes to the waiter.
+	step("the grant, once the slot ahead is freed", "RemoveWaiter UpdateRunSlot", func() error {
+		if err := store.Store.Release(ctx, holder, 0, cs[0].ID, time.Now()); err != nil {
+			return err
+		}
+		if err := svc.Dispatch(ctx, "p"); err != nil {
+			return err
+		}
+		svc.WaitBackground()
+		return nil
+	})
+	var grant tasks.Grant
+	if err := json.Unmarshal([]byte(calls.sent["tok-reserve"]), &grant); err != nil || grant.ClusterID != cs[0].ID {
+		t.Fatalf("the waiter was resumed with %q, want its grant on %s", calls.sent["tok-reserve"], cs[0].ID)
+	}
+	if ws, _ := e.Store.Waiters(ctx, "p", 0); len(ws) != 0 {
+		t.Fatalf("the granted run is still in the FIFO: %+v", ws)
 	}
 }

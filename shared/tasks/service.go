@@ -7,6 +7,7 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -97,6 +98,9 @@ func mutate[T any](what string, get func() (T, error), put func(T) (T, error), f
 		if err == nil {
 			return out, nil
 		}
+		if errors.Is(err, sparkflow.ErrNoSlot) || errors.Is(err, sparkflow.ErrHeld) {
+			return v, err // a slot's conflict, not the record's: reading again changes nothing
+		}
 		if !sparkflow.IsCode(err, sparkflow.Conflict) || i >= conflictRetries {
 			return v, fmt.Errorf("update %s: %w", what, err)
 		}
@@ -121,6 +125,41 @@ func (s *Service) mutateRun(ctx context.Context, id string, fn func(r *sparkflow
 			}
 			return out, err
 		}, fn)
+}
+
+// mutateRunSlot is mutateRun whose fn may also change the run's slot, in the same write
+// (Store.UpdateRunSlot): a grant written with the slot it takes, a run's end with the slot it frees.
+// A slot that cannot be taken fails it with ErrNoSlot or ErrHeld, and nothing is written.
+func (s *Service) mutateRunSlot(ctx context.Context, id string, fn func(r *sparkflow.Run) (bool, sparkflow.SlotChange, error)) (sparkflow.Run, error) {
+	var before sparkflow.Run
+	var ch sparkflow.SlotChange
+	return mutate("run "+id,
+		func() (sparkflow.Run, error) {
+			r, err := s.Store.GetRun(ctx, id)
+			before = r
+			before.History = r.History[:len(r.History):len(r.History)] // fn appends to a copy
+			return r, err
+		},
+		func(r sparkflow.Run) (sparkflow.Run, error) {
+			r.UpdatedAt = s.now()
+			var out sparkflow.Run
+			var err error
+			if ch == (sparkflow.SlotChange{}) {
+				out, err = s.Store.UpdateRun(ctx, r)
+			} else {
+				out, err = s.Store.UpdateRunSlot(ctx, r, ch)
+			}
+			if err == nil {
+				s.observeRun(ctx, before, out)
+			}
+			return out, err
+		},
+		func(r *sparkflow.Run) (bool, error) {
+			var write bool
+			var err error
+			write, ch, err = fn(r)
+			return write, err
+		})
 }
 
 func (s *Service) mutateCluster(ctx context.Context, id string, fn func(c *sparkflow.Cluster) (bool, error)) (sparkflow.Cluster, error) {

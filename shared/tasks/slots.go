@@ -25,11 +25,15 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 	// No slot at first look. The token goes on the run before we look again: a Dispatch that grants us a slot from now
 	// on resumes this token, and one that granted it before left the slot for the look below to find.
 	// Only a newer invocation replaces it (a late duplicate must not make the live wait unreachable).
+	// The run is WAITING from this write on (one write: the token and the status).
 	r, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
 		if err := mayWait(*r, fence); err != nil {
 			return false, err
 		}
 		r.Token, r.Fence = token, fencePtr(fence)
+		if r.Status == sparkflow.RunQueued {
+			r.SetStatus(sparkflow.RunWaiting, s.now(), "waiting for a free slot in pool "+r.Pool)
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -73,17 +77,10 @@ func (s *Service) Reserve(ctx context.Context, runID, token string, fence sparkf
 		}
 		return s.grant(ctx, r.Pool, runID, got, token, r.Attempt)
 	}
-	// No slot for us: wait in the FIFO, in acceptance order.
-	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: runID, Token: token, Since: r.QueuedSince(), Priority: r.Priority}); err != nil {
-		return err
-	}
-	if _, err := s.mutateRun(ctx, runID, func(r *sparkflow.Run) (bool, error) {
-		if r.Status != sparkflow.RunQueued {
-			return false, nil
-		}
-		r.SetStatus(sparkflow.RunWaiting, s.now(), "waiting for a free slot in pool "+r.Pool)
-		return true, nil
-	}); err != nil {
+	// No slot for us: wait in the FIFO, in acceptance order. Its place was taken when it was accepted
+	// (Enqueue then writes nothing); this takes it should that have been cut off. (The place needs no
+	// token: a grant resumes the token on the run.)
+	if err := s.Store.Enqueue(ctx, sparkflow.Waiter{Pool: r.Pool, RunID: runID, Since: r.QueuedSince(), Priority: r.Priority}); err != nil {
 		return err
 	}
 	s.Log.InfoContext(ctx, "waiting for a free slot")
@@ -125,17 +122,24 @@ func (s *Service) reserveAtOnce(ctx context.Context, runID, token string, fence 
 	}
 	ctx = scope(ctx, r)
 	now := s.now()
-	clusters, ahead, free, err := s.lookAhead(ctx, r.Pool, runID, now)
-	if err != nil {
-		return true, err
-	}
-	cluster := holder(clusters, runID)
-	if cluster == "" {
-		if free <= ahead {
-			return false, nil
+	var cluster string
+	if r.ReservedAt != nil && r.ClusterID != "" {
+		// Granted already, when it was accepted or by a Dispatch before this Reserve ran: its slot
+		// is confirmed below (Reserve finds it held) and nothing is written.
+		cluster = r.ClusterID
+	} else {
+		clusters, ahead, free, err := s.lookAhead(ctx, r.Pool, runID, now)
+		if err != nil {
+			return true, err
 		}
-		c, _ := core.ChooseCluster(clusters, runID, now) // free > ahead ≥ 0: there is one
-		cluster = c.ID
+		cluster = holder(clusters, runID)
+		if cluster == "" {
+			if free <= ahead {
+				return false, nil
+			}
+			c, _ := core.ChooseCluster(clusters, runID, now) // free > ahead ≥ 0: there is one
+			cluster = c.ID
+		}
 	}
 	got, err := s.Store.Reserve(ctx, runID, r.Attempt, cluster)
 	if sparkflow.IsCode(err, sparkflow.Conflict) {
@@ -156,6 +160,11 @@ func (s *Service) reserveAtOnce(ctx context.Context, runID, token string, fence 
 		}
 		if x.Attempt != r.Attempt {
 			return false, sparkflow.Errorf(sparkflow.Conflict, "run %s went on to attempt %d while attempt %d reserved a slot", runID, x.Attempt, r.Attempt)
+		}
+		if x.ClusterID == got && x.ReservedAt != nil {
+			// The grant is recorded: this invocation resumes its own token at once, and no one else
+			// resumes it, so it need not be written.
+			return false, nil
 		}
 		x.Token, x.Fence = token, fencePtr(fence)
 		applyGrant(x, got, s.now())
@@ -355,6 +364,12 @@ func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
 			return err
 		}
 	}
+	return s.released(ctx, r)
+}
+
+// released is release once the run's slot is freed: an ended run leaves the FIFO, one that goes on
+// takes its place again, and the pool is dispatched.
+func (s *Service) released(ctx context.Context, r sparkflow.Run) error {
 	if r.Status.Terminal() {
 		if _, err := s.Store.RemoveWaiter(ctx, r.Pool, r.ID); err != nil {
 			return err

@@ -72,7 +72,10 @@ func (s *Store) Enqueue(ctx context.Context, w sparkflow.Waiter) error {
 		}
 		var ccf *types.ConditionalCheckFailedException
 		if cur.Item != nil {
-			// There already: only its token changes.
+			// There already: only its token changes (an empty token, or the same, changes nothing).
+			if tok, _ := cur.Item["tok"].(*types.AttributeValueMemberS); w.Token == "" || (tok != nil && tok.Value == w.Token) {
+				return nil
+			}
 			_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: placeItemKey(w.Pool, sk),
 				UpdateExpression: aws.String("SET tok = :t"), ConditionExpression: aws.String("attribute_exists(pk)"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(w.Token)}})

@@ -318,6 +318,11 @@ func testWaiters(t *testing.T, s sparkflow.Store) {
 	if len(ws) != 3 || ws[0].RunID != "a" || ws[0].Token != "ta2" || ws[1].RunID != "b" || ws[2].RunID != "c" {
 		t.Fatalf("Waiters = %+v", ws)
 	}
+	// Without a token, it keeps the one there (and its place).
+	must(t, s.Enqueue(ctx, sparkflow.Waiter{Pool: "etl", RunID: "a", Since: t0}))
+	if ws, err := s.Waiters(ctx, "etl", 1); err != nil || len(ws) != 1 || ws[0].RunID != "a" || ws[0].Token != "ta2" {
+		t.Fatalf("after an enqueue without a token: %+v %v", ws, err)
+	}
 	if !ws[0].Since.Equal(t0) {
 		t.Fatalf("re-enqueue moved the waiter: since %v", ws[0].Since)
 	}
