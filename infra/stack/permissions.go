@@ -42,8 +42,8 @@ var (
 
 // Permissions maps each function to what its tasks call:
 //
-//	intake     Accept (read transform and pool, the head of a pool's queue when it has a max-queue, create
-//	           the run, enqueue it), Reject; start the workflow
+//	intake     Accept (read transform and pool, the pool's clusters and the head of its queue, create the
+//	           run holding a free slot or enqueue it), Reject; start the workflow
 //	reserve    Reserve, grant, Dispatch: runs, clusters, reservations, the FIFO; resume its own wait;
 //	           Heal a pool whose clusters ended for idleness (launch on demand); Hold: a BLOCKED
 //	           run's upstreams and places, and its end (UPSTREAM_FAILED) fails its own wait
@@ -63,7 +63,7 @@ var (
 var Permissions = map[string]Access{
 	names.FunctionIntake:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, StartRuns: true, ConsumeRuns: true},
 	names.FunctionReserve:   {Table: tableWrite, Resume: settle, Launch: true},
-	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
+	names.FunctionSubmit:    {Table: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:CancelSteps"}, Resume: success},
 	names.FunctionFinish:    {Table: tableWrite, EMR: []string{"elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Resume: settle},
 	names.FunctionEMREvents: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps", "elasticmapreduce:ListInstances"}, Launch: true, Resume: settle, ConsumeEvents: true},
 	names.FunctionReconcile: {Table: tableWrite, EMR: []string{"elasticmapreduce:DescribeCluster", "elasticmapreduce:ListSteps", "elasticmapreduce:CancelSteps"}, Launch: true, Resume: settle, DescribeRuns: true},

@@ -296,3 +296,67 @@ func TestTheWritesOfARunThatWaits(t *testing.T) {
 		t.Fatalf("the granted run is still in the FIFO: %+v", ws)
 	}
 }
+
+// stepsListed is emrCalls whose ListSteps lists the steps it added (named as added), and records the
+// steps cancelled.
+type stepsListed struct {
+	emrCalls
+	added     []sparkflow.StepInfo
+	cancelled []string
+}
+
+func (e *stepsListed) AddStep(ctx context.Context, clusterID string, step sparkflow.StepSpec) (string, error) {
+	id, _ := e.emrCalls.AddStep(ctx, clusterID, step)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.added = append([]sparkflow.StepInfo{{ID: id, Name: step.Name, State: sparkflow.StepRunning}}, e.added...)
+	return id, nil
+}
+
+func (e *stepsListed) ListSteps(ctx context.Context, clusterID string) ([]sparkflow.StepInfo, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]sparkflow.StepInfo(nil), e.added...), nil
+}
+
+func (e *stepsListed) CancelStep(ctx context.Context, clusterID, stepID string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cancelled = append(e.cancelled, stepID)
+	return nil
+}
+
+// A cancel that comes after Submit added the step and read the run, before the step's first event
+// recorded its id, finds the step by its name and cancels it: nothing else would (Submit has looked
+// already, and the events do not cancel).
+func TestACancelBeforeTheStepsIDIsRecordedCancelsTheStep(t *testing.T) {
+	e := openEngine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	emr := &stepsListed{}
+	calls := &resumes{Callbacks: e.Service.Callbacks, sent: map[string]string{}}
+	svc := tasks.New(tasks.Service{Store: e.Store, Clusters: emr, Callbacks: calls, Tiers: e.Service.Tiers, NamePrefix: e.Service.NamePrefix})
+	r, _, err := svc.Accept(ctx, sparkflow.RunRequest{ID: "5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e", Transform: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Reserve(ctx, r.ID, "tok-r", sparkflow.Fence{Attempt: 1, Task: sparkflow.FenceReserve}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Submit(ctx, r.ID, "tok-s", sparkflow.Fence{Attempt: 1, Task: sparkflow.FenceSubmit}); err != nil {
+		t.Fatal(err)
+	}
+	if len(emr.added) != 1 || len(emr.cancelled) != 0 {
+		t.Fatalf("Submit added %v and cancelled %v", emr.added, emr.cancelled)
+	}
+	got, err := svc.Cancel(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CancelRequested || len(emr.cancelled) != 1 || emr.cancelled[0] != emr.added[0].ID {
+		t.Fatalf("cancelled %v (run %+v), want the step Submit added, %s", emr.cancelled, got, emr.added[0].ID)
+	}
+}

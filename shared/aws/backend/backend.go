@@ -34,6 +34,8 @@ import (
 
 // Outputs are the stack outputs the backend needs.
 type Outputs struct {
+	// Stack is the stack's name: its clusters' and steps' names start with names.NamePrefix(Stack).
+	Stack                                                            string
 	RunsQueueURL, TableName, RunStateMachineARN, PoolStateMachineARN string
 	// LogGroups are the functions' log groups (a stack of an older version has none listed).
 	LogGroups []string
@@ -60,7 +62,7 @@ func StackOutputs(ctx context.Context, cfg aws.Config, stack string) (Outputs, e
 	if len(out.Stacks) != 1 {
 		return Outputs{}, sparkflow.Errorf(sparkflow.NotFound, "stack %s not found", stack)
 	}
-	var o Outputs
+	o := Outputs{Stack: stack}
 	for _, op := range out.Stacks[0].Outputs {
 		v := aws.ToString(op.OutputValue)
 		switch aws.ToString(op.OutputKey) {
@@ -95,6 +97,9 @@ func New(cfg aws.Config, o Outputs, catalog *tiers.Catalog) *Backend {
 			Clusters:  emrclusters.New(emr.NewFromConfig(cfg), emrclusters.Config{}),
 			Callbacks: sfnworkflow.New(flows, o.RunStateMachineARN),
 			Tiers:     catalog,
+			// The stack's steps are found by their names (a cancel that comes before a step's id is
+			// recorded looks for it so).
+			NamePrefix: namePrefix(o.Stack),
 		}),
 		queue:     sqsqueue.New(sqs.NewFromConfig(cfg), o.RunsQueueURL),
 		sfn:       flows,
@@ -102,6 +107,14 @@ func New(cfg aws.Config, o Outputs, catalog *tiers.Catalog) *Backend {
 		pollWait:  time.Second,
 		logGroups: o.LogGroups,
 	}
+}
+
+// namePrefix is the stack's name prefix ("": the default, for outputs given without the stack's name).
+func namePrefix(stack string) string {
+	if stack == "" {
+		return ""
+	}
+	return names.NamePrefix(stack)
 }
 
 // RunTrace says where the functions logged about a run: their log groups, with the Logs Insights
