@@ -46,9 +46,10 @@ of --clusters local clusters with --slots slots each and a transform whose step 
 and measures, submitting every run through the JSON API:
 
   spawn    how many 'true' processes per second this machine starts from Go, 16 at a time: the
-           physical limit for no-op steps run as processes
+           physical limit for no-op steps run as processes (with burst: measured before each burst)
   burst    --burst runs submitted at once (by --clients clients): accepted/s, completed/s and its ratio
-           to the spawn rate, --repeat times (min and median), and the process's peak RSS
+           to the spawn rate measured just before it, the CPU time a run costs (the process's and its
+           step's), --repeat times (min and median), and the process's peak RSS
   rate     --rate runs/s offered for --rate-for: QUEUED→SUBMITTED latency p50/p99/max
   history  the CPU time per run of a --history-runs burst on top of each --history count of earlier
            runs (written straight to the database, as a long-lived engine would have them)
@@ -87,16 +88,22 @@ type benchReport struct {
 	Burst      int       `json:"burst,omitempty"`
 	AcceptedS  []float64 `json:"burst_accepted_per_s,omitempty"`
 	CompletedS []float64 `json:"burst_completed_per_s,omitempty"`
-	PeakRSSMB  float64   `json:"peak_rss_mb,omitempty"`
-	Rate       int       `json:"rate_offered_per_s,omitempty"`
-	RateDone   float64   `json:"rate_completed_per_s,omitempty"`
-	WaitP50    float64   `json:"rate_queued_to_submitted_p50_ms,omitempty"`
-	WaitP99    float64   `json:"rate_queued_to_submitted_p99_ms,omitempty"`
-	WaitMax    float64   `json:"rate_queued_to_submitted_max_ms,omitempty"`
-	History    []int     `json:"history,omitempty"`
-	CPUPerRun  []float64 `json:"history_cpu_ms_per_run,omitempty"`
-	Listings   []listing `json:"listings,omitempty"`
-	Failed     int       `json:"runs_not_succeeded"`
+	// SpawnEach is the spawn rate measured just before each burst, and Ratio each burst's completed
+	// rate over it (the machine's speed drifts: a ratio of figures measured minutes apart says less).
+	SpawnEach []float64 `json:"burst_spawn_per_s,omitempty"`
+	Ratio     []float64 `json:"burst_completed_over_spawn,omitempty"`
+	// BurstCPU is the CPU time per run of each burst: the process's and its steps' (user and system).
+	BurstCPU  []float64 `json:"burst_cpu_ms_per_run,omitempty"`
+	PeakRSSMB float64   `json:"peak_rss_mb,omitempty"`
+	Rate      int       `json:"rate_offered_per_s,omitempty"`
+	RateDone  float64   `json:"rate_completed_per_s,omitempty"`
+	WaitP50   float64   `json:"rate_queued_to_submitted_p50_ms,omitempty"`
+	WaitP99   float64   `json:"rate_queued_to_submitted_p99_ms,omitempty"`
+	WaitMax   float64   `json:"rate_queued_to_submitted_max_ms,omitempty"`
+	History   []int     `json:"history,omitempty"`
+	CPUPerRun []float64 `json:"history_cpu_ms_per_run,omitempty"`
+	Listings  []listing `json:"listings,omitempty"`
+	Failed    int       `json:"runs_not_succeeded"`
 }
 
 type listing struct {
@@ -141,9 +148,16 @@ func runBench(ctx context.Context, out, errw io.Writer, o benchOptions) error {
 	rep := benchReport{Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), Commit: os.Getenv("SPARKFLOW_COMMIT")}
 	progress := func(format string, args ...any) { fmt.Fprintf(errw, "bench: "+format+"\n", args...) }
 
-	if cases["spawn"] {
+	spawn := func() (float64, error) {
 		progress("spawn: starting %d 'true' processes, 16 at a time…", o.spawnRuns)
 		rate, err := spawnRate(o.spawnRuns, 16)
+		if err == nil {
+			progress("  %.0f/s", rate)
+		}
+		return rate, err
+	}
+	if cases["spawn"] && !cases["burst"] {
+		rate, err := spawn()
 		if err != nil {
 			return err
 		}
@@ -152,21 +166,38 @@ func runBench(ctx context.Context, out, errw io.Writer, o benchOptions) error {
 	if cases["burst"] {
 		rep.Burst = o.burst
 		for i := 0; i < o.repeat; i++ {
+			var rate float64
+			if cases["spawn"] {
+				var err error
+				if rate, err = spawn(); err != nil {
+					return err
+				}
+				rep.SpawnEach = append(rep.SpawnEach, rate)
+			}
 			progress("burst %d/%d: %d runs…", i+1, o.repeat, o.burst)
 			err := withBenchEngine(ctx, o, 0, func(b *benchEngine) error {
+				before := cpuTimeWithChildren()
 				res, err := b.burst(ctx, o.burst, o.clients)
 				if err != nil {
 					return err
 				}
+				cpu := float64((cpuTimeWithChildren() - before).Microseconds()) / 1000 / float64(o.burst)
 				rep.AcceptedS = append(rep.AcceptedS, res.acceptedPerS)
 				rep.CompletedS = append(rep.CompletedS, res.completedPerS)
+				rep.BurstCPU = append(rep.BurstCPU, cpu)
+				if rate > 0 {
+					rep.Ratio = append(rep.Ratio, res.completedPerS/rate)
+				}
 				rep.Failed += res.failed
-				progress("  accepted %.0f/s, completed %.0f/s; %s", res.acceptedPerS, res.completedPerS, phases(res.runs))
+				progress("  accepted %.0f/s, completed %.0f/s, %.2f ms CPU a run (with its step); %s", res.acceptedPerS, res.completedPerS, cpu, phases(res.runs))
 				return nil
 			})
 			if err != nil {
 				return err
 			}
+		}
+		if len(rep.SpawnEach) > 0 {
+			rep.SpawnPerS = median(rep.SpawnEach)
 		}
 	}
 	if cases["rate"] {
@@ -232,15 +263,19 @@ func runBench(ctx context.Context, out, errw io.Writer, o benchOptions) error {
 func printBench(w io.Writer, r benchReport) {
 	fmt.Fprintf(w, "\nSparkFlow load bench — %s, %d CPUs\n\n", r.Date, r.CPUs)
 	fmt.Fprintf(w, "| figure | value |\n|---|---|\n")
-	if r.SpawnPerS > 0 {
+	if r.SpawnPerS > 0 && len(r.SpawnEach) == 0 {
 		fmt.Fprintf(w, "| spawn rate ('true', 16 at a time) | %.0f/s |\n", r.SpawnPerS)
+	}
+	if len(r.SpawnEach) > 0 {
+		fmt.Fprintf(w, "| spawn rate ('true', 16 at a time), before each burst | min %.0f/s, median %.0f/s |\n", minOf(r.SpawnEach), median(r.SpawnEach))
 	}
 	if len(r.CompletedS) > 0 {
 		fmt.Fprintf(w, "| %d-run burst, accepted | min %.0f/s, median %.0f/s |\n", r.Burst, minOf(r.AcceptedS), median(r.AcceptedS))
 		fmt.Fprintf(w, "| %d-run burst, completed | min %.0f/s, median %.0f/s |\n", r.Burst, minOf(r.CompletedS), median(r.CompletedS))
-		if r.SpawnPerS > 0 {
-			fmt.Fprintf(w, "| completed / spawn rate | min %.2f, median %.2f |\n", minOf(r.CompletedS)/r.SpawnPerS, median(r.CompletedS)/r.SpawnPerS)
+		if len(r.Ratio) > 0 {
+			fmt.Fprintf(w, "| completed / spawn rate (each burst over the spawn rate measured before it) | min %.2f, median %.2f |\n", minOf(r.Ratio), median(r.Ratio))
 		}
+		fmt.Fprintf(w, "| CPU per run of a burst (the process and its steps, user and system) | min %.2f ms, median %.2f ms |\n", minOf(r.BurstCPU), median(r.BurstCPU))
 	}
 	if r.Rate > 0 {
 		fmt.Fprintf(w, "| %d/s offered: completed | %.0f/s |\n", r.Rate, r.RateDone)

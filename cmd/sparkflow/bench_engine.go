@@ -369,6 +369,13 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// cpuTimeWithChildren is cpuTime with that of the children the process has waited for (the steps).
+func cpuTimeWithChildren() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return cpuTime() + time.Duration(ru.Utime.Nano()+ru.Stime.Nano())
+}
+
 // peakRSSMB is the process's peak resident set (VmHWM).
 func peakRSSMB() float64 {
 	data, err := os.ReadFile("/proc/self/status")

@@ -12,6 +12,33 @@ import (
 type store struct {
 	s     *Sim
 	inner sparkflow.Store
+	// seen holds every version of each run the store gave or wrote: GetRunCached serves one of them
+	// now and then, as a cache that another writer's change went behind would.
+	seen map[string][]sparkflow.Run
+}
+
+// saw keeps a version of a run for GetRunCached.
+func (st *store) saw(r sparkflow.Run, err error) {
+	if err != nil {
+		return
+	}
+	if st.seen == nil {
+		st.seen = map[string][]sparkflow.Run{}
+	}
+	st.seen[r.ID] = append(st.seen[r.ID], r.Clone())
+}
+
+// GetRunCached is the run, or (one read in three) a version of it seen before: the task logic must
+// write nothing and decide nothing wrong on a stale read (tasks.mutateFrom).
+func (st *store) GetRunCached(ctx context.Context, id string) (sparkflow.Run, error) {
+	return call(st.s, "store.GetRunCached "+short(id), false, func() (sparkflow.Run, error) {
+		if old := st.seen[id]; len(old) > 0 && st.s.rng.IntN(3) == 0 {
+			return old[st.s.rng.IntN(len(old))].Clone(), nil
+		}
+		r, err := st.inner.GetRun(ctx, id)
+		st.saw(r, err)
+		return r, err
+	})
 }
 
 var _ sparkflow.Store = (*store)(nil)
@@ -72,10 +99,18 @@ func (st *store) CreateRun(ctx context.Context, r sparkflow.Run) (bool, error) {
 	return call(st.s, "store.CreateRun "+short(r.ID), true, func() (bool, error) { return st.inner.CreateRun(ctx, r) })
 }
 func (st *store) GetRun(ctx context.Context, id string) (sparkflow.Run, error) {
-	return call(st.s, "store.GetRun "+short(id), false, func() (sparkflow.Run, error) { return st.inner.GetRun(ctx, id) })
+	return call(st.s, "store.GetRun "+short(id), false, func() (sparkflow.Run, error) {
+		r, err := st.inner.GetRun(ctx, id)
+		st.saw(r, err)
+		return r, err
+	})
 }
 func (st *store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
-	return call(st.s, "store.UpdateRun "+short(r.ID)+" "+string(r.Status), true, func() (sparkflow.Run, error) { return st.inner.UpdateRun(ctx, r) })
+	return call(st.s, "store.UpdateRun "+short(r.ID)+" "+string(r.Status), true, func() (sparkflow.Run, error) {
+		out, err := st.inner.UpdateRun(ctx, r)
+		st.saw(out, err)
+		return out, err
+	})
 }
 func (st *store) ListRuns(ctx context.Context, f sparkflow.RunFilter) ([]sparkflow.Run, error) {
 	return call(st.s, "store.ListRuns", false, func() ([]sparkflow.Run, error) { return st.inner.ListRuns(ctx, f) })
@@ -85,10 +120,25 @@ func (st *store) CreateRunOn(ctx context.Context, r sparkflow.Run, clusterID str
 }
 func (st *store) UpdateRunSlot(ctx context.Context, r sparkflow.Run, ch sparkflow.SlotChange) (sparkflow.Run, error) {
 	op := fmt.Sprintf("store.UpdateRunSlot %s %s take %s free %s", short(r.ID), r.Status, ch.Take, ch.Free)
-	return call(st.s, op, true, func() (sparkflow.Run, error) { return st.inner.UpdateRunSlot(ctx, r, ch) })
+	return call(st.s, op, true, func() (sparkflow.Run, error) {
+		out, err := st.inner.UpdateRunSlot(ctx, r, ch)
+		st.saw(out, err)
+		return out, err
+	})
 }
 func (st *store) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
 	return call(st.s, fmt.Sprintf("store.Reserve %s#%d %s", short(runID), attempt, clusterID), true, func() (string, error) { return st.inner.Reserve(ctx, runID, attempt, clusterID) })
+}
+func (st *store) Held(ctx context.Context, runID string) (string, int, error) {
+	type held struct {
+		cluster string
+		attempt int
+	}
+	h, err := call(st.s, "store.Held "+short(runID), false, func() (held, error) {
+		c, a, err := st.inner.Held(ctx, runID)
+		return held{c, a}, err
+	})
+	return h.cluster, h.attempt, err
 }
 func (st *store) Release(ctx context.Context, runID string, attempt int, clusterID string, at time.Time) error {
 	_, err := call(st.s, fmt.Sprintf("store.Release %s#%d %s", short(runID), attempt, clusterID), true, func() (struct{}, error) { return struct{}{}, st.inner.Release(ctx, runID, attempt, clusterID, at) })

@@ -60,6 +60,8 @@ type Store interface {
 	// with Conflict (ErrNoSlot). The run's record must exist (NotFound otherwise): the reservation is
 	// kept with it.
 	Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error)
+	// Held is the cluster on which run holds a slot ("" for none) and the attempt it holds it for.
+	Held(ctx context.Context, runID string) (clusterID string, attempt int, err error)
 	// Release frees run's slot on cluster if it is held for attempt or an earlier one (attempt 0: for
 	// any): the late release of an ended attempt leaves alone the slot a later attempt took over.
 	// Releasing a slot not held is a no-op. A release that frees the slot sets the cluster's FreedAt

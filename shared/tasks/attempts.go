@@ -282,7 +282,7 @@ func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, 
 	}
 	ctx = scope(ctx, r)
 	if r.Status.Terminal() {
-		return workflow.FinishResult{Status: r.Status}, s.release(ctx, r)
+		return workflow.FinishResult{Status: r.Status}, s.releaseEnded(ctx, r)
 	}
 	if attempt != 0 && r.Attempt != attempt {
 		return workflow.FinishResult{Retry: true, Status: r.Status, Attempt: r.Attempt}, nil
@@ -341,6 +341,20 @@ func (s *Service) FinishAttempt(ctx context.Context, runID string, attempt int, 
 		return workflow.FinishResult{}, err
 	}
 	return workflow.FinishResult{Retry: verdict.Retry, Status: r.Status, Attempt: r.Attempt}, nil
+}
+
+// releaseEnded is the release a Finish makes of a run that has ended already. A run its completed
+// step's event ended had its slot freed with its end, and that event's handling went on to serve the
+// pool (and is handled again, should it have been cut off): unless the run still holds a slot, there
+// is nothing to do. Any other end is released again (a release is idempotent).
+func (s *Service) releaseEnded(ctx context.Context, r sparkflow.Run) error {
+	if r.Status == sparkflow.RunSucceeded && r.StepState == sparkflow.StepCompleted {
+		held, _, err := s.Store.Held(ctx, r.ID)
+		if err != nil || held == "" {
+			return err
+		}
+	}
+	return s.release(ctx, r)
 }
 
 // confirmCluster asks EMR how a cluster stands when a step on it was cancelled or interrupted

@@ -85,12 +85,25 @@ const conflictRetries = 20
 // locking: every store write of runs, clusters and pools is conditional on the version read). fn
 // returns false when nothing is to be written.
 func mutate[T any](what string, get func() (T, error), put func(T) (T, error), fn func(*T) (bool, error)) (T, error) {
+	return mutateFrom(what, func(bool) (T, bool, error) { v, err := get(); return v, false, err }, put, fn)
+}
+
+// mutateFrom is mutate whose first read may be of a record as last seen (get(true) reports whether
+// what it returns may be stale): a write from it is checked by its version like any, and a decision
+// made on it not to write (or to fail) is made again on the record read afresh.
+func mutateFrom[T any](what string, get func(first bool) (T, bool, error), put func(T) (T, error), fn func(*T) (bool, error)) (T, error) {
 	for i := 0; ; i++ {
-		v, err := get()
+		v, stale, err := get(i == 0)
 		if err != nil {
 			return v, err
 		}
 		write, err := fn(&v)
+		if stale && (err != nil || !write) {
+			if v, _, err = get(false); err != nil {
+				return v, err
+			}
+			write, err = fn(&v)
+		}
 		if err != nil || !write {
 			return v, err
 		}
@@ -107,15 +120,32 @@ func mutate[T any](what string, get func() (T, error), put func(T) (T, error), f
 	}
 }
 
+// cachedRuns is a Store that can give a run as it last read or wrote it, without asking the database
+// (sqlitestore): it may be stale, which the version a write is made on catches.
+type cachedRuns interface {
+	GetRunCached(ctx context.Context, id string) (sparkflow.Run, error)
+}
+
+// getRun reads a run for a read-modify-write: the first read, from the store's cache when it keeps
+// one (possibly stale: mutateFrom), the others afresh.
+func (s *Service) getRun(ctx context.Context, id string, first bool) (sparkflow.Run, bool, error) {
+	if c, ok := s.Store.(cachedRuns); ok && first {
+		r, err := c.GetRunCached(ctx, id)
+		return r, true, err
+	}
+	r, err := s.Store.GetRun(ctx, id)
+	return r, false, err
+}
+
 // mutateRun is mutate for a run; the write that lands is observed (observeRun).
 func (s *Service) mutateRun(ctx context.Context, id string, fn func(r *sparkflow.Run) (bool, error)) (sparkflow.Run, error) {
 	var before sparkflow.Run
-	return mutate("run "+id,
-		func() (sparkflow.Run, error) {
-			r, err := s.Store.GetRun(ctx, id)
+	return mutateFrom("run "+id,
+		func(first bool) (sparkflow.Run, bool, error) {
+			r, stale, err := s.getRun(ctx, id, first)
 			before = r
 			before.History = r.History[:len(r.History):len(r.History)] // fn appends to a copy
-			return r, err
+			return r, stale, err
 		},
 		func(r sparkflow.Run) (sparkflow.Run, error) {
 			r.UpdatedAt = s.now()
@@ -133,12 +163,12 @@ func (s *Service) mutateRun(ctx context.Context, id string, fn func(r *sparkflow
 func (s *Service) mutateRunSlot(ctx context.Context, id string, fn func(r *sparkflow.Run) (bool, sparkflow.SlotChange, error)) (sparkflow.Run, error) {
 	var before sparkflow.Run
 	var ch sparkflow.SlotChange
-	return mutate("run "+id,
-		func() (sparkflow.Run, error) {
-			r, err := s.Store.GetRun(ctx, id)
+	return mutateFrom("run "+id,
+		func(first bool) (sparkflow.Run, bool, error) {
+			r, stale, err := s.getRun(ctx, id, first)
 			before = r
 			before.History = r.History[:len(r.History):len(r.History)] // fn appends to a copy
-			return r, err
+			return r, stale, err
 		},
 		func(r sparkflow.Run) (sparkflow.Run, error) {
 			r.UpdatedAt = s.now()

@@ -124,8 +124,17 @@ func (s *Service) reserveAtOnce(ctx context.Context, runID, token string, fence 
 	now := s.now()
 	var cluster string
 	if r.ReservedAt != nil && r.ClusterID != "" {
-		// Granted already, when it was accepted or by a Dispatch before this Reserve ran: its slot
-		// is confirmed below (Reserve finds it held) and nothing is written.
+		// Granted already, when it was accepted or by a Dispatch before this Reserve ran (which took
+		// it out of the FIFO): the store confirms the slot (Reserve finds it held for this attempt),
+		// nothing is written, and this invocation resumes its own token.
+		got, err := s.Store.Reserve(ctx, runID, r.Attempt, r.ClusterID)
+		if err == nil && got == r.ClusterID {
+			s.Log.InfoContext(ctx, "slot granted", "cluster_id", got)
+			return true, s.resume(ctx, token, Grant{ClusterID: got})
+		}
+		if err != nil && !sparkflow.IsCode(err, sparkflow.Conflict) {
+			return true, err
+		}
 		cluster = r.ClusterID
 	} else {
 		clusters, ahead, free, err := s.lookAhead(ctx, r.Pool, runID, now)
@@ -351,15 +360,15 @@ func applyGrant(r *sparkflow.Run, clusterID string, now time.Time) bool {
 // to go, to the new attempt. Only the ended attempt's slot is freed: the new attempt's Reserve may
 // have taken it over already (store.Reserve), and then it stays.
 func (s *Service) release(ctx context.Context, r sparkflow.Run) error {
-	clusters, err := s.Store.ListClusters(ctx, r.Pool)
-	if err != nil {
-		return err
-	}
 	ended := 0 // an ended run: its slot, whatever attempt it was taken for
 	if !r.Status.Terminal() {
 		ended = r.Attempt - 1
 	}
-	if held := holder(clusters, r.ID); held != "" {
+	held, _, err := s.Store.Held(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	if held != "" {
 		if err := s.Store.Release(ctx, r.ID, ended, held, s.now()); err != nil {
 			return err
 		}

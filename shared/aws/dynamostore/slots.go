@@ -73,6 +73,12 @@ func (s *Store) holdingOf(ctx context.Context, runID string) (holding, error) {
 	return h, nil
 }
 
+// Held reads the run's reservation (kept on its item, or an item of the earlier layout).
+func (s *Store) Held(ctx context.Context, runID string) (string, int, error) {
+	h, err := s.holdingOf(ctx, runID)
+	return h.cluster, h.attempt, err
+}
+
 // takeSlot is the transaction item that adds run to the cluster's reservations, if it is ready and
 // not full.
 func (s *Store) takeSlot(clusterID, runID string) types.TransactWriteItem {

@@ -19,10 +19,16 @@ func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	recorded(t, s, "a", "b", "c")
 	_, err := s.Reserve(ctx, "unrecorded", 1, "j-1")
 	wantCode(t, err, sparkflow.NotFound)
+	if c, a, err := s.Held(ctx, "a"); err != nil || c != "" || a != 0 {
+		t.Fatalf("Held before any reserve = %q, %d, %v", c, a, err)
+	}
 	got, err := s.Reserve(ctx, "a", 1, "j-1")
 	must(t, err)
 	if got != "j-1" {
 		t.Fatalf("Reserve = %s", got)
+	}
+	if c, a, err := s.Held(ctx, "a"); err != nil || c != "j-1" || a != 1 {
+		t.Fatalf("Held after reserving j-1 for attempt 1 = %q, %d, %v", c, a, err)
 	}
 	// Idempotent: the same run asking again, even for another cluster, keeps its one slot.
 	got, err = s.Reserve(ctx, "a", 1, "j-2")
@@ -63,6 +69,9 @@ func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	if got != "j-1" {
 		t.Fatalf("the retry of run c got %s, want the slot its first attempt left on j-1", got)
 	}
+	if c, a, err := s.Held(ctx, "c"); err != nil || c != "j-1" || a != 2 {
+		t.Fatalf("Held of the slot taken over by attempt 2 = %q, %d, %v", c, a, err)
+	}
 	must(t, s.Release(ctx, "c", 1, "j-1", t0))
 	if c, err = s.GetCluster(ctx, "j-1"); err != nil || !c.Holds("c") {
 		t.Fatalf("the late release of attempt 1 freed the slot attempt 2 took over: %+v %v", c, err)
@@ -83,6 +92,9 @@ func testReserveRelease(t *testing.T, s sparkflow.Store) {
 	must(t, s.Release(ctx, "c", 0, "j-1", t0))
 	if c, err = s.GetCluster(ctx, "j-1"); err != nil || c.Holds("c") {
 		t.Fatalf("release for any attempt kept the slot: %+v %v", c, err)
+	}
+	if c, _, err := s.Held(ctx, "c"); err != nil || c != "" {
+		t.Fatalf("Held after the release = %q, %v", c, err)
 	}
 }
 

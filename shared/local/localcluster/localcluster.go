@@ -54,6 +54,7 @@ type Clusters struct {
 	wg       sync.WaitGroup
 	// startFailures: pool name → EMR reason codes of its next launches that fail to start.
 	startFailures map[string][]string
+	paths         pathCache
 }
 
 var _ sparkflow.Clusters = (*Clusters)(nil)
@@ -97,6 +98,8 @@ type step struct {
 	// Pgid is the process group the step ran in, whose leftovers a restarted engine kills.
 	Pgid      int       `json:"pgid,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// path is where its program was found when it started (not kept).
+	path string
 }
 
 // maxStepsKept bounds a cluster's step history (ended steps; those pending or running are always

@@ -27,9 +27,10 @@ import (
 //
 // A step started after a reaper failed to start still dies with the engine (its parent-death signal);
 // what it started is killed at the next Open (killLeftovers).
-func stepCommand(args []string) *exec.Cmd {
+func stepCommand(path string, args []string) *exec.Cmd {
 	reaper.once.Do(reaper.start)
-	cmd := exec.Command(args[0], args[1:]...)
+	cmd := exec.Command(path, args[1:]...)
+	cmd.Args[0] = args[0] // as the step named it
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	return cmd
 }

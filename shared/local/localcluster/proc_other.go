@@ -7,10 +7,11 @@ import (
 	"syscall"
 )
 
-// stepCommand runs args in a process group of its own (the engine's death does not reach it here:
+// stepCommand runs args (its program found at path) in a process group of its own (the engine's death does not reach it here:
 // the next Open reports the step INTERRUPTED).
-func stepCommand(args []string) *exec.Cmd {
-	cmd := exec.Command(args[0], args[1:]...)
+func stepCommand(path string, args []string) *exec.Cmd {
+	cmd := exec.Command(path, args[1:]...)
+	cmd.Args[0] = args[0] // as the step named it
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }

@@ -139,10 +139,12 @@ func (c *Clusters) start(cl *cluster, st *step) {
 	if strings.Contains(program, "/") && !filepath.IsAbs(program) && c.cfg.WorkDir != "" {
 		program = filepath.Join(c.cfg.WorkDir, program)
 	}
-	if _, err := exec.LookPath(program); err != nil {
+	path, err := c.paths.look(program)
+	if err != nil {
 		c.endStep(cl, st, sparkflow.StepFailed, fmt.Sprintf("cannot start %q: %v", st.Args[0], err))
 		return
 	}
+	st.path = path
 	st.State = sparkflow.StepRunning
 	cl.nrunning++
 	c.wg.Add(1)
@@ -237,7 +239,7 @@ func (c *Clusters) spawn(cl *cluster, st *step) (*exec.Cmd, []*stepLog, error) {
 		logs = append(logs, &stepLog{c: c, dir: st.LogDir, name: name, r: r, done: make(chan struct{})})
 		ends = append(ends, w)
 	}
-	cmd := stepCommand(st.Args)
+	cmd := stepCommand(st.path, st.Args)
 	cmd.Dir = c.cfg.WorkDir
 	cmd.Stdout, cmd.Stderr = ends[0], ends[1]
 	cmd.Env = append(os.Environ(), "SPARKFLOW_CLUSTER_ID="+cl.ID, "SPARKFLOW_STEP_ID="+st.ID, "SPARKFLOW_STEP_NAME="+st.Name)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sparkflow/sparkflow/shared/sparkflow"
@@ -126,7 +127,8 @@ func scanCluster(scan func(...any) error) (sparkflow.Cluster, error) {
 	if err := scan(&data, &held, &freed); err != nil {
 		return c, err
 	}
-	if err := json.Unmarshal([]byte(data), &c); err != nil {
+	c, err := decoded.cluster(data)
+	if err != nil {
 		return c, err
 	}
 	c.Reservations = splitHeld(held)
@@ -182,4 +184,48 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	}
 	_, err = s.wr.exec(ctx, `DELETE FROM freed WHERE cluster_id = ?`, id)
 	return classify("delete cluster freed", err)
+}
+
+// clusterDocs keeps the clusters' documents decoded, by their text: a pool's clusters are listed
+// several times a run (every look for a slot) and change far less often, and decoding them was most
+// of a listing's cost. Keyed by the document itself, nothing kept can be stale; the copy returned
+// shares no memory with what is kept.
+type clusterDocs struct {
+	mu   sync.Mutex
+	docs map[string]sparkflow.Cluster
+}
+
+var decoded clusterDocs
+
+// clusterDocsSize bounds the documents kept; past it, it starts again empty.
+const clusterDocsSize = 4096
+
+func (d *clusterDocs) cluster(data string) (sparkflow.Cluster, error) {
+	d.mu.Lock()
+	c, ok := d.docs[data]
+	d.mu.Unlock()
+	if !ok {
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			return c, err
+		}
+		d.mu.Lock()
+		if d.docs == nil || len(d.docs) >= clusterDocsSize {
+			d.docs = make(map[string]sparkflow.Cluster, 64)
+		}
+		d.docs[data] = c
+		d.mu.Unlock()
+	}
+	// The kept record's pointers and lists are copied.
+	for _, t := range []**time.Time{&c.ReadyAt, &c.EndedAt, &c.FreedAt} {
+		if *t != nil {
+			v := **t
+			*t = &v
+		}
+	}
+	c.Reservations = append([]string(nil), c.Reservations...)
+	c.Instances = append([]sparkflow.InstanceCount(nil), c.Instances...)
+	if len(c.Instances) == 0 {
+		c.Instances = nil
+	}
+	return c, nil
 }

@@ -58,11 +58,22 @@ func (s *Store) GetRun(ctx context.Context, id string) (sparkflow.Run, error) {
 	return r, nil
 }
 
+// GetRunCached is the run as this store last read or wrote it, without asking the database (GetRun
+// when it keeps none): it may be stale (another writer's change since), so it is for a read whose
+// write is made on the version read (tasks: mutate), which catches that.
+func (s *Store) GetRunCached(ctx context.Context, id string) (sparkflow.Run, error) {
+	if kept, v := s.runs.get(id); v >= 0 {
+		return kept.Clone(), nil
+	}
+	return s.GetRun(ctx, id)
+}
+
 func (s *Store) UpdateRun(ctx context.Context, r sparkflow.Run) (sparkflow.Run, error) {
 	old := r.Version
 	r.Version++
-	res, err := s.wr.exec(ctx, `UPDATE runs SET status = ?, terminal = ?, pool = ?, version = ?, data = ? WHERE id = ? AND version = ?`,
-		string(r.Status), boolInt(r.Status.Terminal()), r.Pool, r.Version, marshal(r), r.ID, old)
+	// (A run's pool, transform and creation time never change: their indexes are not touched.)
+	res, err := s.wr.exec(ctx, `UPDATE runs SET status = ?, terminal = ?, version = ?, data = ? WHERE id = ? AND version = ?`,
+		string(r.Status), boolInt(r.Status.Terminal()), r.Version, marshal(r), r.ID, old)
 	if err != nil {
 		return r, classify("update run", err)
 	}

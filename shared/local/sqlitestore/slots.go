@@ -15,8 +15,14 @@ import (
 // Reserve and Release are such writes on their own; CreateRunOn and UpdateRunSlot make them in the
 // same transaction as the run's own row.
 
-// Reserve checks and takes the slot in one atomic write (its reads are inside it, on the writer).
+// Reserve checks and takes the slot in one atomic write (its reads are inside it, on the writer). A
+// slot held for this attempt already (a grant a Reserve confirms) is read, without the writer.
 func (s *Store) Reserve(ctx context.Context, runID string, attempt int, clusterID string) (string, error) {
+	var held string
+	var heldFor int
+	if err := s.r.queryRow(ctx, `SELECT cluster_id, attempt FROM reservations WHERE run_id = ?`, runID).Scan(&held, &heldFor); err == nil && heldFor >= attempt {
+		return held, nil
+	}
 	var got string
 	err := s.wr.do(ctx, func(x execer) error {
 		var one int
@@ -43,6 +49,20 @@ func domainErr(op string, err error) error {
 		return err
 	}
 	return classify(op, err)
+}
+
+// Held reads the run's reservation.
+func (s *Store) Held(ctx context.Context, runID string) (string, int, error) {
+	var held string
+	var heldFor int
+	err := s.r.queryRow(ctx, `SELECT cluster_id, attempt FROM reservations WHERE run_id = ?`, runID).Scan(&held, &heldFor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, classify("held", err)
+	}
+	return held, heldFor, nil
 }
 
 // reserveIn is Reserve inside a write: the cluster the run holds a slot on (made this attempt's when
@@ -181,8 +201,8 @@ func (s *Store) UpdateRunSlot(ctx context.Context, r sparkflow.Run, ch sparkflow
 				return err
 			}
 		}
-		res, err := x.exec(ctx, `UPDATE runs SET status = ?, terminal = ?, pool = ?, version = ?, data = ? WHERE id = ? AND version = ?`,
-			string(r.Status), boolInt(r.Status.Terminal()), r.Pool, r.Version, marshal(r), r.ID, old)
+		res, err := x.exec(ctx, `UPDATE runs SET status = ?, terminal = ?, version = ?, data = ? WHERE id = ? AND version = ?`,
+			string(r.Status), boolInt(r.Status.Terminal()), r.Version, marshal(r), r.ID, old)
 		if err != nil {
 			return err
 		}
