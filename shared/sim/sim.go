@@ -323,20 +323,50 @@ func (s *Sim) deliver(i int) {
 	if s.local {
 		name = "bus "
 	}
-	p := s.spawn(name+ev.what, kindLambda, func() (any, error) { return nil, s.svc.HandleEvent(context.Background(), ev.raw) },
+	// The local bus hands a step's events that queued up together over at once (HandleEvents).
+	group := []pendingEvent{ev}
+	if key, cluster, _ := emrevent.Order(ev.raw); s.local && !cluster {
+		kept := s.events[:0]
+		for _, e := range s.events {
+			if k, c, _ := emrevent.Order(e.raw); k == key && !c {
+				group = append(group, e)
+				continue
+			}
+			kept = append(kept, e)
+		}
+		s.events = kept
+	}
+	what := ev.what
+	for _, e := range group[1:] {
+		what += " + " + e.what
+	}
+	p := s.spawn(name+what, kindLambda, func() (any, error) {
+		if len(group) == 1 {
+			return nil, s.svc.HandleEvent(context.Background(), ev.raw)
+		}
+		raws := make([][]byte, len(group))
+		for i, e := range group {
+			raws[i] = e.raw
+		}
+		return nil, s.svc.HandleEvents(context.Background(), raws)
+	},
 		func(_ any, err error, died bool) {
 			if err == nil && !died {
 				return
 			}
-			ev.receives++
-			if ev.receives >= maxReceives || (s.local && sparkflow.IsCode(err, sparkflow.Invalid)) {
-				s.tracef("event given up after %d tries: %s", ev.receives, ev.what)
-				return
+			var back []pendingEvent
+			for _, ev := range group {
+				ev.receives++
+				if ev.receives >= maxReceives || (s.local && sparkflow.IsCode(err, sparkflow.Invalid)) {
+					s.tracef("event given up after %d tries: %s", ev.receives, ev.what)
+					continue
+				}
+				back = append(back, ev)
 			}
 			if s.local {
-				s.events = append([]pendingEvent{ev}, s.events...)
+				s.events = append(back, s.events...)
 			} else {
-				s.events = append(s.events, ev)
+				s.events = append(s.events, back...)
 			}
 		})
 	if s.local {

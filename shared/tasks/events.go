@@ -30,7 +30,7 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 		s.Log.DebugContext(ctx, "event of another source ignored", "source", head.Source, "detail_type", head.DetailType)
 		return nil
 	}
-	ev, err := emrevent.Parse(raw, false)
+	ev, err := parsedEvent(ctx, raw)
 	if err != nil {
 		return err
 	}
@@ -61,17 +61,40 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) error {
 // step is a succeeded run whatever else happened: core.Conclude), and its slot is freed at once: the
 // workflow's Finish then finds the run ended and writes nothing (one run write fewer per run).
 func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) error {
-	runID, attempt, ok := core.ParseStepName(s.NamePrefix, ch.Name)
+	return s.HandleStepChanges(ctx, []emrevent.StepChange{ch})
+}
+
+// HandleStepChanges is HandleStepChange of several changes of one step, in the order they were sent,
+// applied in one write (the local engine's bus hands over a step's events that queued up together: a
+// short step's RUNNING and COMPLETED, under load).
+func (s *Service) HandleStepChanges(ctx context.Context, chs []emrevent.StepChange) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	first := chs[0]
+	runID, attempt, ok := core.ParseStepName(s.NamePrefix, first.Name)
 	if !ok {
 		return nil // not a SparkFlow step
 	}
-	ctx = logs.With(ctx, "run_id", runID, "attempt", attempt, "step_id", ch.StepID, "cluster_id", ch.ClusterID)
+	for _, ch := range chs[1:] {
+		if ch.Name != first.Name || ch.StepID != first.StepID {
+			return sparkflow.Errorf(sparkflow.Internal, "changes of steps %s and %s handled as one step's", first.StepID, ch.StepID)
+		}
+	}
+	ctx = logs.With(ctx, "run_id", runID, "attempt", attempt, "step_id", first.StepID, "cluster_id", first.ClusterID)
 	var eff core.StepEffect
+	ch := chs[len(chs)-1] // the change whose effect stands: the step's end, if one of them is
 	concluded := false
 	r, err := s.mutateRunSlot(ctx, runID, func(r *sparkflow.Run) (bool, sparkflow.SlotChange, error) {
-		var next sparkflow.Run
-		next, eff = core.ApplyStep(*r, ch, attempt, s.now())
-		*r = next
+		eff, ch = core.StepEffect{}, chs[len(chs)-1]
+		for _, c := range chs {
+			next, e := core.ApplyStep(*r, c, attempt, s.now())
+			*r = next
+			eff.Changed = eff.Changed || e.Changed
+			if e.Ended {
+				eff.Ended, ch = true, c
+			}
+		}
 		concluded = false
 		var slot sparkflow.SlotChange
 		if eff.Ended && ch.State == sparkflow.StepCompleted {
@@ -94,7 +117,7 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 		return eff.Changed, slot, nil
 	})
 	if sparkflow.IsCode(err, sparkflow.NotFound) {
-		s.Log.WarnContext(ctx, "step event for an unknown run", "run_id", runID, "step_id", ch.StepID)
+		s.Log.WarnContext(ctx, "step event for an unknown run", "run_id", runID, "step_id", first.StepID)
 		return nil
 	}
 	if err != nil {
@@ -102,7 +125,9 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 	}
 	ctx = scope(ctx, r)
 	if eff.Changed {
-		s.Log.InfoContext(ctx, "step state", "step_id", ch.StepID, "state", ch.State, "step_attempt", attempt)
+		for _, c := range chs {
+			s.Log.InfoContext(ctx, "step state", "step_id", c.StepID, "state", c.State, "step_attempt", attempt)
+		}
 	}
 	outcome := core.Outcome{StepState: ch.State, Reason: reasonOf(ch)}
 	if eff.Ended {
@@ -124,6 +149,58 @@ func (s *Service) HandleStepChange(ctx context.Context, ch emrevent.StepChange) 
 		return s.release(ctx, r)
 	}
 	return nil
+}
+
+// HandleEvents handles events in the order given (HandleEvent), and a step's changes among them
+// together, in one write (HandleStepChanges): the local engine's bus hands a step's queued events
+// over at once.
+func (s *Service) HandleEvents(ctx context.Context, raws [][]byte) error {
+	var group []emrevent.StepChange
+	flush := func() error {
+		err := s.HandleStepChanges(ctx, group)
+		group = nil
+		return err
+	}
+	for _, raw := range raws {
+		ev, err := parsedEvent(ctx, raw)
+		var ch emrevent.StepChange
+		if err == nil && ev.DetailType == emrevent.StepDetailType {
+			ch, err = ev.Step(false)
+		}
+		if err != nil || ev.DetailType != emrevent.StepDetailType {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := s.HandleEvent(ctx, raw); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(group) > 0 && (group[0].StepID != ch.StepID || group[0].Name != ch.Name) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		group = append(group, ch)
+	}
+	return flush()
+}
+
+// parsedKey carries, in the context EventScope returns, the event it parsed: HandleEvent, given the
+// same bytes, does not parse them again.
+type parsedKey struct{}
+
+type parsed struct {
+	raw []byte
+	ev  emrevent.Event
+}
+
+// parsedEvent is emrevent.Parse(raw), or what EventScope parsed of these very bytes.
+func parsedEvent(ctx context.Context, raw []byte) (emrevent.Event, error) {
+	if p, ok := ctx.Value(parsedKey{}).(parsed); ok && len(p.raw) == len(raw) && len(raw) > 0 && &p.raw[0] == &raw[0] {
+		return p.ev, nil
+	}
+	return emrevent.Parse(raw, false)
 }
 
 func reasonOf(ch emrevent.StepChange) string {
@@ -318,6 +395,7 @@ func (s *Service) EventScope(ctx context.Context, raw []byte) context.Context {
 	if err != nil {
 		return ctx
 	}
+	ctx = context.WithValue(ctx, parsedKey{}, parsed{raw: raw, ev: ev})
 	switch ev.DetailType {
 	case emrevent.StepDetailType:
 		if ch, err := ev.Step(false); err == nil {

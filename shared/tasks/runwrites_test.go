@@ -360,3 +360,54 @@ func TestACancelBeforeTheStepsIDIsRecordedCancelsTheStep(t *testing.T) {
 		t.Fatalf("cancelled %v (run %+v), want the step Submit added, %s", emr.cancelled, got, emr.added[0].ID)
 	}
 }
+
+// A step's RUNNING and COMPLETED handled together (they queued up together) are one write: the run
+// ends SUCCEEDED, its slot freed, with its RUNNING transition and start time kept.
+func TestAStepsQueuedEventsAreOneWrite(t *testing.T) {
+	e := openEngine(t, nil)
+	readyPool(t, e, "p", 1)
+	ctx := context.Background()
+	if _, err := e.Service.CreateTransform(ctx, sparkflow.Transform{Name: "t", Pool: "p", Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	store := &storeWrites{Store: e.Store}
+	calls := &resumes{Callbacks: e.Service.Callbacks, sent: map[string]string{}}
+	svc := tasks.New(tasks.Service{Store: store, Clusters: &emrCalls{Clusters: e.Service.Clusters}, Callbacks: calls, Tiers: e.Service.Tiers, NamePrefix: e.Service.NamePrefix})
+	r, _, err := svc.Accept(ctx, sparkflow.RunRequest{ID: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", Transform: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Reserve(ctx, r.ID, "tok-r", sparkflow.Fence{Attempt: 1, Task: sparkflow.FenceReserve}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Submit(ctx, r.ID, "tok-s", sparkflow.Fence{Attempt: 1, Task: sparkflow.FenceSubmit}); err != nil {
+		t.Fatal(err)
+	}
+	store.take()
+	name := core.StepName(e.Service.NamePrefix, r.ID, 1, "t")
+	started := time.Now().UTC().Add(-time.Second).Truncate(time.Second)
+	chs := []emrevent.StepChange{
+		{ClusterID: r.ClusterID, StepID: "s-1", Name: name, State: sparkflow.StepRunning, Time: started},
+		{ClusterID: r.ClusterID, StepID: "s-1", Name: name, State: sparkflow.StepCompleted, Time: time.Now()},
+	}
+	if err := svc.HandleStepChanges(ctx, chs); err != nil {
+		t.Fatal(err)
+	}
+	if w := store.take(); strings.Join(w, " ") != "UpdateRunSlot" {
+		t.Fatalf("the two events wrote %v, want one UpdateRunSlot", w)
+	}
+	got, _ := e.Store.GetRun(ctx, r.ID)
+	ran := false
+	for _, tr := range got.History {
+		ran = ran || tr.Status == sparkflow.RunRunning
+	}
+	if got.Status != sparkflow.RunSucceeded || !ran || got.StartedAt == nil || got.StartedAt.Before(*got.ReservedAt) || got.StartedAt.After(*got.EndedAt) || got.StepID != "s-1" {
+		t.Fatalf("after both: %s, ran %v, started %v (reserved %v, ended %v), step %q", got.Status, ran, got.StartedAt, got.ReservedAt, got.EndedAt, got.StepID)
+	}
+	if c, _ := e.Store.GetCluster(ctx, r.ClusterID); c.Holds(r.ID) {
+		t.Fatal("the run still holds its slot")
+	}
+	if calls.sent["tok-s"] == "" {
+		t.Fatal("the workflow was not resumed")
+	}
+}

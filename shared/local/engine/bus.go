@@ -22,6 +22,9 @@ import (
 type bus struct {
 	filter func([]byte) [][]byte
 	handle func(context.Context, []byte) error
+	// handleGroup handles a step's events that queued up together, in order, at once (one write of
+	// its run instead of one an event); nil: one at a time.
+	handleGroup func(context.Context, [][]byte) error
 	// scope adds an event's log fields to the context it is handled with.
 	scope func(context.Context, []byte) context.Context
 	log   *slog.Logger
@@ -42,7 +45,11 @@ type queued struct {
 	key string // emrevent.Order's
 	// busyOrIdle: a cluster's move to RUNNING or WAITING, which a later one replaces while queued
 	busyOrIdle bool
+	cluster    bool // a cluster's event (key a cluster id), not a step's
 }
+
+// maxGroup bounds the events of one step handled at once.
+const maxGroup = 8
 
 // busWorkers is how many step events are handled at once, and clusterLanes how many cluster events.
 const (
@@ -87,7 +94,7 @@ func (b *bus) publish(ev []byte) {
 		l := b.laneOf(key, cluster)
 		l.mu.Lock()
 		if !l.closed && !(busyOrIdle && l.replace(key, e)) {
-			l.queue = append(l.queue, queued{ev: e, at: time.Now(), key: key, busyOrIdle: busyOrIdle})
+			l.queue = append(l.queue, queued{ev: e, at: time.Now(), key: key, busyOrIdle: busyOrIdle, cluster: cluster})
 			l.cond.Signal()
 		}
 		l.mu.Unlock()
@@ -126,13 +133,59 @@ func (b *bus) start(ctx context.Context, handle func(context.Context, []byte) er
 					l.mu.Unlock()
 					return
 				}
-				ev := l.queue[0].ev
+				head := l.queue[0]
 				l.queue[0] = queued{}
 				l.queue = l.queue[1:]
+				group := [][]byte{head.ev}
+				if !head.cluster && b.handleGroup != nil {
+					group = l.takeStep(head.key, group)
+				}
 				l.mu.Unlock()
-				b.deliver(ctx, ev)
+				if len(group) == 1 {
+					b.deliver(ctx, head.ev)
+				} else {
+					b.deliverGroup(ctx, group)
+				}
 			}
 		}(l)
+	}
+}
+
+// takeStep appends to group the events of step key still queued (in their order; the others keep
+// theirs), at most maxGroup in all. Called with l.mu held.
+func (l *lane) takeStep(key string, group [][]byte) [][]byte {
+	kept := l.queue[:0]
+	for _, q := range l.queue {
+		if q.key == key && !q.cluster && len(group) < maxGroup {
+			group = append(group, q.ev)
+			continue
+		}
+		kept = append(kept, q)
+	}
+	for i := len(kept); i < len(l.queue); i++ {
+		l.queue[i] = queued{}
+	}
+	l.queue = kept
+	return group
+}
+
+// deliverGroup is deliver of one step's events, handled at once.
+func (b *bus) deliverGroup(ctx context.Context, evs [][]byte) {
+	if b.scope != nil {
+		ctx = b.scope(ctx, evs[0])
+	}
+	for i := 0; ; i++ {
+		err := b.handleGroup(ctx, evs)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if sparkflow.IsCode(err, sparkflow.Invalid) || i >= busRetries {
+			for _, ev := range evs {
+				b.log.ErrorContext(ctx, "event not handled", "err", err, "event", string(ev))
+			}
+			return
+		}
+		time.Sleep(time.Duration(50*(i+1)) * time.Millisecond)
 	}
 }
 

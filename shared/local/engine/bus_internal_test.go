@@ -120,3 +120,78 @@ func TestBusClusterEvents(t *testing.T) {
 		}
 	}
 }
+
+// A step's events that queued up while an earlier one of its lane was handled are handed over
+// together, in their order, and the other steps' events keep theirs.
+func TestBusGroupsAStepsQueuedEvents(t *testing.T) {
+	b := newBus(nil, slog.New(slog.DiscardHandler))
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var handled [][]string
+	state := func(ev []byte) string {
+		var e struct {
+			Detail struct{ StepID, State string }
+		}
+		json.Unmarshal(ev, &e)
+		return e.Detail.StepID + ":" + e.Detail.State
+	}
+	started := make(chan struct{}, 1)
+	b.handleGroup = func(_ context.Context, evs [][]byte) error {
+		var g []string
+		for _, ev := range evs {
+			g = append(g, state(ev))
+		}
+		mu.Lock()
+		handled = append(handled, g)
+		mu.Unlock()
+		return nil
+	}
+	b.start(context.Background(), func(_ context.Context, ev []byte) error {
+		select {
+		case started <- struct{}{}:
+			<-release // the first event holds its lane while the others queue
+		default:
+		}
+		mu.Lock()
+		handled = append(handled, []string{state(ev)})
+		mu.Unlock()
+		return nil
+	})
+	defer b.close()
+	// Steps whose ids share the first's lane.
+	lane := b.laneOf("s-0", false)
+	var same []string
+	for i := 1; len(same) < 2; i++ {
+		if id := fmt.Sprintf("s-%d", i); b.laneOf(id, false) == lane {
+			same = append(same, id)
+		}
+	}
+	ev := func(step, st string) []byte {
+		return []byte(fmt.Sprintf(`{"source":"aws.emr","detail-type":"EMR Step Status Change","detail":{"stepId":%q,"clusterId":"j-1","state":%q}}`, step, st))
+	}
+	b.publish(ev("s-0", "RUNNING"))
+	<-started
+	b.publish(ev(same[0], "RUNNING"))
+	b.publish(ev(same[1], "RUNNING"))
+	b.publish(ev(same[0], "COMPLETED"))
+	b.publish(ev(same[1], "FAILED"))
+	b.publish(ev("s-0", "COMPLETED"))
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(handled)
+		mu.Unlock()
+		if n == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handled %v", handled)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := fmt.Sprint([][]string{{"s-0:RUNNING"}, {same[0] + ":RUNNING", same[0] + ":COMPLETED"}, {same[1] + ":RUNNING", same[1] + ":FAILED"}, {"s-0:COMPLETED"}})
+	if got := fmt.Sprint(handled); got != want {
+		t.Fatalf("handled %s, want %s", got, want)
+	}
+}

@@ -186,6 +186,7 @@ func Open(cfg Config) (*Engine, error) {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.Service.Background = e.ctx // its dispatch passes end with the engine
 	e.bus.scope = e.Service.EventScope
+	e.bus.handleGroup = e.Service.HandleEvents
 	e.bus.start(e.ctx, e.Service.HandleEvent)
 	if err := e.resume(); err != nil {
 		e.Close()

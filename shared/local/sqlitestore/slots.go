@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -91,25 +90,23 @@ func reserveIn(ctx context.Context, x execer, runID string, attempt int, cluster
 // takeIn takes a slot of clusterID for a run that holds none: ErrNoSlot when the cluster is not ready
 // or full.
 func takeIn(ctx context.Context, x execer, runID string, attempt int, clusterID string) error {
-	var data string
-	if err := x.queryRow(ctx, `SELECT data FROM clusters WHERE id = ?`, clusterID).Scan(&data); err != nil {
+	// The cluster's row keeps who holds its slots (held), written in the same writes as the
+	// reservations: counted there.
+	var data, held string
+	if err := x.queryRow(ctx, `SELECT data, held FROM clusters WHERE id = ?`, clusterID).Scan(&data, &held); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("cluster", clusterID)
 		}
 		return err
 	}
-	var c sparkflow.Cluster
-	if err := json.Unmarshal([]byte(data), &c); err != nil {
+	c, err := decoded.cluster(data)
+	if err != nil {
 		return err
 	}
 	if !c.State.Ready() {
 		return sparkflow.Wrap(sparkflow.Conflict, sparkflow.ErrNoSlot, "cluster %s is %s, not ready", clusterID, c.State)
 	}
-	var used int
-	if err := x.queryRow(ctx, `SELECT COUNT(*) FROM reservations WHERE cluster_id = ?`, clusterID).Scan(&used); err != nil {
-		return err
-	}
-	if used >= c.Capacity {
+	if used := len(splitHeld(held)); used >= c.Capacity {
 		return sparkflow.Wrap(sparkflow.Conflict, sparkflow.ErrNoSlot, "cluster %s is full (%d of %d slots held)", clusterID, used, c.Capacity)
 	}
 	if _, err := x.exec(ctx, `INSERT INTO reservations(run_id, cluster_id, at, attempt) VALUES(?, ?, ?, ?)`, runID, clusterID, time.Now().UnixNano(), attempt); err != nil {
