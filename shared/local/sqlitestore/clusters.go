@@ -120,14 +120,14 @@ func rebuildHeld(db *sql.DB) error {
 // was last freed.
 const clusterRow = `SELECT c.data, c.held, f.at FROM clusters c LEFT JOIN freed f ON f.cluster_id = c.id`
 
-func scanCluster(scan func(...any) error) (sparkflow.Cluster, error) {
+func (s *Store) scanCluster(scan func(...any) error) (sparkflow.Cluster, error) {
 	var c sparkflow.Cluster
 	var data, held string
 	var freed sql.NullInt64
 	if err := scan(&data, &held, &freed); err != nil {
 		return c, err
 	}
-	c, err := decoded.cluster(data)
+	c, err := s.docs.cluster(data)
 	if err != nil {
 		return c, err
 	}
@@ -140,7 +140,7 @@ func scanCluster(scan func(...any) error) (sparkflow.Cluster, error) {
 }
 
 func (s *Store) GetCluster(ctx context.Context, id string) (sparkflow.Cluster, error) {
-	c, err := scanCluster(s.r.queryRow(ctx, clusterRow+` WHERE c.id = ?`, id).Scan)
+	c, err := s.scanCluster(s.r.queryRow(ctx, clusterRow+` WHERE c.id = ?`, id).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("cluster", id)
 	}
@@ -162,7 +162,7 @@ func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Clus
 	defer crows.Close()
 	cs := []sparkflow.Cluster{}
 	for crows.Next() {
-		c, err := scanCluster(crows.Scan)
+		c, err := s.scanCluster(crows.Scan)
 		if err != nil {
 			return nil, classify("list clusters", err)
 		}
@@ -194,8 +194,6 @@ type clusterDocs struct {
 	mu   sync.Mutex
 	docs map[string]sparkflow.Cluster
 }
-
-var decoded clusterDocs
 
 // clusterDocsSize bounds the documents kept; past it, it starts again empty.
 const clusterDocsSize = 4096

@@ -32,7 +32,7 @@ func (s *Store) Reserve(ctx context.Context, runID string, attempt int, clusterI
 			return err
 		}
 		var err error
-		got, err = reserveIn(ctx, x, runID, attempt, clusterID)
+		got, err = reserveIn(ctx, x, &s.docs, runID, attempt, clusterID)
 		return err
 	})
 	if err != nil {
@@ -66,7 +66,7 @@ func (s *Store) Held(ctx context.Context, runID string) (string, int, error) {
 
 // reserveIn is Reserve inside a write: the cluster the run holds a slot on (made this attempt's when
 // it was held for an earlier one), or a slot of clusterID taken for it.
-func reserveIn(ctx context.Context, x execer, runID string, attempt int, clusterID string) (string, error) {
+func reserveIn(ctx context.Context, x execer, docs *clusterDocs, runID string, attempt int, clusterID string) (string, error) {
 	var held string
 	var heldFor int
 	err := x.queryRow(ctx, `SELECT cluster_id, attempt FROM reservations WHERE run_id = ?`, runID).Scan(&held, &heldFor)
@@ -81,7 +81,7 @@ func reserveIn(ctx context.Context, x execer, runID string, attempt int, cluster
 	if !errors.Is(err, sql.ErrNoRows) {
 		return "", err
 	}
-	if err := takeIn(ctx, x, runID, attempt, clusterID); err != nil {
+	if err := takeIn(ctx, x, docs, runID, attempt, clusterID); err != nil {
 		return "", err
 	}
 	return clusterID, nil
@@ -89,7 +89,7 @@ func reserveIn(ctx context.Context, x execer, runID string, attempt int, cluster
 
 // takeIn takes a slot of clusterID for a run that holds none: ErrNoSlot when the cluster is not ready
 // or full.
-func takeIn(ctx context.Context, x execer, runID string, attempt int, clusterID string) error {
+func takeIn(ctx context.Context, x execer, docs *clusterDocs, runID string, attempt int, clusterID string) error {
 	// The cluster's row keeps who holds its slots (held), written in the same writes as the
 	// reservations: counted there.
 	var data, held string
@@ -99,7 +99,7 @@ func takeIn(ctx context.Context, x execer, runID string, attempt int, clusterID 
 		}
 		return err
 	}
-	c, err := decoded.cluster(data)
+	c, err := docs.cluster(data)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (s *Store) CreateRunOn(ctx context.Context, r sparkflow.Run, clusterID stri
 		if stale > 0 {
 			return sparkflow.Wrap(sparkflow.Conflict, sparkflow.ErrHeld, "run %s holds a slot already", r.ID)
 		}
-		if err := takeIn(ctx, x, r.ID, r.Attempt, clusterID); err != nil {
+		if err := takeIn(ctx, x, &s.docs, r.ID, r.Attempt, clusterID); err != nil {
 			return err
 		}
 		created = true
@@ -186,7 +186,7 @@ func (s *Store) UpdateRunSlot(ctx context.Context, r sparkflow.Run, ch sparkflow
 			case err == nil && (held != ch.Take || heldFor < r.Attempt):
 				return sparkflow.Wrap(sparkflow.Conflict, sparkflow.ErrHeld, "run %s holds a slot on %s for attempt %d", r.ID, held, heldFor)
 			case errors.Is(err, sql.ErrNoRows):
-				if err := takeIn(ctx, x, r.ID, r.Attempt, ch.Take); err != nil {
+				if err := takeIn(ctx, x, &s.docs, r.ID, r.Attempt, ch.Take); err != nil {
 					return err
 				}
 			case err != nil:
