@@ -24,10 +24,10 @@ const (
 	walBackstop = 100000 // pages (about 400 MB)
 )
 
-// checkpointEvery and walRestart (frames: about 16 MB) are variables for the tests.
+// checkpointEvery and walRestart (frames: about 128 MB) are variables for the tests.
 var (
 	checkpointEvery = 250 * time.Millisecond
-	walRestart      = 4096
+	walRestart      = 32768
 )
 
 type checkpointer struct {
