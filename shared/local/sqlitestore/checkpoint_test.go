@@ -18,7 +18,7 @@ import (
 // backstop.
 func TestTheCheckpointerKeepsTheLogSmall(t *testing.T) {
 	checkpointEvery, walRestart = 20*time.Millisecond, 64
-	defer func() { checkpointEvery, walRestart = 250*time.Millisecond, 4096 }()
+	defer func() { checkpointEvery, walRestart = 250*time.Millisecond, 32768 }()
 	path := filepath.Join(t.TempDir(), "s.db")
 	s, err := Open(path)
 	if err != nil {
@@ -54,8 +54,9 @@ func TestTheCheckpointerKeepsTheLogSmall(t *testing.T) {
 		}
 		sizes = append(sizes, st.Size())
 	}
-	// Each round writes about 1,800 frames (7 MB); a log never started again would be 8 times that.
-	if first, last := sizes[0], sizes[len(sizes)-1]; last > 2*first {
-		t.Fatalf("the log grew from %d to %d bytes over %d rounds: it is not started again (sizes %v)", first, last, len(sizes), sizes)
+	// Each round writes about 1,900 frames (7.6 MB: a log never started again ends past 70 MB); the
+	// log started again holds what a few of the checkpointer's turns let in.
+	if last := sizes[len(sizes)-1]; last > 24<<20 {
+		t.Fatalf("the log grew to %d bytes over %d rounds: it is not started again (sizes %v)", last, len(sizes), sizes)
 	}
 }
