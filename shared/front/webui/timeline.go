@@ -125,9 +125,16 @@ func writeTimeline(w io.Writer, runs []sparkflow.Run, slots map[string]int, now 
 	if span <= 0 {
 		span = time.Second
 	}
-	x := func(t time.Time) float64 { return left + float64(width-left-right)*float64(t.Sub(t0))/float64(span) }
-	// Axis: ticks at round clock times (every 1 s, 5 s, 1 min, 15 min, 1 h, …), at most about six.
+	// Axis: ticks at round clock times (every 1 s, 5 s, 1 min, 15 min, 1 h, …), at most about six;
+	// the axis runs from the tick before the first start to the tick after the last end, so that a
+	// burst shorter than a step (runs of under a second) still has its ticks.
 	step := tickStep(span)
+	t0 = t0.Truncate(step)
+	if e := t1.Truncate(step); e.Before(t1) {
+		t1 = e.Add(step)
+	}
+	span = t1.Sub(t0)
+	x := func(t time.Time) float64 { return left + float64(width-left-right)*float64(t.Sub(t0))/float64(span) }
 	format := "15:04:05"
 	if step >= time.Minute {
 		format = "15:04"

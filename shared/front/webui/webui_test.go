@@ -352,6 +352,16 @@ func TestTimelineTicksAndDeletedClusters(t *testing.T) {
 	if !strings.Contains(svg, `data-start="2026-11-24T10:00:00.3Z"`) {
 		t.Fatalf("bars do not carry their recorded start:\n%s", svg)
 	}
+	// A burst shorter than a second, between two whole seconds, still has its ticks: the axis runs
+	// from the tick before its first start to the tick after its last end.
+	short := start.Add(400 * time.Millisecond)
+	b.Reset()
+	webui.WriteTimeline(&b, []sparkflow.Run{{ID: "r2", Transform: "t", Status: sparkflow.RunSucceeded, ClusterID: "j-LIVE", StartedAt: &start, EndedAt: &short}}, map[string]int{"j-LIVE": 2}, short)
+	for _, want := range []string{`data-at="2026-11-24T10:00:00Z"`, `data-at="2026-11-24T10:00:01Z"`} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("a sub-second burst's axis lacks the tick %s:\n%s", want, b.String())
+		}
+	}
 }
 
 // A pool whose clusters keep failing to start shows EMR's reason and a way to resume, which works.
