@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -92,17 +93,30 @@ func (s *Store) ListClusters(ctx context.Context, pool string) ([]sparkflow.Clus
 	if err != nil {
 		return nil, err
 	}
+	// Index reads may lag: the records (and their reservations) come from the table itself, read at
+	// once (a look for a slot lists its pool's clusters: one read's time, not one a cluster).
+	got := make([]sparkflow.Cluster, len(items))
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, it := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			got[i], errs[i] = s.GetCluster(ctx, it["g1sk"].(*types.AttributeValueMemberS).Value)
+		}()
+	}
+	wg.Wait()
 	out := make([]sparkflow.Cluster, 0, len(items))
-	for _, it := range items {
-		// Index reads may lag: the reservations come from the table itself.
-		c, err := s.GetCluster(ctx, it["g1sk"].(*types.AttributeValueMemberS).Value)
-		if sparkflow.IsCode(err, sparkflow.NotFound) {
+	for i := range items {
+		if sparkflow.IsCode(errs[i], sparkflow.NotFound) {
 			continue
 		}
-		if err != nil {
-			return nil, err
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		out = append(out, c)
+		out = append(out, got[i])
 	}
 	return out, nil
 }
