@@ -139,22 +139,10 @@ func (s *Service) getRun(ctx context.Context, id string, first bool) (sparkflow.
 
 // mutateRun is mutate for a run; the write that lands is observed (observeRun).
 func (s *Service) mutateRun(ctx context.Context, id string, fn func(r *sparkflow.Run) (bool, error)) (sparkflow.Run, error) {
-	var before sparkflow.Run
-	return mutateFrom("run "+id,
-		func(first bool) (sparkflow.Run, bool, error) {
-			r, stale, err := s.getRun(ctx, id, first)
-			before = r
-			before.History = r.History[:len(r.History):len(r.History)] // fn appends to a copy
-			return r, stale, err
-		},
-		func(r sparkflow.Run) (sparkflow.Run, error) {
-			r.UpdatedAt = s.now()
-			out, err := s.Store.UpdateRun(ctx, r)
-			if err == nil {
-				s.observeRun(ctx, before, out)
-			}
-			return out, err
-		}, fn)
+	return s.mutateRunSlot(ctx, id, func(r *sparkflow.Run) (bool, sparkflow.SlotChange, error) {
+		write, err := fn(r)
+		return write, sparkflow.SlotChange{}, err
+	})
 }
 
 // mutateRunSlot is mutateRun whose fn may also change the run's slot, in the same write
